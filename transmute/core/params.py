@@ -114,7 +114,7 @@ def parse_params(values: Mapping[str, Any], *, from_text: bool = False) -> Conve
         return msgspec.convert(raw, ConversionParams, strict=not from_text)
     except msgspec.ValidationError as exc:
         field = _field_of(str(exc))
-        got = raw.get(field, None)
+        got = raw.get(field)
         raise InvalidParameter(field, f"{field!r} must be {ALLOWED.get(field, 'valid')}; got {got!r}.") from None
 
 

@@ -1,0 +1,142 @@
+"""Configuration: one small dataclass per concern, each read from `TRANSMUTE_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transmute.core.errors import TransmuteError
+
+
+class ConfigError(TransmuteError):
+    """An environment variable has a value transmute cannot use."""
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"TRANSMUTE_{name}", default).strip()
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = _env(name).lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"TRANSMUTE_{name} must be true or false; got {value!r}.")
+
+
+def _env_number(name: str, default: float, *, minimum: float = 0) -> float:
+    value = _env(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"TRANSMUTE_{name} must be a number; got {value!r}.") from None
+    if number < minimum:
+        raise ConfigError(f"TRANSMUTE_{name} must be at least {minimum:g}; got {value!r}.")
+    return number
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where sources and results are kept: a folder, or an S3 bucket when an endpoint is set."""
+
+    data_dir: Path = Path("data")
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "transmute"
+    s3_secure: bool = True
+    s3_region: str = ""
+
+    @classmethod
+    def from_env(cls, data_dir: Path | None = None) -> StorageConfig:
+        return cls(
+            data_dir=Path(data_dir or _env("DATA_DIR", "data")),
+            s3_endpoint=_env("S3_ENDPOINT"),
+            s3_access_key=_env("S3_ACCESS_KEY"),
+            s3_secret_key=_env("S3_SECRET_KEY"),
+            s3_bucket=_env("S3_BUCKET", "transmute"),
+            s3_secure=_env_bool("S3_SECURE", True),
+            s3_region=_env("S3_REGION"),
+        )
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """The task store's SQLAlchemy URL (async driver): SQLite under the data folder unless set."""
+
+    url: str
+
+    @classmethod
+    def from_env(cls, data_dir: Path | None = None) -> DatabaseConfig:
+        default_dir = Path(data_dir or _env("DATA_DIR", "data")).resolve()
+        return cls(url=_env("DATABASE_URL") or f"sqlite+aiosqlite:///{default_dir / 'transmute.db'}")
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """The message broker: an amqp:// URL for RabbitMQ, or empty for the in-process broker."""
+
+    url: str = ""
+
+    @property
+    def in_process(self) -> bool:
+        return not self.url or self.url.startswith("memory")
+
+    @classmethod
+    def from_env(cls) -> BrokerConfig:
+        return cls(url=_env("BROKER_URL"))
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on what one request or one conversion may use."""
+
+    max_upload_mb: float = 500
+    max_download_mb: float = 500
+    conversion_timeout: float = 1800
+    download_timeout: float = 300
+    max_batch: int = 50
+    max_retries: int = 3
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls) -> LimitsConfig:
+        return cls(
+            max_upload_mb=_env_number("MAX_UPLOAD_MB", 500, minimum=0.001),
+            max_download_mb=_env_number("MAX_DOWNLOAD_MB", 500, minimum=0.001),
+            conversion_timeout=_env_number("CONVERSION_TIMEOUT", 1800, minimum=1),
+            download_timeout=_env_number("DOWNLOAD_TIMEOUT", 300, minimum=1),
+            max_retries=int(_env_number("MAX_RETRIES", 3)),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs, read once at start."""
+
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    database: DatabaseConfig = field(default_factory=lambda: DatabaseConfig.from_env())
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+    @classmethod
+    def from_env(cls, data_dir: Path | None = None) -> Settings:
+        return cls(
+            storage=StorageConfig.from_env(data_dir),
+            database=DatabaseConfig.from_env(data_dir),
+            broker=BrokerConfig.from_env(),
+            limits=LimitsConfig.from_env(),
+        )

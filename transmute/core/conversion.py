@@ -1,0 +1,42 @@
+"""Convert one local file: validate, probe, pick the format's plugin, run it. Shared by CLI and worker."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from transmute.core.formats import ConversionJob, OutputFormat, ProgressCallback
+from transmute.core.media import probe
+from transmute.core.params import ConversionParams
+from transmute.core.plugins import get_format
+
+
+def convert_file(
+    input_path: Path,
+    output_path: Path,
+    params: ConversionParams,
+    *,
+    work_dir: Path,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+) -> OutputFormat:
+    """Convert `input_path` to `output_path` as `params` say; return the format used.
+
+    Raises UnknownFormat, MediaError (and its timeout and cancel subclasses) with actionable messages.
+    """
+    output_format = get_format(params.format)
+    media = probe(input_path)
+    output_format.convert(
+        ConversionJob(
+            input_path=input_path,
+            output_path=output_path,
+            params=params,
+            media=media,
+            progress=progress or (lambda percent: None),
+            cancel=cancel or threading.Event(),
+            timeout=timeout,
+            work_dir=work_dir,
+        )
+    )
+    return output_format

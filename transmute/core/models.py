@@ -1,0 +1,136 @@
+"""The task, and the two messages that move it: the convert message and the task event."""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+
+CONVERT_QUEUE = "transmute.convert"
+CONVERT_ACTOR = "convert"
+EVENTS_QUEUE = "transmute.events"
+PROJECT_EVENT_ACTOR = "project_task_event"
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a task is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (TaskStatus.DONE, TaskStatus.FAILED)
+
+
+SourceType = Literal["file", "url"]
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def next_seq() -> int:
+    """A sequence number for a task event: the nanosecond clock, strictly growing within this process.
+
+    A redelivered task starts later than the attempt it replaces, so its events sort after that attempt's.
+    """
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(_last_seq + 1, time.time_ns())
+        return _last_seq
+
+
+class TaskResult(msgspec.Struct, kw_only=True):
+    """The stored output of a finished conversion."""
+
+    key: str
+    """Object-storage key of the result."""
+    filename: str
+    size: int
+    mime_type: str
+    format: str
+
+
+class ConvertMessage(msgspec.Struct, kw_only=True):
+    """What the gateway asks a worker to do: convert one task's source with these parameters."""
+
+    task_id: str
+    params: dict[str, Any]
+    source_type: SourceType
+    source_key: str | None = None
+    """Object-storage key of an uploaded source."""
+    source_url: str | None = None
+    """URL the worker downloads the source from."""
+    original_filename: str = ""
+
+
+EventKind = Literal["started", "progress", "done", "failed"]
+
+
+class TaskEvent(msgspec.Struct, kw_only=True):
+    """One change of a task's state, reported by a worker and applied to the task store by the projector."""
+
+    task_id: str
+    seq: int
+    """Grows with every event of a task (nanosecond clock); an event at or below the stored seq is stale."""
+    kind: EventKind
+    at: datetime
+    progress: int | None = None
+    result: TaskResult | None = None
+    error: str | None = None
+    file_size: int | None = None
+    """Size of the source, once the worker knows it (URL sources)."""
+
+
+class Task(msgspec.Struct, kw_only=True):
+    """A conversion task as the task store keeps it."""
+
+    id: str
+    status: TaskStatus
+    progress: int
+    target_format: str
+    source_type: SourceType
+    original_filename: str
+    file_size: int | None
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_message: str = ""
+    source_key: str | None = None
+    source_url: str | None = None
+    result: TaskResult | None = None
+    owner: str | None = None
+    last_seq: int = 0
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Conversion time: from start to completion, or to now while it runs."""
+        if self.started_at is None:
+            return None
+        end = self.completed_at or utcnow()
+        return round(max(0.0, (end - self.started_at).total_seconds()), 3)
+
+    def convert_message(self) -> ConvertMessage:
+        """The message that asks a worker to convert this task."""
+        return ConvertMessage(
+            task_id=self.id,
+            params=self.params,
+            source_type=self.source_type,
+            source_key=self.source_key,
+            source_url=self.source_url,
+            original_filename=self.original_filename,
+        )

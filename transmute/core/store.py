@@ -1,0 +1,303 @@
+"""The task store: SQLAlchemy 2 async over SQLite (embedded) or PostgreSQL (distributed).
+
+The store is the source of truth for the API. Only the gateway (creating tasks) and the projector
+(applying worker events) write it; `apply_event` is a single conditional UPDATE, so it is idempotent,
+order-safe and safe with several gateway replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from transmute.core.models import Task, TaskEvent, TaskResult, TaskStatus, next_seq, utcnow
+
+ORDERS = ("created_at", "-created_at", "updated_at", "-updated_at", "status", "-status")
+FINISHED = (TaskStatus.DONE.value, TaskStatus.FAILED.value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class TaskRow(Base):
+    __tablename__ = "transmute_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    target_format: Mapped[str] = mapped_column(String(32), index=True)
+    source_type: Mapped[str] = mapped_column(String(8))
+    original_filename: Mapped[str] = mapped_column(String(512), default="")
+    file_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    source_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    result_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    result_filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    result_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    result_mime: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_transmute_tasks_status_created", "status", "created_at"),)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _to_task(row: TaskRow) -> Task:
+    result = None
+    if row.result_key:
+        result = TaskResult(
+            key=row.result_key,
+            filename=row.result_filename or "",
+            size=row.result_size or 0,
+            mime_type=row.result_mime or "application/octet-stream",
+            format=row.target_format,
+        )
+    return Task(
+        id=str(row.id),
+        status=TaskStatus(row.status),
+        progress=row.progress,
+        target_format=row.target_format,
+        source_type=row.source_type,  # type: ignore[arg-type]
+        original_filename=row.original_filename,
+        file_size=row.file_size,
+        params=row.params,
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+        started_at=_aware(row.started_at),
+        completed_at=_aware(row.completed_at),
+        error_message=row.error_message,
+        source_key=row.source_key,
+        source_url=row.source_url,
+        result=result,
+        owner=row.owner,
+        last_seq=row.last_seq,
+    )
+
+
+def _row_id(task_id: str) -> int | None:
+    """The numeric primary key behind a task id, or None for ids no task can have."""
+    if not task_id.isascii() or not task_id.isdigit() or len(task_id) > 18:
+        return None
+    return int(task_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a task listing."""
+
+    tasks: list[Task]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return (self.total + self.per_page - 1) // self.per_page if self.total else 0
+
+
+class TaskStore:
+    """Tasks in a relational database."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        if url.startswith("sqlite"):
+            # One writer at a time; WAL and a busy timeout keep readers and the projector from tripping.
+            engine_options.setdefault("connect_args", {"timeout": 30})
+        self.engine: AsyncEngine = create_async_engine(url, **engine_options)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def create_schema(self) -> None:
+        """Create the tables if they are missing (safe to run from several processes at once)."""
+        async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            elif self.engine.dialect.name == "postgresql":
+                # Two replicas starting together must not race on CREATE TABLE.
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7150135)")
+            await conn.run_sync(Base.metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def create(
+        self,
+        *,
+        target_format: str,
+        source_type: str,
+        params: dict[str, Any],
+        original_filename: str = "",
+        file_size: int | None = None,
+        source_key: str | None = None,
+        source_url: str | None = None,
+        owner: str | None = None,
+    ) -> Task:
+        """Record a new queued task and return it."""
+        now = utcnow()
+        row = TaskRow(
+            status=TaskStatus.QUEUED.value,
+            progress=0,
+            target_format=target_format,
+            source_type=source_type,
+            original_filename=original_filename,
+            file_size=file_size,
+            params=params,
+            source_key=source_key,
+            source_url=source_url,
+            error_message="",
+            owner=owner,
+            last_seq=0,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._sessions() as session, session.begin():
+            session.add(row)
+        return _to_task(row)
+
+    async def get(self, task_id: str, *, owner: str | None = None) -> Task | None:
+        """The task with this id (visible to `owner` when given), or None."""
+        row_id = _row_id(task_id)
+        if row_id is None:
+            return None
+        async with self._sessions() as session:
+            row = await session.get(TaskRow, row_id)
+        if row is None or (owner is not None and row.owner != owner):
+            return None
+        return _to_task(row)
+
+    async def get_many(self, task_ids: Sequence[str], *, owner: str | None = None) -> dict[str, Task]:
+        """The tasks among these ids that exist (and that `owner` may see), by id."""
+        row_ids = {row_id for row_id in map(_row_id, task_ids) if row_id is not None}
+        if not row_ids:
+            return {}
+        query = select(TaskRow).where(TaskRow.id.in_(row_ids))
+        if owner is not None:
+            query = query.where(TaskRow.owner == owner)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return {str(row.id): _to_task(row) for row in rows}
+
+    async def list(
+        self,
+        *,
+        page: int = 1,
+        per_page: int = 20,
+        status: str | None = None,
+        target_format: str | None = None,
+        order: str = "-created_at",
+        owner: str | None = None,
+    ) -> Page:
+        """One page of tasks, filtered and ordered (see ORDERS)."""
+        filters = []
+        if status:
+            filters.append(TaskRow.status == status)
+        if target_format:
+            filters.append(TaskRow.target_format == target_format)
+        if owner is not None:
+            filters.append(TaskRow.owner == owner)
+        descending = order.startswith("-")
+        column = getattr(TaskRow, order.lstrip("-"))
+        if column is TaskRow.status:
+            # Sort by life order, not alphabetically: queued, running, done, failed.
+            column = case({"queued": 0, "running": 1, "done": 2, "failed": 3}, value=TaskRow.status)
+        ordering = [column.desc() if descending else column.asc(), TaskRow.id.desc() if descending else TaskRow.id]
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(TaskRow).where(*filters)) or 0
+            rows = (
+                await session.scalars(
+                    select(TaskRow).where(*filters).order_by(*ordering).offset((page - 1) * per_page).limit(per_page)
+                )
+            ).all()
+        return Page(tasks=[_to_task(row) for row in rows], total=total, page=page, per_page=per_page)
+
+    async def unfinished(self, *, older_than: datetime | None = None) -> list[Task]:
+        """Tasks still queued or running (last changed before `older_than`, when given)."""
+        query = select(TaskRow).where(TaskRow.status.not_in(FINISHED)).order_by(TaskRow.id)
+        if older_than is not None:
+            query = query.where(TaskRow.updated_at < older_than)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_to_task(row) for row in rows]
+
+    async def apply_event(self, event: TaskEvent) -> bool:
+        """Apply one worker event; False when it changed nothing (stale, duplicate, or task finished)."""
+        row_id = _row_id(event.task_id)
+        if row_id is None:
+            return False
+        values: dict[str, Any] = {"last_seq": event.seq, "updated_at": event.at}
+        if event.file_size is not None:
+            values["file_size"] = event.file_size
+        if event.kind == "started":
+            values.update(status=TaskStatus.RUNNING.value, progress=0, error_message="")
+            values["started_at"] = func.coalesce(TaskRow.started_at, event.at)
+        elif event.kind == "progress":
+            values.update(status=TaskStatus.RUNNING.value, progress=max(0, min(99, event.progress or 0)))
+            values["started_at"] = func.coalesce(TaskRow.started_at, event.at)
+        elif event.kind == "done" and event.result is not None:
+            values.update(
+                status=TaskStatus.DONE.value,
+                progress=100,
+                completed_at=event.at,
+                result_key=event.result.key,
+                result_filename=event.result.filename,
+                result_size=event.result.size,
+                result_mime=event.result.mime_type,
+            )
+            values["started_at"] = func.coalesce(TaskRow.started_at, event.at)
+        elif event.kind == "failed":
+            values.update(
+                status=TaskStatus.FAILED.value,
+                completed_at=event.at,
+                error_message=event.error or "The conversion failed.",
+            )
+        else:
+            return False
+        statement = (
+            update(TaskRow)
+            .where(TaskRow.id == row_id, TaskRow.last_seq < event.seq, TaskRow.status.not_in(FINISHED))
+            .values(**values)
+        )
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(statement)
+        return result.rowcount == 1
+
+    async def fail(self, task_id: str, message: str) -> bool:
+        """Mark an unfinished task failed from the gateway side (its source could not be stored or sent)."""
+        return await self.apply_event(
+            TaskEvent(task_id=task_id, seq=next_seq(), kind="failed", at=utcnow(), error=message)
+        )

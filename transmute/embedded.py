@@ -1,0 +1,54 @@
+"""Embedded mode: gateway, worker threads and projector in one process (`transmute serve`).
+
+This module and the CLI are the only places that know both services.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio.to_thread
+import dramatiq
+from litestar import Litestar
+
+from transmute.core.config import BrokerConfig, Settings
+from transmute.core.models import CONVERT_QUEUE
+from transmute.services.api.app import create_app
+from transmute.services.api.services import Services
+from transmute.services.broker import create_broker
+from transmute.services.worker.convert import Converter, register_convert_actor
+
+log = logging.getLogger("transmute")
+
+
+def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
+    """The gateway with `threads` conversion threads behind it, on the in-process broker and `data_dir`."""
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings.from_env(data_dir)
+    broker = create_broker(BrokerConfig(url=""))
+
+    @asynccontextmanager
+    async def worker_threads(services: Services) -> AsyncIterator[None]:
+        scratch = data_dir / "tmp"
+        scratch.mkdir(exist_ok=True)
+        converter = Converter(broker=broker, storage=services.storage, limits=settings.limits, scratch_dir=scratch)
+        register_convert_actor(converter)
+        worker = dramatiq.Worker(broker, queues={CONVERT_QUEUE}, worker_threads=threads, worker_timeout=200)
+        worker.start()
+        try:
+            # The in-process broker forgets its messages when the process ends: resume what was unfinished.
+            unfinished = await services.store.unfinished()
+            for task in unfinished:
+                await services.publish(task)
+            if unfinished:
+                log.info("resumed %d unfinished task(s)", len(unfinished))
+            yield
+        finally:
+            converter.shutdown.set()
+            await anyio.to_thread.run_sync(worker.stop)
+
+    return create_app(settings, broker=broker, extra_lifespan=worker_threads)

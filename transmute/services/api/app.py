@@ -1,0 +1,83 @@
+"""The gateway's app factory: routes, error mapping, OpenAPI, and the clients' lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import anyio.to_thread
+import dramatiq
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from transmute.core.config import Settings
+from transmute.core.storage import create_storage
+from transmute.core.store import TaskStore
+from transmute.services.api.errors import EXCEPTION_HANDLERS
+from transmute.services.api.formats import list_formats
+from transmute.services.api.media import media_result
+from transmute.services.api.projector import start_projector
+from transmute.services.api.services import Services
+from transmute.services.api.tasks import TasksController
+from transmute.services.broker import create_broker
+
+log = logging.getLogger("transmute.api")
+
+ExtraLifespan = Callable[[Services], AbstractAsyncContextManager[None]]
+"""Something to run alongside the gateway once its clients exist (embedded mode: the worker threads)."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    broker: dramatiq.Broker | None = None,
+    extra_lifespan: ExtraLifespan | None = None,
+) -> Litestar:
+    """The gateway. `settings` default to the environment; `broker` to the one the settings name."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        store = TaskStore(settings.database.url)
+        projector = None
+        try:
+            await store.create_schema()
+            storage = await anyio.to_thread.run_sync(create_storage, settings.storage)
+            active_broker = broker or await anyio.to_thread.run_sync(create_broker, settings.broker)
+            services = Services(settings=settings, store=store, storage=storage, broker=active_broker)
+            app.state.services = services
+            projector = start_projector(active_broker, store, asyncio.get_running_loop())
+            if extra_lifespan is None:
+                yield
+            else:
+                async with extra_lifespan(services):
+                    yield
+        finally:
+            if projector is not None:
+                await anyio.to_thread.run_sync(projector.stop)
+            await store.close()
+
+    def provide_services(request: Request) -> Services:
+        return request.app.state.services
+
+    return Litestar(
+        route_handlers=[TasksController, list_formats, media_result],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        request_max_body_size=settings.limits.max_upload_bytes + 1024 * 1024,
+        state=State({"max_upload_mb": settings.limits.max_upload_mb}),
+        openapi_config=OpenAPIConfig(
+            title="transmute",
+            version="0.1.0",
+            description="Conversion tasks: upload a video or give its URL, follow the task, download the result.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

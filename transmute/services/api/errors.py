@@ -1,0 +1,120 @@
+"""One mapping from every exception to the JSON error body `{"success": false, "error": ...}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED,
+    HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from transmute.core.errors import (
+    InvalidParameter,
+    SourceError,
+    StorageError,
+    TaskNotFound,
+    TaskNotReady,
+    TransmuteError,
+)
+from transmute.services.api.schemas import ErrorResponse
+
+log = logging.getLogger("transmute.api")
+
+STATUS_OF: dict[type[TransmuteError], int] = {
+    InvalidParameter: HTTP_400_BAD_REQUEST,
+    SourceError: HTTP_400_BAD_REQUEST,
+    TaskNotFound: HTTP_404_NOT_FOUND,
+    TaskNotReady: HTTP_409_CONFLICT,
+    StorageError: HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+_FRAMEWORK_MESSAGES = {
+    HTTP_404_NOT_FOUND: "No such route: {method} {path}. See /schema for the API.",
+    HTTP_405_METHOD_NOT_ALLOWED: "{method} is not allowed on {path}.",
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE: "The request body is larger than the {limit} MB limit.",
+}
+
+
+def error_response(status_code: int, message: str, details: Any = None, headers: dict | None = None) -> Response:
+    """The JSON error body every route and handler answers with."""
+    body = ErrorResponse(error=message) if details is None else ErrorResponse(error=message, details=details)
+    return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
+
+
+class ApiError(HTTPException):
+    """An HTTP error a route raises on purpose, with extra fields for the body."""
+
+    def __init__(self, status_code: int, message: str, **fields: Any) -> None:
+        super().__init__(detail=message, status_code=status_code)
+        self.message = message
+        self.fields = fields
+
+
+def handle_api_error(request: Request, exc: ApiError) -> Response:
+    return Response(
+        {"success": False, "error": exc.message, **exc.fields},
+        status_code=exc.status_code,
+        media_type=MediaType.JSON,
+    )
+
+
+def handle_transmute_error(request: Request, exc: TransmuteError) -> Response:
+    status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), HTTP_400_BAD_REQUEST)
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    details = {"field": exc.field} if isinstance(exc, InvalidParameter) else None
+    return error_response(status, exc.message, details)
+
+
+def handle_validation_error(request: Request, exc: ValidationException) -> Response:
+    extra = exc.extra if isinstance(exc.extra, list) else None
+    message = exc.detail or "The request is not valid."
+    if extra:
+        first = extra[0]
+        if isinstance(first, dict) and first.get("key"):
+            source = getattr(first.get("source"), "value", first.get("source")) or "request"
+            message = f"Invalid {source} parameter {first['key']!r}: {first.get('message', 'not valid')}."
+    return error_response(HTTP_400_BAD_REQUEST, message, extra)
+
+
+def handle_http_error(request: Request, exc: HTTPException) -> Response:
+    template = _FRAMEWORK_MESSAGES.get(exc.status_code)
+    if template:
+        limit = request.app.state.get("max_upload_mb", "allowed")
+        message = template.format(method=request.method, path=request.url.path, limit=f"{limit:g}"
+                                  if isinstance(limit, float | int) else limit)
+    else:
+        message = exc.detail if exc.detail and isinstance(exc.detail, str) else "The request could not be served."
+    if exc.status_code == HTTP_400_BAD_REQUEST and message.lower().startswith("request entity too large"):
+        return handle_http_error(request, HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE))
+    return error_response(exc.status_code, message, headers=exc.headers)
+
+
+def handle_not_found(request: Request, exc: NotFoundException) -> Response:
+    if exc.detail and exc.detail != "Not Found":
+        return error_response(HTTP_404_NOT_FOUND, exc.detail)
+    return handle_http_error(request, exc)
+
+
+def handle_internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error; the incident was logged.")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: handle_api_error,
+    TransmuteError: handle_transmute_error,
+    ValidationException: handle_validation_error,
+    NotFoundException: handle_not_found,
+    HTTPException: handle_http_error,
+    Exception: handle_internal_error,
+}

@@ -1,0 +1,49 @@
+"""The projector: applies worker events to the task store. It runs inside the gateway process.
+
+Events arrive on the broker's events queue and are consumed by a small Dramatiq worker started in the
+app's lifespan; each is applied on the app's event loop, where the store lives. Applying is a
+conditional UPDATE (see TaskStore.apply_event), so duplicates and stale events change nothing, and
+several gateway replicas may consume the same queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import dramatiq
+import msgspec
+
+from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
+from transmute.core.store import TaskStore
+
+log = logging.getLogger("transmute.projector")
+
+
+@dataclass
+class Projector:
+    """Applies one event, blocking the Dramatiq thread until the store has it (so the ack follows the write)."""
+
+    store: TaskStore
+    loop: asyncio.AbstractEventLoop
+    timeout: float = 60
+
+    def __call__(self, payload: dict) -> None:
+        event = msgspec.convert(payload, TaskEvent)
+        applied = asyncio.run_coroutine_threadsafe(self.store.apply_event(event), self.loop).result(self.timeout)
+        if event.kind in ("done", "failed"):
+            log.info("task %s %s%s", event.task_id, event.kind, "" if applied else " (already finished: ignored)")
+
+
+def start_projector(broker: dramatiq.Broker, store: TaskStore, loop: asyncio.AbstractEventLoop) -> dramatiq.Worker:
+    """Declare the projector actor on the broker and start a worker that consumes only the events queue."""
+    projector = Projector(store=store, loop=loop)
+    if PROJECT_EVENT_ACTOR in broker.actors:
+        broker.actors[PROJECT_EVENT_ACTOR].fn = projector
+    else:
+        dramatiq.actor(projector, broker=broker, actor_name=PROJECT_EVENT_ACTOR, queue_name=EVENTS_QUEUE,
+                       max_retries=20, min_backoff=500, max_backoff=10_000)
+    worker = dramatiq.Worker(broker, queues={EVENTS_QUEUE}, worker_threads=1, worker_timeout=100)
+    worker.start()
+    return worker

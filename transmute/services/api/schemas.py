@@ -1,0 +1,228 @@
+"""The gateway's response bodies, field for field as in the task API spec."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from transmute.core.models import Task
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a `Z`, to the second, as the spec writes timestamps."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ApiUrls(msgspec.Struct):
+    """Where to follow a task: its status, its result, and its file."""
+
+    status: str
+    result: str
+    download: str
+
+    @classmethod
+    def of(cls, task_id: str) -> ApiUrls:
+        base = f"/api/tasks/{task_id}"
+        return cls(status=f"{base}/status/", result=f"{base}/result/", download=f"{base}/download/")
+
+
+class ErrorResponse(msgspec.Struct, kw_only=True):
+    """Every error: a sentence a person can act on, sometimes with details."""
+
+    success: bool = False
+    error: str
+    details: Any | msgspec.UnsetType = msgspec.UNSET
+
+
+class CreatedResponse(msgspec.Struct, kw_only=True):
+    """A task was recorded and queued."""
+
+    success: bool = True
+    task_id: str
+    status: str
+    message: str
+    api_urls: ApiUrls
+
+
+class TaskMetadata(msgspec.Struct):
+    """Where a task came from and what it was asked to do."""
+
+    source_type: Literal["file", "url"]
+    target_format: str
+    original_filename: str
+    file_size: int | None
+    conversion_params: dict[str, Any]
+
+
+class StatusResponse(msgspec.Struct, kw_only=True):
+    """A task's current state."""
+
+    success: bool = True
+    task_id: str
+    status: str
+    progress: int
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    completed_at: str | None
+    error_message: str
+    is_finished: bool
+    is_active: bool
+    duration_seconds: float | None
+    metadata: TaskMetadata
+
+    @classmethod
+    def of(cls, task: Task) -> StatusResponse:
+        return cls(
+            task_id=task.id,
+            status=task.status.value,
+            progress=task.progress,
+            created_at=iso(task.created_at),  # type: ignore[arg-type]
+            updated_at=iso(task.updated_at),  # type: ignore[arg-type]
+            started_at=iso(task.started_at),
+            completed_at=iso(task.completed_at),
+            error_message=task.error_message,
+            is_finished=task.status.is_finished,
+            is_active=not task.status.is_finished,
+            duration_seconds=task.duration_seconds,
+            metadata=TaskMetadata(
+                source_type=task.source_type,
+                target_format=task.target_format,
+                original_filename=task.original_filename,
+                file_size=task.file_size,
+                conversion_params=task.params,
+            ),
+        )
+
+
+class ResultInfo(msgspec.Struct):
+    """The file a finished task produced."""
+
+    output_url: str
+    download_url: str
+    filename: str
+    file_size: int
+    format: str
+    original_filename: str
+    conversion_params: dict[str, Any]
+
+
+class ResultResponse(msgspec.Struct, kw_only=True):
+    """The result of a task that is done."""
+
+    success: bool = True
+    task_id: str
+    status: Literal["done"]
+    result: ResultInfo
+    completed_at: str | None
+    duration_seconds: float | None
+
+
+class FailedResultResponse(msgspec.Struct, kw_only=True):
+    """The result of a task that failed: why, and when."""
+
+    success: bool = False
+    task_id: str
+    status: Literal["failed"]
+    error_message: str
+    completed_at: str | None
+
+
+class NotReadyResponse(msgspec.Struct, kw_only=True):
+    """The task has no result yet: poll its status until it is done."""
+
+    success: bool = False
+    task_id: str
+    status: str
+    progress: int
+    error: str
+
+
+class TaskSummary(msgspec.Struct):
+    """A task as the listing shows it."""
+
+    task_id: str
+    status: str
+    progress: int
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    completed_at: str | None
+    error_message: str
+    target_format: str
+    original_filename: str
+    file_size: int | None
+    duration_seconds: float | None
+    api_urls: ApiUrls
+
+    @classmethod
+    def of(cls, task: Task) -> TaskSummary:
+        return cls(
+            task_id=task.id,
+            status=task.status.value,
+            progress=task.progress,
+            created_at=iso(task.created_at),  # type: ignore[arg-type]
+            updated_at=iso(task.updated_at),  # type: ignore[arg-type]
+            started_at=iso(task.started_at),
+            completed_at=iso(task.completed_at),
+            error_message=task.error_message,
+            target_format=task.target_format,
+            original_filename=task.original_filename,
+            file_size=task.file_size,
+            duration_seconds=task.duration_seconds,
+            api_urls=ApiUrls.of(task.id),
+        )
+
+
+class Pagination(msgspec.Struct):
+    """Where this page stands in the whole listing."""
+
+    page: int
+    per_page: int
+    total: int
+    pages: int
+    has_next: bool
+    has_previous: bool
+
+
+class TaskListResponse(msgspec.Struct, kw_only=True):
+    """One page of tasks."""
+
+    success: bool = True
+    tasks: list[TaskSummary]
+    pagination: Pagination
+
+
+class FormatParameter(msgspec.Struct):
+    """A parameter a format honours."""
+
+    name: str
+    default: Any
+    allowed: str
+
+
+class FormatInfo(msgspec.Struct):
+    """An installed output format."""
+
+    name: str
+    extension: str
+    mime_type: str
+    description: str
+    parameters: list[FormatParameter]
+
+
+class FormatsResponse(msgspec.Struct, kw_only=True):
+    """Every installed output format."""
+
+    success: bool = True
+    formats: list[FormatInfo]
+
+
+class BatchRequest(msgspec.Struct):
+    """Task ids whose results to bundle in one ZIP (numbers or strings, at most 50)."""
+
+    task_ids: list[str | int]

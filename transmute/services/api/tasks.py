@@ -1,0 +1,249 @@
+"""The task routes of the spec: create, status, result, download, list, and batch download."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Request, get, post, route
+from litestar.params import Parameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
+
+from transmute.core.errors import InvalidParameter, StorageError
+from transmute.core.models import Task, TaskStatus
+from transmute.core.store import ORDERS
+from transmute.services.api.archive import BatchArchive
+from transmute.services.api.docs import CreateOperation
+from transmute.services.api.errors import ApiError
+from transmute.services.api.schemas import (
+    ApiUrls,
+    CreatedResponse,
+    FailedResultResponse,
+    Pagination,
+    ResultInfo,
+    ResultResponse,
+    StatusResponse,
+    TaskListResponse,
+    TaskSummary,
+    iso,
+)
+from transmute.services.api.services import Services
+from transmute.services.api.sources import read_new_task
+
+TaskId = Annotated[str, Parameter(description="The task's id, as `create` returned it.", max_length=64)]
+CREATED_MESSAGE = "Задача создана и поставлена в очередь на выполнение"
+
+
+def owner_of(request: Request) -> str | None:
+    """The API key's owner id when keys are on (each key sees only its own tasks), else None."""
+    return request.scope.get("state", {}).get("owner")
+
+
+def content_disposition(filename: str, *, attachment: bool = True) -> str:
+    """A Content-Disposition safe for any file name (RFC 6266: an ASCII fallback and `filename*`)."""
+    kind = "attachment" if attachment else "inline"
+    fallback = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\;' else "_" for ch in filename)
+    return f"{kind}; filename=\"{fallback or 'download'}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def _task_or_404(services: Services, request: Request, task_id: str) -> Task:
+    task = await services.store.get(task_id, owner=owner_of(request))
+    if task is None:
+        raise ApiError(HTTP_404_NOT_FOUND, f"No task with id {task_id!r}.")
+    return task
+
+
+def _not_ready(task: Task) -> ApiError:
+    if task.status is TaskStatus.FAILED:
+        message = f"Task {task.id} failed, so it has no result: {task.error_message}"
+    else:
+        message = f"Task {task.id} is {task.status.value} ({task.progress}%); poll its status until it is done."
+    return ApiError(HTTP_409_CONFLICT, message, task_id=task.id, status=task.status.value, progress=task.progress)
+
+
+class TasksController(Controller):
+    """Conversion tasks: create one, follow it, fetch its result."""
+
+    path = "/api/tasks"
+    tags = ("tasks",)
+
+    @post("/create/", status_code=HTTP_200_OK, operation_class=CreateOperation,
+          summary="Create a conversion task (multipart upload or JSON with a URL)")
+    async def create(self, request: Request, services: Services) -> CreatedResponse:
+        new = await read_new_task(request, services.storage)
+        task = await services.store.create(
+            target_format=new.params.format,
+            source_type=new.source_type,
+            params=new.params.to_dict(),
+            original_filename=new.original_filename,
+            file_size=new.file_size,
+            source_key=new.source_key,
+            source_url=new.source_url,
+            owner=owner_of(request),
+        )
+        await services.publish(task)
+        return CreatedResponse(
+            task_id=task.id, status=task.status.value, message=CREATED_MESSAGE, api_urls=ApiUrls.of(task.id)
+        )
+
+    @get("/{task_id:str}/status/", summary="A task's status and progress")
+    async def status(self, request: Request, services: Services, task_id: TaskId) -> StatusResponse:
+        return StatusResponse.of(await _task_or_404(services, request, task_id))
+
+    @get("/{task_id:str}/result/", summary="A finished task's result (done or failed)")
+    async def result(
+        self, request: Request, services: Services, task_id: TaskId
+    ) -> ResultResponse | FailedResultResponse:
+        task = await _task_or_404(services, request, task_id)
+        if task.status is TaskStatus.FAILED:
+            return FailedResultResponse(
+                task_id=task.id, status="failed", error_message=task.error_message, completed_at=iso(task.completed_at)
+            )
+        if task.status is not TaskStatus.DONE or task.result is None:
+            raise _not_ready(task)
+        return ResultResponse(
+            task_id=task.id,
+            status="done",
+            result=ResultInfo(
+                output_url=f"/media/{task.result.key}",
+                download_url=ApiUrls.of(task.id).download,
+                filename=task.result.filename,
+                file_size=task.result.size,
+                format=task.target_format,
+                original_filename=task.original_filename,
+                conversion_params=task.params,
+            ),
+            completed_at=iso(task.completed_at),
+            duration_seconds=task.duration_seconds,
+        )
+
+    @get("/{task_id:str}/download/", summary="Download a done task's file")
+    async def download(self, request: Request, services: Services, task_id: TaskId) -> Stream:
+        task = await _task_or_404(services, request, task_id)
+        if task.status is not TaskStatus.DONE or task.result is None:
+            raise _not_ready(task)
+        return await stream_object(services, task.result.key, task.result.mime_type, task.result.filename)
+
+    @get("/", summary="List tasks, filtered, ordered and paginated")
+    async def list_tasks(
+        self,
+        request: Request,
+        services: Services,
+        page: Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
+        per_page: Annotated[int, Parameter(ge=1, description="Tasks per page, at most 100.")] = 20,
+        status: Annotated[
+            Literal["queued", "running", "done", "failed"] | None, Parameter(description="Only tasks in this status.")
+        ] = None,
+        format: Annotated[str | None, Parameter(max_length=32, description="Only tasks to this format.")] = None,
+        order: Annotated[
+            Literal["created_at", "-created_at", "updated_at", "-updated_at", "status", "-status"],
+            Parameter(description="Sort order; a leading '-' sorts descending."),
+        ] = "-created_at",
+    ) -> TaskListResponse:
+        assert order in ORDERS
+        per_page = min(per_page, 100)
+        found = await services.store.list(
+            page=page,
+            per_page=per_page,
+            status=status,
+            target_format=format.strip().lower() if format else None,
+            order=order,
+            owner=owner_of(request),
+        )
+        return TaskListResponse(
+            tasks=[TaskSummary.of(task) for task in found.tasks],
+            pagination=Pagination(
+                page=page,
+                per_page=per_page,
+                total=found.total,
+                pages=found.pages,
+                has_next=page < found.pages,
+                has_previous=page > 1,
+            ),
+        )
+
+    @route("/batch-download/", http_method=["GET", "POST"], status_code=HTTP_200_OK,
+           summary="Download many done tasks' files as one ZIP")
+    async def batch_download(
+        self,
+        request: Request,
+        services: Services,
+        task_ids: Annotated[
+            str | None, Parameter(description="Comma-separated task ids (GET), e.g. `1,2,3`.", max_length=4096)
+        ] = None,
+    ) -> Stream:
+        ids = await _batch_ids(request, task_ids, services.settings.limits.max_batch)
+        archive = await BatchArchive.prepare(services, ids, owner=owner_of(request))
+        if not archive.entries:
+            raise ApiError(
+                HTTP_404_NOT_FOUND,
+                f"None of the {len(ids)} requested tasks has a result to download yet.",
+                total_tasks=len(ids),
+            )
+        return Stream(
+            archive.stream(),
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": content_disposition(archive.filename),
+                "X-Total-Tasks": str(len(ids)),
+                "X-Successful-Tasks": str(len(archive.entries)),
+                "X-Files-Count": str(len(archive.entries)),
+            },
+        )
+
+
+async def _batch_ids(request: Request, query_ids: str | None, limit: int) -> list[str]:
+    """The requested ids, from `?task_ids=1,2` or a JSON body `{"task_ids": [1, "2"]}`, checked."""
+    if request.method == "POST":
+        body = await request.body()
+        try:
+            data = msgspec.json.decode(body) if body.strip() else None
+        except msgspec.DecodeError as exc:
+            raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
+        if not isinstance(data, dict) or "task_ids" not in data:
+            if query_ids is None:
+                raise InvalidParameter("task_ids", "Send a JSON object like {\"task_ids\": [1, 2, 3]}.")
+            raw: list = query_ids.split(",")
+        else:
+            raw = data["task_ids"]
+            if not isinstance(raw, list):
+                raise InvalidParameter("task_ids", "'task_ids' must be a list of task ids, like [1, 2, 3].")
+    elif query_ids is None:
+        raise InvalidParameter("task_ids", "'task_ids' is required, like ?task_ids=1,2,3.")
+    else:
+        raw = query_ids.split(",")
+    ids: list[str] = []
+    for value in raw:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise InvalidParameter("task_ids", f"Every task id must be a number or a string; got {value!r}.")
+        text = str(value).strip()
+        if not text:
+            continue
+        if len(text) > 64 or not text.isprintable():
+            raise InvalidParameter("task_ids", f"{text[:64]!r} is not a task id.")
+        if text not in ids:
+            ids.append(text)
+    if not ids:
+        raise InvalidParameter("task_ids", "'task_ids' lists no task id.")
+    if len(ids) > limit:
+        raise InvalidParameter("task_ids", f"At most {limit} tasks can be downloaded at once; got {len(ids)}.")
+    return ids
+
+
+async def stream_object(
+    services: Services, key: str, mime_type: str, filename: str, *, attachment: bool = True
+) -> Stream:
+    """A stored object as a download: type, file name and length, in constant memory."""
+    size = await anyio.to_thread.run_sync(services.storage.size, key)
+    if size is None:
+        raise StorageError("The result file is missing from storage; convert the video again.")
+    return Stream(
+        services.storage.iter_chunks(key),
+        media_type=mime_type,
+        headers={"Content-Disposition": content_disposition(filename, attachment=attachment),
+                 "Content-Length": str(size)},
+    )
+

@@ -1,0 +1,51 @@
+"""Report a task's changes of state as TaskEvents over the broker, throttling progress."""
+
+from __future__ import annotations
+
+import time
+
+import dramatiq
+import msgspec
+
+from transmute.core.models import (
+    EVENTS_QUEUE,
+    PROJECT_EVENT_ACTOR,
+    EventKind,
+    TaskEvent,
+    TaskResult,
+    next_seq,
+    utcnow,
+)
+from transmute.services.broker import send
+
+
+class TaskReporter:
+    """Sends one task's events; progress at most every `interval` seconds and only when it moved."""
+
+    def __init__(self, broker: dramatiq.Broker, task_id: str, *, interval: float = 0.5) -> None:
+        self.broker = broker
+        self.task_id = task_id
+        self.interval = interval
+        self._last_progress = -1
+        self._last_sent = 0.0
+
+    def _send(self, kind: EventKind, **fields) -> None:
+        event = TaskEvent(task_id=self.task_id, seq=next_seq(), kind=kind, at=utcnow(), **fields)
+        send(self.broker, EVENTS_QUEUE, PROJECT_EVENT_ACTOR, msgspec.to_builtins(event))
+
+    def started(self, file_size: int | None = None) -> None:
+        self._send("started", file_size=file_size)
+
+    def progress(self, percent: float) -> None:
+        value = max(0, min(99, int(percent)))
+        now = time.monotonic()
+        if value <= self._last_progress or now - self._last_sent < self.interval:
+            return
+        self._last_progress, self._last_sent = value, now
+        self._send("progress", progress=value)
+
+    def done(self, result: TaskResult) -> None:
+        self._send("done", result=result, progress=100)
+
+    def failed(self, message: str) -> None:
+        self._send("failed", error=message)
