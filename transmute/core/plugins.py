@@ -25,14 +25,24 @@ def create_plugin_manager(only: str | None = None) -> pluggy.PluginManager:
     pinned = only if only is not None else os.environ.get("TRANSMUTE_PLUGINS", "")
     names = {name.strip() for name in pinned.split(",") if name.strip()}
     if not names:
-        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load(manager)
         return manager
     for name in sorted(names):
-        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+        _load(manager, name)
     missing = names - {name for name, _ in manager.list_name_plugin()}
     if missing:
         raise PluginError(f"TRANSMUTE_PLUGINS names plugins that are not installed: {', '.join(sorted(missing))}.")
     return manager
+
+
+def _load(manager: pluggy.PluginManager, name: str | None = None) -> None:
+    """Load entry points of the group; a plugin that fails to import becomes one PluginError."""
+    try:
+        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+    except PluginError:
+        raise
+    except Exception as error:
+        raise PluginError(f"A transmute plugin failed to load ({type(error).__name__}: {error}).") from error
 
 
 @cache
@@ -45,7 +55,12 @@ def output_formats(manager: pluggy.PluginManager | None = None) -> dict[str, Out
     """Every output format the registered plugins provide, by name."""
     manager = manager or plugin_manager()
     found: dict[str, OutputFormat] = {}
-    for provided in manager.hook.transmute_output_formats():
+    try:
+        results = manager.hook.transmute_output_formats()
+    except Exception as error:
+        raise PluginError(f"A transmute plugin failed to list its formats ({type(error).__name__}: {error}).") \
+            from error
+    for provided in results:
         for output_format in provided or ():
             if not isinstance(output_format, OutputFormat):
                 raise PluginError(f"A plugin returned {output_format!r}, which is not an OutputFormat.")

@@ -1,0 +1,139 @@
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
+from transmute.core.media import explain_ffmpeg_error, probe, run_ffmpeg
+
+
+def realtime_run(tmp_path: Path, seconds: float) -> tuple[list[str], str]:
+    """ffmpeg arguments that take `seconds` of wall time (input read at its native rate), and a marker
+    that appears in the command line of the process."""
+    marker = f"transmute-test-{uuid.uuid4().hex}"
+    args = ["-re", "-f", "lavfi", "-i", f"testsrc2=size=64x48:rate=25:duration={seconds}",
+            "-f", "null", "-y", str(tmp_path / f"{marker}.nut")]
+    return args, marker
+
+
+def running_with(marker: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if marker.encode() in cmdline.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_probe_reports_size_duration_rate_codec_and_sound(clips):
+    info = probe(clips["video"])
+    assert (info.width, info.height) == (320, 240)
+    assert info.duration == pytest.approx(3.0, abs=0.1)
+    assert info.fps == pytest.approx(30.0)
+    assert info.frame_count == 90
+    assert info.video_codec == "h264" and "mp4" in info.container
+    assert info.has_audio is True
+    assert probe(clips["small"]).has_audio is False
+
+
+def test_probing_a_text_file_says_it_is_not_a_readable_video(clips):
+    with pytest.raises(MediaError) as refused:
+        probe(clips["text"])
+    assert refused.value.message.startswith("The file is not a video transmute can read (ffmpeg: ")
+    assert "\n" not in refused.value.message
+
+
+def test_probing_an_audio_only_file_says_it_has_no_video_stream(clips):
+    with pytest.raises(MediaError, match=r"^The file has no video stream\.$"):
+        probe(clips["audio"])
+
+
+def test_probing_an_empty_file_says_it_is_empty(clips):
+    with pytest.raises(MediaError, match="empty"):
+        probe(clips["empty"])
+
+
+def test_probing_a_missing_file_says_it_does_not_exist(tmp_path):
+    with pytest.raises(MediaError, match="does not exist"):
+        probe(tmp_path / "nowhere.mp4")
+
+
+@pytest.mark.parametrize("path", ["http://example.com/video.mp4", "file:///etc/passwd", "-"])
+def test_probing_refuses_anything_but_a_local_path(path):
+    with pytest.raises(MediaError, match="Only local files"):
+        probe(path)
+
+
+def test_a_failing_ffmpeg_run_is_explained_in_one_short_line(clips, tmp_path):
+    with pytest.raises(MediaError) as failed:
+        run_ffmpeg(["-i", f"file:{clips['text']}", str(tmp_path / "out.gif")], expected_duration=1)
+    message = failed.value.message
+    assert message.startswith("The file is not a video transmute can read")
+    assert "\n" not in message and len(message) < 300
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    (["[mov,mp4 @ 0x5581] moov atom not found", "in.mp4: Invalid data found when processing input"],
+     "incomplete or damaged MP4"),
+    (["Stream map '0:v' matches no streams.", "To ignore this, add a trailing '?' to the map."],
+     "The file has no video stream."),
+    (["/tmp/out.gif: Permission denied"], "permission denied"),
+    (["av_interleaved_write_frame(): No space left on device", "Conversion failed!"], "no space left"),
+    (["[h264 @ 0x1] Decoder (codec hevc) not found for input stream #0:0"], "codec transmute's ffmpeg"),
+    (["[Parsed_scale_0 @ 0x55d0c0a3] Something unusual happened here", "Conversion failed!"],
+     "ffmpeg could not convert the video (Something unusual happened here)."),
+])
+def test_well_known_ffmpeg_errors_become_sentences_a_person_can_act_on(stderr, expected):
+    assert expected in explain_ffmpeg_error(stderr)
+
+
+def test_a_very_long_ffmpeg_error_line_is_trimmed():
+    message = explain_ffmpeg_error(["x" * 5000])
+    assert len(message) < 260 and message.endswith("...).")
+
+
+def test_progress_is_monotonic_moves_through_the_run_and_ends_at_100(tmp_path):
+    args, _ = realtime_run(tmp_path, 1.2)
+    reports: list[float] = []
+    run_ffmpeg(args, expected_duration=1.2, progress=reports.append, progress_span=(20, 100))
+    assert reports == sorted(reports)
+    assert reports[-1] == 100 and reports.count(100) == 1
+    assert all(20 <= value <= 100 for value in reports)
+    assert len([value for value in reports if 25 < value < 95]) >= 2
+
+
+def test_setting_cancel_kills_ffmpeg_within_a_fraction_of_a_second(tmp_path):
+    args, marker = realtime_run(tmp_path, 30)
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(ConversionCancelled):
+        run_ffmpeg(args, expected_duration=30, cancel=cancel)
+    assert time.monotonic() - started < 1.5
+    assert running_with(marker) == []
+
+
+def test_a_run_past_its_timeout_is_killed_and_reported(tmp_path):
+    args, marker = realtime_run(tmp_path, 30)
+    started = time.monotonic()
+    with pytest.raises(ConversionTimeout, match=r"longer than the 0\.6 s allowed"):
+        run_ffmpeg(args, expected_duration=30, timeout=0.6)
+    assert time.monotonic() - started < 2
+    assert running_with(marker) == []
+
+
+def test_an_interrupted_run_leaves_no_ffmpeg_behind(tmp_path):
+    args, marker = realtime_run(tmp_path, 30)
+
+    def interrupt(percent: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_ffmpeg(args, expected_duration=30, progress=interrupt)
+    assert running_with(marker) == []

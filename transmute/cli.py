@@ -1,0 +1,156 @@
+"""The `transmute` command: one click group. `convert` and `formats` live here; the services add theirs.
+
+Every failure is one line on stderr, `transmute: error: <message>`, and a non-zero exit status:
+2 for a bad parameter or argument, 1 for a conversion that failed, 130 when interrupted. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from transmute.core.errors import InvalidParameter, TransmuteError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print the one error line and leave with `code`."""
+    click.echo(f"transmute: error: {message}", err=True)
+    sys.exit(code)
+
+
+def fail_for(error: BaseException) -> NoReturn:
+    """Leave with the line and exit status that fit an error raised by transmute (or an interruption)."""
+    if isinstance(error, KeyboardInterrupt | click.Abort):
+        fail("interrupted.", EXIT_INTERRUPTED)
+    if isinstance(error, InvalidParameter):
+        fail(error.message, EXIT_USAGE)
+    if isinstance(error, TransmuteError):
+        fail(error.message, EXIT_FAILED)
+    fail(f"{type(error).__name__}: {error}", EXIT_FAILED)
+
+
+class TransmuteGroup(click.Group):
+    """A click group whose usage errors are one line, like every other transmute error."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.ClickException as error:
+            hint = f" (see '{error.ctx.command_path} --help')" if getattr(error, "ctx", None) else ""
+            fail(error.format_message().rstrip(".") + hint + ".", error.exit_code)
+        except (KeyboardInterrupt, click.Abort) as error:
+            fail_for(error)
+        except TransmuteError as error:
+            fail_for(error)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=TransmuteGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="transmute")
+def main() -> None:
+    """transmute: convert videos to GIF (and any format a plugin adds)."""
+
+
+def _progress_bar() -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=100, file=sys.stderr, disable=not sys.stderr.isatty(), unit="%", leave=False,
+                bar_format="{l_bar}{bar}| {n:.0f}/100 [{elapsed}<{remaining}]")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", "output_path", required=True, help="Where to write the result.")
+@click.option("-f", "--format", "format_", help="Output format (default: gif); see 'transmute formats'.")
+@click.option("--width", help="Output width in pixels (16-4096); height keeps the aspect ratio.")
+@click.option("--fps", help="Output frame rate (1-50, default 15).")
+@click.option("--start-time", help="Start of the span to convert, in seconds.")
+@click.option("--end-time", help="End of the span to convert, in seconds (clamped to the video's end).")
+@click.option("--quality", help="low, medium or high (default medium).")
+@click.option("--speed", help="Playback speed, 0.25-4 (output length = span / speed).")
+@click.option("--dither", help="bayer, none, floyd_steinberg, sierra2, sierra2_4a, sierra3, burkes, atkinson "
+                               "or heckbert.")
+@click.option("--grayscale", is_flag=True, default=None, help="Gray output.")
+@click.option("--reverse", is_flag=True, default=None, help="Play the span backwards.")
+@click.option("--boomerang", is_flag=True, default=None, help="Play the span forward, then backward.")
+@click.option("--high-quality", is_flag=True, default=None, help="Best palette and scaling (slower).")
+@click.option("--keep-original-size", is_flag=True, default=None, help="Keep the source size (ignores --width).")
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+def convert(input_path: str, output_path: str, format_: str | None, timeout: float | None,
+            **options: Any) -> None:
+    """Convert the video INPUT into OUTPUT (a GIF unless --format says otherwise)."""
+    from transmute.core.formats import ConversionJob
+    from transmute.core.media import probe
+    from transmute.core.params import parse_params
+    from transmute.core.plugins import get_format
+
+    values = {name: value for name, value in options.items() if value is not None}
+    if format_ is not None:
+        values["format"] = format_
+    try:
+        params = parse_params(values, from_text=True)
+        source = Path(input_path)
+        if "://" in input_path or input_path == "-":
+            fail(f"INPUT must be a local video file; got {input_path!r}.", EXIT_USAGE)
+        if not source.is_file():
+            fail(f"The input file {input_path!r} does not exist.", EXIT_USAGE)
+        target = Path(output_path)
+        if not target.parent.is_dir():
+            fail(f"The output folder {str(target.parent)!r} does not exist.", EXIT_USAGE)
+        output_format = get_format(params.format)
+        media = probe(source)
+        with tempfile.TemporaryDirectory(prefix="transmute-") as work_dir, _progress_bar() as bar:
+            def progress(percent: float) -> None:
+                bar.update(max(0.0, percent - bar.n))
+
+            output_format.convert(ConversionJob(input_path=source, output_path=target, params=params,
+                                                media=media, progress=progress, timeout=timeout,
+                                                work_dir=Path(work_dir)))
+    except (TransmuteError, KeyboardInterrupt) as error:
+        fail_for(error)
+    except OSError as error:
+        fail(f"{error.strerror or error} ({error.filename})." if error.filename else str(error))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the formats as a JSON list.")
+def formats(as_json: bool) -> None:
+    """List the output formats the installed plugins provide, with their parameters."""
+    from transmute.core.plugins import output_formats
+
+    try:
+        found = output_formats()
+    except TransmuteError as error:
+        fail_for(error)
+    described = [found[name].describe() for name in sorted(found)]
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for item in described:
+        click.echo(f"{item['name']}  (.{item['extension']}, {item['mime_type']})  {item['description']}")
+        for parameter in item["parameters"]:
+            default = "none" if parameter["default"] is None else json.dumps(parameter["default"])
+            click.echo(f"    {parameter['name']:<20} default {default:<10} {parameter['allowed']}")
+
+
+def _add_server_commands() -> None:
+    from transmute.commands import register
+
+    register(main)
+
+
+_add_server_commands()

@@ -1,0 +1,216 @@
+"""The built-in GIF format: an ordinary pluggy plugin, registered through the `transmute.plugins` entry point.
+
+How a GIF is made (two ffmpeg runs; measurements and the reasons in docs/gif-quality.md):
+
+1. palette pass: trim (input seeking) -> speed (setpts) -> fps -> scale (lanczos) -> grayscale
+   -> palettegen, written as a PNG into the job's work dir. Progress 0..PALETTE_SHARE %.
+2. encode pass: the same chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a that
+   loops forever. Progress PALETTE_SHARE..100 %.
+
+Both passes keep memory bounded: nothing holds every frame except reverse/boomerang, and those run after
+fps and scale so only small output-size frames are buffered. The one-pass graph
+(split,palettegen,paletteuse) holds every frame in memory and reports no progress until the palette exists.
+
+Boomerang plays the span forward then backward; the turn frame (the last forward frame) is not repeated,
+so it has 2n - 1 frames for n forward frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import ffmpeg
+
+from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
+from transmute.core.formats import ConversionJob, OutputFormat
+from transmute.core.hookspecs import hookimpl
+from transmute.core.media import local_input, run_ffmpeg
+from transmute.core.params import DEFAULT_WIDTH, ConversionParams
+
+PALETTE_SHARE = 40.0
+"""Percent of the progress bar given to the palette pass (it is about 40 % of the time at 480 px)."""
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Palette and scaler settings of one quality level (chosen by measurement, see docs/gif-quality.md)."""
+
+    max_colors: int
+    stats_mode: str
+    bayer_scale: int
+    scale_flags: str = "lanczos"
+    diff_mode: str = "rectangle"
+
+
+QUALITY_SETTINGS: dict[str, QualitySettings] = {
+    "low": QualitySettings(max_colors=64, stats_mode="diff", bayer_scale=4),
+    "medium": QualitySettings(max_colors=128, stats_mode="full", bayer_scale=3),
+    "high": QualitySettings(max_colors=256, stats_mode="full", bayer_scale=2),
+}
+HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=2,
+                               scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp",
+                               diff_mode="none")
+"""`high_quality=true`: the best palette and scaling, whatever `quality` says (slower)."""
+
+
+def settings_for(params: ConversionParams) -> QualitySettings:
+    return HIGH_QUALITY if params.high_quality else QUALITY_SETTINGS[params.quality]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What will be converted: the span of the source and the output geometry."""
+
+    start: float
+    span: float
+    width: int | None
+    """Output width, None to keep the source size."""
+    out_width: int
+    out_height: int
+    out_duration: float
+    """Seconds of one forward pass of the output (span / speed)."""
+    out_frames: int
+
+
+def plan(job: ConversionJob) -> Plan:
+    """Resolve the span (end clamped to the source) and the output size; MediaError when the span is empty."""
+    params, media = job.params, job.media
+    if params.start_time >= media.duration:
+        raise MediaError(f"The start time ({params.start_time:g} s) is at or beyond the end of the video "
+                         f"({media.duration:g} s); choose a start time before {media.duration:g} s.")
+    end = media.duration if params.end_time is None else min(params.end_time, media.duration)
+    span = end - params.start_time
+    if params.keep_original_size:
+        width = None
+    elif params.width is not None:
+        width = params.width
+    else:
+        width = min(DEFAULT_WIDTH, media.width)
+    if width == media.width:
+        width = None
+    out_width = width or media.width
+    out_height = max(1, round(media.height * out_width / media.width)) if width else media.height
+    out_duration = span / params.speed
+    return Plan(start=params.start_time, span=span, width=width, out_width=out_width,
+                out_height=out_height, out_duration=out_duration,
+                out_frames=max(1, round(out_duration * params.fps)))
+
+
+def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
+    """The shared chain: trimmed input -> speed -> fps -> scale -> grayscale (ffmpeg-python stream)."""
+    params = job.params
+    source = ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
+                          protocol_whitelist="file")
+    video = source.video
+    if params.speed != 1.0:
+        video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
+    video = video.filter("fps", fps=params.fps)
+    if the_plan.width is not None:
+        video = video.filter("scale", the_plan.width, -1, flags=settings.scale_flags)
+    if params.grayscale:
+        # Gray frames give a gray palette, so every output pixel has r == g == b.
+        video = video.filter("format", "gray")
+    return video
+
+
+def _order(video, params: ConversionParams):
+    if params.reverse:
+        video = video.filter("reverse")
+    if params.boomerang:
+        split = video.split()
+        forward, backward = split[0], split[1]
+        # Drop the first reversed frame: it repeats the last forward one (2n - 1 frames in all).
+        backward = backward.filter("reverse").filter("trim", start_frame=1).filter("setpts", "PTS-STARTPTS")
+        video = ffmpeg.concat(forward, backward, v=1, a=0)
+    return video
+
+
+def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
+    """A rough guess of one pass's decode time, for progress while ffmpeg's clock stands still."""
+    media = job.media
+    source_pixels = (media.fps or 30.0) * the_plan.span * media.width * media.height
+    output_pixels = the_plan.out_frames * the_plan.out_width * the_plan.out_height
+    return 0.2 + source_pixels / 200e6 + output_pixels / 50e6
+
+
+class GifFormat(OutputFormat):
+    name = "gif"
+    extension = "gif"
+    mime_type = "image/gif"
+    description = "Animated GIF (GIF89a, loops forever) with a palette made for the clip."
+    parameters = MappingProxyType({
+        "width": None,
+        "keep_original_size": False,
+        "fps": 15,
+        "start_time": 0.0,
+        "end_time": None,
+        "quality": "medium",
+        "high_quality": False,
+        "dither": "bayer",
+        "speed": 1.0,
+        "grayscale": False,
+        "reverse": False,
+        "boomerang": False,
+    })
+
+    def convert(self, job: ConversionJob) -> None:
+        if job.cancel.is_set():
+            raise ConversionCancelled("The conversion was cancelled.")
+        the_plan = plan(job)
+        settings = settings_for(job.params)
+        deadline = time.monotonic() + job.timeout if job.timeout is not None else None
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        estimate = _estimate_seconds(job, the_plan)
+        with contextlib.ExitStack() as stack:
+            work_dir = job.work_dir
+            if work_dir is None:
+                work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="transmute-gif-")))
+            palette = Path(work_dir) / "palette.png"
+            try:
+                palette_pass = (
+                    _frames(job, the_plan, settings)
+                    .filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
+                    .output(str(palette), vframes=1, update=1)
+                    .overwrite_output()
+                )
+                run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, progress=job.progress,
+                           cancel=job.cancel, timeout=remaining(), progress_span=(0.0, PALETTE_SHARE),
+                           stall_estimate=estimate, stall_share=0.95)
+
+                video = _order(_frames(job, the_plan, settings), job.params)
+                use = {"dither": job.params.dither, "diff_mode": settings.diff_mode}
+                if job.params.dither == "bayer":
+                    use["bayer_scale"] = settings.bayer_scale
+                gif = (
+                    ffmpeg.filter([video, ffmpeg.input(str(palette)).video], "paletteuse", **use)
+                    .output(str(job.output_path), format="gif", loop=0)
+                    .overwrite_output()
+                )
+                buffered = job.params.reverse or job.params.boomerang
+                run_ffmpeg(gif, expected_duration=the_plan.out_duration * (2 if job.params.boomerang else 1),
+                           progress=job.progress, cancel=job.cancel, timeout=remaining(),
+                           progress_span=(PALETTE_SHARE, 100.0),
+                           stall_estimate=estimate if buffered else None, stall_share=0.5)
+            except ConversionTimeout:
+                Path(job.output_path).unlink(missing_ok=True)
+                raise ConversionTimeout(
+                    f"The conversion took longer than the {job.timeout:g} s allowed and was stopped; try a "
+                    "shorter span, a smaller width or a lower fps.") from None
+            except BaseException:
+                Path(job.output_path).unlink(missing_ok=True)
+                raise
+        if not Path(job.output_path).is_file() or Path(job.output_path).stat().st_size == 0:
+            raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
+
+
+@hookimpl
+def transmute_output_formats() -> list[OutputFormat]:
+    return [GifFormat()]
