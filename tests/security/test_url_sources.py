@@ -1,0 +1,185 @@
+"""URL sources: only public http(s) addresses are fetched, in every spelling, through every redirect."""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from transmute.core.errors import SourceError
+from transmute.core.fetch_next import check_url, download, is_public_address
+
+LOOPBACK_SPELLINGS = [
+    "127.0.0.1",
+    "127.1",
+    "0x7f000001",
+    "2130706433",
+    "0177.0.0.1",
+    "0x7f.0.0.1",
+    "[::ffff:127.0.0.1]",
+    "[::1]",
+    "localhost",
+    "0.0.0.0",
+    "0",
+]
+
+PRIVATE_ADDRESSES = [
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",
+    "169.254.169.254",  # link-local, cloud metadata
+    "100.64.0.1",  # CGNAT
+    "224.0.0.1",  # multicast
+    "240.0.0.1",  # reserved
+    "[fd00::1]",  # IPv6 ULA
+    "[fe80::1]",  # IPv6 link-local
+    "[::ffff:10.0.0.1]",  # IPv4-mapped private
+    "[64:ff9b::7f00:1]",  # NAT64 of loopback
+    "[::127.0.0.1]",  # IPv4-compatible loopback
+    "[2002:7f00:1::]",  # 6to4 of loopback
+]
+
+
+class CanaryHandler(http.server.BaseHTTPRequestHandler):
+    """Counts every request it sees; a refused URL must leave the count at zero."""
+
+    hits: list[str]
+    body = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 1000
+    redirect_to: str | None = None
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        if self.path.startswith("/redirect") and self.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", self.redirect_to)
+            self.end_headers()
+            return
+        if self.path.startswith("/loop"):
+            n = int(self.path.removeprefix("/loop") or 0)
+            self.send_response(302)
+            self.send_header("Location", f"/loop{n + 1}")
+            self.end_headers()
+            return
+        if self.path == "/big":
+            self.send_response(200)
+            self.send_header("Content-Length", str(5 * 1024 * 1024))
+            self.end_headers()
+            self.wfile.write(b"\x00" * (5 * 1024 * 1024))
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def canary() -> Iterator[tuple[str, list[str], type[CanaryHandler]]]:
+    hits: list[str] = []
+    handler = type("Handler", (CanaryHandler,), {"hits": hits, "redirect_to": None})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits, handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
+def test_every_spelling_of_a_loopback_address_is_refused_before_any_request(host, canary):
+    base, hits, _ = canary
+    port = base.rsplit(":", 1)[1]
+    url = f"http://{host}:{port}/clip.mp4"
+    with pytest.raises(SourceError, match="private, local or reserved"):
+        check_url(url, allow_private=False)
+    assert hits == []
+
+
+@pytest.mark.parametrize("host", PRIVATE_ADDRESSES)
+def test_private_link_local_cgnat_multicast_reserved_and_ula_addresses_are_refused(host):
+    with pytest.raises(SourceError, match="private, local or reserved"):
+        check_url(f"http://{host}/clip.mp4", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888"]
+)
+def test_public_addresses_are_allowed(address):
+    assert is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("file:///etc/passwd", "http or https"),
+        ("ftp://example.com/a.mp4", "http or https"),
+        ("gopher://example.com/", "http or https"),
+        ("concat:a.mp4|b.mp4", "http or https"),
+        ("http:///nohost", "no host"),
+        ("", "non-empty"),
+        ("http://user:secret@example.com/a.mp4", "user name or password"),
+        ("http://example.com:99999/a.mp4", "not a valid URL"),
+        ("http://" + "a" * 2100 + ".com/", "longer than"),
+    ],
+)
+def test_urls_that_are_not_plain_http_are_refused_with_the_reason(url, message):
+    with pytest.raises(SourceError, match=message):
+        check_url(url, allow_private=True)
+
+
+def test_a_loopback_url_is_fetched_when_private_urls_are_allowed(canary, tmp_path: Path):
+    base, hits, _ = canary
+    size = download(f"{base}/clip.mp4", tmp_path / "source", max_bytes=10_000_000, timeout=10, allow_private=True)
+    assert size == len(CanaryHandler.body)
+    assert hits == ["/clip.mp4"]
+
+
+def test_the_download_refuses_a_loopback_address_without_connecting(canary, tmp_path: Path):
+    base, hits, _ = canary
+    with pytest.raises(SourceError, match="private, local or reserved"):
+        download(f"{base}/clip.mp4", tmp_path / "source", max_bytes=10_000_000, timeout=10, allow_private=False)
+    assert hits == []
+
+
+def test_private_urls_stay_refused_unless_the_environment_allows_them(canary, tmp_path, monkeypatch):
+    base, hits, _ = canary
+    monkeypatch.delenv("TRANSMUTE_ALLOW_PRIVATE_URLS", raising=False)
+    with pytest.raises(SourceError):
+        download(f"{base}/clip.mp4", tmp_path / "a", max_bytes=10_000_000, timeout=10)
+    monkeypatch.setenv("TRANSMUTE_ALLOW_PRIVATE_URLS", "true")
+    assert download(f"{base}/clip.mp4", tmp_path / "b", max_bytes=10_000_000, timeout=10) > 0
+    assert hits == ["/clip.mp4"]
+
+
+def test_a_redirect_to_a_non_http_scheme_is_not_followed(canary, tmp_path: Path):
+    base, hits, handler = canary
+    handler.redirect_to = "file:///etc/passwd"
+    with pytest.raises(SourceError, match="only http and https"):
+        download(f"{base}/redirect", tmp_path / "source", max_bytes=10_000_000, timeout=10, allow_private=True)
+    assert hits == ["/redirect"]
+
+
+def test_more_than_five_redirects_fail_with_a_clear_error(canary, tmp_path: Path):
+    base, hits, _ = canary
+    with pytest.raises(SourceError, match="more than 5 redirects"):
+        download(f"{base}/loop0", tmp_path / "source", max_bytes=10_000_000, timeout=10, allow_private=True)
+    assert len(hits) == 6
+
+
+def test_a_source_above_the_size_limit_is_refused(canary, tmp_path: Path):
+    base, _, _ = canary
+    with pytest.raises(SourceError, match="larger than the 1 MB limit"):
+        download(f"{base}/big", tmp_path / "source", max_bytes=1024 * 1024, timeout=10, allow_private=True)
+
+
+def test_an_unreachable_server_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(SourceError, match="could not be reached"):
+        download("http://127.0.0.1:9/clip.mp4", tmp_path / "source", max_bytes=1000, timeout=5, allow_private=True)
