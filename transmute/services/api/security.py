@@ -1,0 +1,150 @@
+"""API keys and rate limits for the gateway, both off unless configured.
+
+- `TRANSMUTE_API_KEYS`: comma-separated keys, or `@/path/to/file` (one key a line). When set, every
+  `/api` and `/media` route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`, and a key sees
+  only its own tasks (the store keeps a hash of the key as the task's owner, never the key).
+- `TRANSMUTE_RATE_LIMIT`: like `120/minute` (per second, minute or hour), per key when keys are on,
+  else per client address; `0` or unset turns it off. Litestar's rate-limit middleware counts, with
+  a `Retry-After` added to its 429.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware, get_remote_address
+
+from transmute.core.config import ConfigError
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$", re.IGNORECASE)
+
+
+def owner_id(key: str) -> str:
+    """What the task store keeps for a key: a short hash, so a leaked database leaks no key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """API keys and rate limit, read from the environment."""
+
+    api_keys: tuple[str, ...] = ()
+    rate_limit: tuple[str, int] | None = None
+    """(unit, count), e.g. ("minute", 120); None when off."""
+
+    @classmethod
+    def from_env(cls) -> SecurityConfig:
+        return cls(api_keys=_read_keys(os.environ.get("TRANSMUTE_API_KEYS", "")),
+                   rate_limit=parse_rate(os.environ.get("TRANSMUTE_RATE_LIMIT", "")))
+
+
+def _read_keys(value: str) -> tuple[str, ...]:
+    value = value.strip()
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            value = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"TRANSMUTE_API_KEYS names {path}, which cannot be read: {exc.strerror}.") from None
+        keys = [line.strip() for line in value.splitlines()]
+    else:
+        keys = [part.strip() for part in value.split(",")]
+    keys = [key for key in keys if key and not key.startswith("#")]
+    short = [key for key in keys if len(key) < 16]
+    if short:
+        raise ConfigError("Every key in TRANSMUTE_API_KEYS must be at least 16 characters long.")
+    return tuple(keys)
+
+
+def parse_rate(value: str) -> tuple[str, int] | None:
+    """`120/minute` -> ("minute", 120); empty or `0` -> None; ConfigError for anything else."""
+    value = value.strip()
+    if not value or value == "0":
+        return None
+    match = _RATE.match(value)
+    if not match:
+        raise ConfigError(f"TRANSMUTE_RATE_LIMIT must look like 120/minute (second, minute or hour); got {value!r}.")
+    count, unit = int(match.group(1)), match.group(2).lower()
+    return None if count == 0 else (unit, count)
+
+
+class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
+    """Checks the key on protected routes; the request's `user` is the key's owner id."""
+
+    def __init__(self, app: Any, keys: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.owners = {key.encode(): owner_id(key) for key in keys}
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        given = _presented_key(connection)
+        if not given:
+            raise NotAuthorizedException(
+                "An API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+                headers={"WWW-Authenticate": 'Bearer realm="transmute"'},
+            )
+        owner = None
+        for key, candidate in self.owners.items():
+            # Compare against every key, so the time taken does not tell which one nearly matched.
+            if hmac.compare_digest(key, given.encode()):
+                owner = candidate
+        if owner is None:
+            raise NotAuthorizedException(
+                "The API key is not valid.",
+                headers={"WWW-Authenticate": 'Bearer realm="transmute", error="invalid_token"'},
+            )
+        return AuthenticationResult(user=owner, auth=None)
+
+
+def _presented_key(connection: ASGIConnection) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return connection.headers.get("x-api-key", "").strip()
+
+
+def rate_limit_identity(request: Any) -> str:
+    """Whom a request counts against: its key's owner when keys are on, else the client address."""
+    user = request.scope.get("user")
+    return f"key:{user}" if user else f"ip:{get_remote_address(request)}"
+
+
+class RetryAfterRateLimitMiddleware(RateLimitMiddleware):
+    """Litestar's rate limiter, whose 429 also says when to come back (`Retry-After`)."""
+
+    def create_response_headers(self, cache_object: Any) -> dict[str, str]:
+        headers = super().create_response_headers(cache_object)
+        headers["Retry-After"] = str(max(1, cache_object.reset - int(time.time())))
+        return headers
+
+
+def security_middleware(config: SecurityConfig) -> list[DefineMiddleware]:
+    """The middleware to install, outermost first: keys (so the limiter knows the key), then the limiter."""
+    middleware: list[DefineMiddleware] = []
+    if config.api_keys:
+        middleware.append(DefineMiddleware(ApiKeyMiddleware, keys=config.api_keys, exclude=_unprotected()))
+    if config.rate_limit:
+        middleware.append(
+            RateLimitConfig(
+                rate_limit=config.rate_limit,  # type: ignore[arg-type]
+                identifier_for_request=rate_limit_identity,
+                middleware_class=RetryAfterRateLimitMiddleware,
+                exclude=[r"^/health", r"^/metrics"],
+            ).middleware
+        )
+    return middleware
+
+
+def _unprotected() -> list[str]:
+    # Litestar's `exclude` takes patterns of paths to skip: everything that is not /api or /media.
+    return [r"^/(?!api(/|$)|media(/|$))"]
