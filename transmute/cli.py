@@ -154,3 +154,17 @@ def _add_server_commands() -> None:
 
 
 _add_server_commands()
+
+
+def _add_service_commands() -> None:
+    """`serve`, `api` and `worker` live in transmute.commands, which adds them to this group."""
+    try:
+        from transmute import commands
+    except ModuleNotFoundError as missing:
+        if missing.name != "transmute.commands":
+            raise
+        return
+    commands.register(main)
+
+
+_add_service_commands()

@@ -18,9 +18,12 @@ so it has 2n - 1 frames for n forward frames.
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
@@ -29,7 +32,7 @@ import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
-from transmute.core.media import local_input, run_ffmpeg
+from transmute.core.media import FFMPEG, local_input, run_ffmpeg
 from transmute.core.params import DEFAULT_WIDTH, ConversionParams
 
 PALETTE_SHARE = 40.0
@@ -56,6 +59,29 @@ HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=2,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp",
                                diff_mode="none")
 """`high_quality=true`: the best palette and scaling, whatever `quality` says (slower)."""
+
+
+DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
+"""ffmpeg before 6.0 lacks these dithers; the nearest error-diffusion kernel it has is used instead."""
+
+
+@cache
+def _paletteuse_constants() -> frozenset[str]:
+    """The named option values this ffmpeg's paletteuse accepts (dithers, diff modes)."""
+    try:
+        shown = subprocess.run([FFMPEG, "-hide_banner", "-h", "filter=paletteuse"], capture_output=True,
+                               text=True, timeout=10, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(re.findall(r"^\s+(\w+)\s+-?\d+\s+\.\.F", shown, flags=re.MULTILINE))
+
+
+def ffmpeg_dither(dither: str) -> str:
+    """The paletteuse dither for a `dither` parameter, falling back on older ffmpeg (see DITHER_FALLBACKS)."""
+    known = _paletteuse_constants()
+    if dither in DITHER_FALLBACKS and known and dither not in known:
+        return DITHER_FALLBACKS[dither]
+    return dither
 
 
 def settings_for(params: ConversionParams) -> QualitySettings:
@@ -186,7 +212,7 @@ class GifFormat(OutputFormat):
                            stall_estimate=estimate, stall_share=0.95)
 
                 video = _order(_frames(job, the_plan, settings), job.params)
-                use = {"dither": job.params.dither, "diff_mode": settings.diff_mode}
+                use = {"dither": ffmpeg_dither(job.params.dither), "diff_mode": settings.diff_mode}
                 if job.params.dither == "bayer":
                     use["bayer_scale"] = settings.bayer_scale
                 gif = (

@@ -1,0 +1,119 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.media_fixtures import read_gif
+from transmute.cli import main
+from transmute.core.formats import ConversionJob, OutputFormat
+from transmute.core.hookspecs import hookimpl
+from transmute.core.plugins import plugin_manager
+
+TRANSMUTE = Path(sys.executable).with_name("transmute")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(TRANSMUTE), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_console_script_converts_with_every_option(clips, tmp_path):
+    target = tmp_path / "every option.gif"
+    done = run("convert", str(clips["video"]), "-o", str(target), "--format", "gif", "--width", "200",
+               "--fps", "12", "--start-time", "0.5", "--end-time", "2.5", "--quality", "high", "--speed", "2",
+               "--grayscale", "--reverse", "--boomerang", "--high-quality", "--dither", "floyd_steinberg",
+               "--keep-original-size")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    gif = read_gif(target)
+    assert gif.version == b"GIF89a" and gif.loop_count == 0
+    assert (gif.width, gif.height) == (320, 240)  # keep_original_size wins over --width
+    assert gif.frame_count == 2 * 12 - 1  # 2 s at speed 2 = 1 s of 12 fps, there and back
+
+
+def test_a_bad_parameter_exits_2_with_one_line_and_no_traceback(clips, tmp_path):
+    done = run("convert", str(clips["video"]), "-o", str(tmp_path / "out.gif"), "--fps", "120")
+    assert done.returncode == 2
+    assert done.stderr == "transmute: error: 'fps' must be an integer from 1 to 50; got '120'.\n"
+    assert not (tmp_path / "out.gif").exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--width", "12"], "'width' must be an integer from 16 to 4096; got '12'."),
+    (["--quality", "ultra"], "'quality' must be one of low, medium, high; got 'ultra'."),
+    (["--dither", "random"], "'dither' must be one of bayer, none,"),
+    (["--speed", "10"], "'speed' must be a number from 0.25 to 4; got '10'."),
+    (["--start-time", "2", "--end-time", "1"], "'end_time' must be greater than 'start_time' (2); got 1."),
+    (["--format", "webm"], "'format' must be one of the installed formats (gif); got 'webm'."),
+    (["--colour", "red"], "No such option '--colour'"),
+])
+def test_each_bad_option_is_one_line_naming_it_and_exits_2(clips, tmp_path, options, message):
+    done = CliRunner().invoke(main, ["convert", str(clips["video"]), "-o", str(tmp_path / "o.gif"), *options])
+    assert done.exit_code == 2
+    assert done.output.startswith("transmute: error: ") and message in done.output
+    assert done.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(("clip", "code", "message"), [
+    ("text", 1, "The file is not a video transmute can read (ffmpeg: "),
+    ("audio", 1, "The file has no video stream."),
+    ("empty", 1, "The file is empty"),
+])
+def test_an_input_that_is_not_a_video_fails_with_one_line(clips, tmp_path, clip, code, message):
+    done = CliRunner().invoke(main, ["convert", str(clips[clip]), "-o", str(tmp_path / "o.gif")])
+    assert done.exit_code == code
+    assert done.output.startswith("transmute: error: " + message) and done.output.count("\n") == 1
+
+
+def test_a_missing_input_file_fails_with_one_line(tmp_path):
+    done = CliRunner().invoke(main, ["convert", str(tmp_path / "gone.mp4"), "-o", str(tmp_path / "o.gif")])
+    assert done.exit_code == 2
+    assert done.output == f"transmute: error: The input file {str(tmp_path / 'gone.mp4')!r} does not exist.\n"
+
+
+def test_a_start_past_the_end_of_the_video_fails_with_one_line(clips, tmp_path):
+    done = CliRunner().invoke(main, ["convert", str(clips["video"]), "-o", str(tmp_path / "o.gif"),
+                                     "--start-time", "10"])
+    assert done.exit_code == 1
+    assert "is at or beyond the end of the video (3 s)" in done.output and done.output.count("\n") == 1
+
+
+def test_convert_without_options_writes_a_gif_quietly_when_not_on_a_terminal(clips, tmp_path):
+    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(tmp_path / "o.gif")])
+    assert done.exit_code == 0 and done.output == ""
+    assert read_gif(tmp_path / "o.gif").width == 160
+
+
+def test_ctrl_c_during_a_conversion_is_one_line_and_a_non_zero_exit(clips, tmp_path):
+    class Interrupted(OutputFormat):
+        name, extension, mime_type = "interrupted", "bin", "application/octet-stream"
+
+        def convert(self, job: ConversionJob) -> None:
+            raise KeyboardInterrupt
+
+    class Plugin:
+        @hookimpl
+        def transmute_output_formats(self):
+            return [Interrupted()]
+
+    plugin = Plugin()
+    plugin_manager().register(plugin)
+    try:
+        done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(tmp_path / "o.bin"),
+                                         "--format", "interrupted"])
+    finally:
+        plugin_manager().unregister(plugin)
+    assert done.exit_code == 130
+    assert done.output == "transmute: error: interrupted.\n"
+
+
+def test_formats_lists_gif_with_its_parameters_and_defaults():
+    done = CliRunner().invoke(main, ["formats"])
+    assert done.exit_code == 0
+    assert done.output.startswith("gif  (.gif, image/gif)")
+    assert "fps" in done.output and "default 15" in done.output
+    listed = json.loads(CliRunner().invoke(main, ["formats", "--json"]).output)
+    (gif,) = [item for item in listed if item["name"] == "gif"]
+    assert {parameter["name"]: parameter["default"] for parameter in gif["parameters"]}["dither"] == "bayer"

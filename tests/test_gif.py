@@ -1,0 +1,151 @@
+import threading
+import time
+
+import pytest
+
+from tests.media_fixtures import brightness, convert, rgb_frames
+from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
+from transmute.core.params import DITHERS
+from transmute.core.plugins import get_format, plugin_manager
+from transmute.plugins.gif import GifFormat
+
+
+@pytest.fixture(scope="module")
+def default_gif(clips, tmp_path_factory):
+    """The 320x240, 3 s test clip converted with no parameters at all."""
+    return convert(clips["video"], tmp_path_factory.mktemp("default") / "out.gif")
+
+
+def test_the_gif_plugin_is_found_through_its_entry_point():
+    assert "gif" in dict(plugin_manager().list_name_plugin())
+    assert isinstance(get_format("gif"), GifFormat)
+
+
+def test_the_result_is_a_gif89a_that_loops_forever(default_gif):
+    data = default_gif.path.read_bytes()
+    assert data[:6] == b"GIF89a" and data[-1:] == b"\x3b"
+    assert b"NETSCAPE2.0" in data
+    assert default_gif.gif.loop_count == 0
+
+
+def test_without_a_width_a_source_narrower_than_480_keeps_its_size(default_gif):
+    assert (default_gif.gif.width, default_gif.gif.height) == (320, 240)
+
+
+def test_the_default_is_15_frames_per_second_over_the_whole_clip(default_gif):
+    gif = default_gif.gif
+    assert gif.frame_count == pytest.approx(45, abs=1)
+    assert gif.duration == pytest.approx(3.0, abs=0.1)
+    assert set(gif.delays) <= {6, 7}
+
+
+def test_a_width_scales_the_picture_and_keeps_its_aspect_ratio(clips, tmp_path):
+    gif = convert(clips["video"], tmp_path / "out.gif", width=160, end_time=0.5).gif
+    assert (gif.width, gif.height) == (160, 120)
+
+
+def test_keep_original_size_ignores_the_width(clips, tmp_path):
+    gif = convert(clips["video"], tmp_path / "out.gif", width=100, keep_original_size=True, end_time=0.5).gif
+    assert (gif.width, gif.height) == (320, 240)
+
+
+@pytest.mark.parametrize(("fps", "delay"), [(10, 10), (25, 4), (50, 2)])
+def test_each_frame_is_shown_for_one_period_of_the_requested_fps(clips, tmp_path, fps, delay):
+    gif = convert(clips["video"], tmp_path / "out.gif", fps=fps, end_time=1, width=64).gif
+    assert gif.frame_count == pytest.approx(fps, abs=1)
+    assert set(gif.delays) == {delay}
+
+
+def test_start_and_end_times_trim_the_clip(clips, tmp_path):
+    gif = convert(clips["video"], tmp_path / "out.gif", fps=10, start_time=1, end_time=2.5, width=64).gif
+    assert gif.frame_count == pytest.approx(15, abs=1)
+    assert gif.duration == pytest.approx(1.5, abs=0.11)
+
+
+def test_an_end_time_past_the_end_of_the_video_is_clamped(clips, tmp_path):
+    gif = convert(clips["video"], tmp_path / "out.gif", fps=10, start_time=2, end_time=60, width=64).gif
+    assert gif.duration == pytest.approx(1.0, abs=0.11)
+
+
+def test_a_start_time_at_or_past_the_end_of_the_video_is_refused_saying_so(clips, tmp_path):
+    with pytest.raises(MediaError, match=r"start time \(3 s\) is at or beyond the end of the video"):
+        convert(clips["video"], tmp_path / "out.gif", start_time=3)
+    assert not (tmp_path / "out.gif").exists()
+
+
+@pytest.mark.parametrize("speed", [2.0, 0.5])
+def test_speed_divides_the_length_of_the_span(clips, tmp_path, speed):
+    gif = convert(clips["video"], tmp_path / "out.gif", fps=10, end_time=2, speed=speed, width=64).gif
+    assert gif.duration == pytest.approx(2 / speed, abs=0.11)
+    assert set(gif.delays) == {10}
+
+
+def test_reverse_plays_the_clip_backwards(clips, tmp_path):
+    forward = [brightness(f) for f in rgb_frames(convert(clips["ramp"], tmp_path / "f.gif", fps=10).path)]
+    backward = [brightness(f) for f in rgb_frames(
+        convert(clips["ramp"], tmp_path / "b.gif", fps=10, reverse=True).path)]
+    assert len(forward) == len(backward) == pytest.approx(20, abs=1)
+    assert forward[0] < 20 and forward[-1] > 200
+    assert backward == pytest.approx(forward[::-1], abs=3)
+
+
+def test_boomerang_plays_forward_then_backward_without_repeating_the_turn(clips, tmp_path):
+    plain = rgb_frames(convert(clips["ramp"], tmp_path / "f.gif", fps=10).path)
+    boomerang = rgb_frames(convert(clips["ramp"], tmp_path / "b.gif", fps=10, boomerang=True).path)
+    assert len(boomerang) == 2 * len(plain) - 1
+    levels = [brightness(frame) for frame in boomerang]
+    turn = levels.index(max(levels))
+    assert turn == len(plain) - 1
+    assert levels[: turn + 1] == sorted(levels[: turn + 1])
+    assert levels[turn:] == sorted(levels[turn:], reverse=True)
+    assert levels[-1] == pytest.approx(levels[0], abs=3)
+
+
+def test_grayscale_output_has_only_gray_pixels(clips, tmp_path):
+    converted = convert(clips["video"], tmp_path / "out.gif", grayscale=True, end_time=1, fps=5)
+    colour = rgb_frames(convert(clips["video"], tmp_path / "colour.gif", end_time=1, fps=5).path)[0]
+    assert any(colour[i] != colour[i + 1] for i in range(0, len(colour), 3))
+    for frame in rgb_frames(converted.path):
+        assert all(frame[i] == frame[i + 1] == frame[i + 2] for i in range(0, len(frame), 3))
+
+
+@pytest.mark.parametrize("dither", DITHERS)
+def test_every_dither_converts(clips, tmp_path, dither):
+    gif = convert(clips["small"], tmp_path / "out.gif", dither=dither, fps=5).gif
+    assert gif.frame_count == 5 and gif.width == 160
+
+
+def colours(path) -> int:
+    return len({frame[i: i + 3] for frame in rgb_frames(path) for i in range(0, len(frame), 3)})
+
+
+def test_higher_quality_uses_more_colours(clips, tmp_path):
+    used = {quality: colours(convert(clips["small"], tmp_path / f"{quality}.gif", quality=quality, fps=5).path)
+            for quality in ("low", "medium", "high")}
+    best = colours(convert(clips["small"], tmp_path / "hq.gif", high_quality=True, fps=5).path)
+    assert used["low"] <= 64 < used["medium"] <= 128 < used["high"] <= 256
+    assert best > 128
+
+
+def test_progress_rises_steadily_and_ends_at_100(clips, tmp_path):
+    reports = convert(clips["video"], tmp_path / "out.gif", reverse=True).progress
+    assert reports == sorted(reports)
+    assert reports[-1] == 100 and reports.count(100) == 1
+    assert len({round(value) for value in reports if 0 < value < 100}) >= 3
+
+
+def test_cancel_stops_the_conversion_promptly_and_leaves_no_output(clips, tmp_path):
+    cancel = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(ConversionCancelled):
+        convert(clips["video"], tmp_path / "out.gif", cancel=cancel, keep_original_size=True, fps=50,
+                high_quality=True, on_progress=lambda percent: cancel.set())
+    assert time.monotonic() - started < 1.5
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_a_conversion_past_its_timeout_is_stopped_and_says_so(clips, tmp_path):
+    with pytest.raises(ConversionTimeout, match=r"longer than the 0\.2 s allowed"):
+        convert(clips["video"], tmp_path / "out.gif", timeout=0.2, keep_original_size=True, fps=50,
+                high_quality=True, boomerang=True)
+    assert not (tmp_path / "out.gif").exists()

@@ -1,0 +1,105 @@
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from transmute.cli import main
+from transmute.core.errors import PluginError, UnknownFormat
+from transmute.core.formats import ConversionJob, OutputFormat
+from transmute.core.hookspecs import hookimpl
+from transmute.core.plugins import create_plugin_manager, get_format, output_formats, plugin_manager
+
+
+class CopyFormat(OutputFormat):
+    """A throw-away format: copies the input, reports progress, remembers the job it got."""
+
+    name = "copy"
+    extension = "bin"
+    mime_type = "application/octet-stream"
+    description = "The input, unchanged."
+    parameters = {"speed": 1.0}  # noqa: RUF012
+    jobs: list[ConversionJob] = []  # noqa: RUF012
+
+    def convert(self, job: ConversionJob) -> None:
+        self.jobs.append(job)
+        assert job.work_dir is not None and job.work_dir.is_dir()
+        job.progress(50)
+        shutil.copyfile(job.input_path, job.output_path)
+        job.progress(100)
+
+
+class CopyPlugin:
+    @hookimpl
+    def transmute_output_formats(self):
+        return [CopyFormat()]
+
+
+class BrokenPlugin:
+    @hookimpl
+    def transmute_output_formats(self):
+        raise RuntimeError("the broken plugin is broken")
+
+
+@pytest.fixture
+def registered():
+    """Register plugin objects on the process-wide manager for one test, then take them away."""
+    added = []
+
+    def register(plugin):
+        plugin_manager().register(plugin)
+        added.append(plugin)
+        return plugin
+
+    yield register
+    for plugin in added:
+        plugin_manager().unregister(plugin)
+    CopyFormat.jobs.clear()
+
+
+def test_a_plugin_registered_from_outside_is_listed_by_transmute_formats(registered):
+    registered(CopyPlugin())
+    listed = CliRunner().invoke(main, ["formats", "--json"])
+    assert listed.exit_code == 0, listed.output
+    formats = {item["name"]: item for item in json.loads(listed.output)}
+    assert set(formats) == {"gif", "copy"}
+    assert formats["copy"]["parameters"] == [
+        {"name": "speed", "default": 1.0, "allowed": "a number from 0.25 to 4"}]
+    assert formats["copy"]["mime_type"] == "application/octet-stream"
+
+
+def test_a_plugin_registered_from_outside_converts_through_transmute_convert(registered, clips, tmp_path):
+    registered(CopyPlugin())
+    target = tmp_path / "copied.bin"
+    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(target), "--format", "COPY"])
+    assert done.exit_code == 0, done.output
+    assert target.read_bytes() == clips["small"].read_bytes()
+    (job,) = CopyFormat.jobs
+    assert job.media.width == 160 and job.params.format == "copy"
+    assert not job.work_dir.exists(), "the temporary work dir must be removed afterwards"
+
+
+def test_the_plugin_is_gone_once_unregistered(registered):
+    plugin = registered(CopyPlugin())
+    plugin_manager().unregister(plugin)
+    try:
+        with pytest.raises(UnknownFormat, match=r"installed formats \(gif\); got 'copy'"):
+            get_format("copy")
+    finally:
+        plugin_manager().register(plugin)
+
+
+def test_a_plugin_that_fails_shows_one_clear_line(registered):
+    registered(BrokenPlugin())
+    with pytest.raises(PluginError, match="the broken plugin is broken"):
+        output_formats()
+    listed = CliRunner().invoke(main, ["formats"])
+    assert listed.exit_code == 1
+    assert listed.output == ("transmute: error: A transmute plugin failed to list its formats "
+                             "(RuntimeError: the broken plugin is broken).\n")
+
+
+def test_pinning_plugins_loads_only_those_named(monkeypatch):
+    assert set(output_formats(create_plugin_manager(only="gif"))) == {"gif"}
+    with pytest.raises(PluginError, match="not installed: webp"):
+        create_plugin_manager(only="gif,webp")
