@@ -12,7 +12,11 @@ import msgspec
 from litestar import Request
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+)
 
 from transmute.core.errors import InvalidParameter, SourceError
 from transmute.core.fetch import check_url
@@ -49,13 +53,17 @@ def _safe_filename(name: str) -> str:
     return cleaned[:255]
 
 
-async def read_new_task(request: Request, storage: ObjectStorage) -> NewTask:
-    """The source and parameters of a create request; ApiError or InvalidParameter when they are wrong."""
+async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_bytes: int) -> NewTask:
+    """The source and parameters of a create request; ApiError or InvalidParameter when they are wrong.
+
+    An upload is spooled to a temporary file as it arrives (Litestar's multipart parser keeps at most
+    1 MB of it in memory), then copied to storage in chunks; past `max_upload_bytes` it is a 413.
+    """
     content_type, _ = request.content_type
     if content_type == "application/json":
         return await _read_json(request)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _read_form(request, storage)
+        return await _read_form(request, storage, max_upload_bytes)
     raise ApiError(
         HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         "Send multipart/form-data with a 'file' field, or application/json with a 'url' field; "
@@ -89,12 +97,16 @@ def _url_filename(url: str) -> str:
     return _safe_filename(path.rsplit("/", 1)[-1]) if "/" in path.split("://", 1)[-1] else ""
 
 
-async def _read_form(request: Request, storage: ObjectStorage) -> NewTask:
+async def _read_form(request: Request, storage: ObjectStorage, max_upload_bytes: int) -> NewTask:
     try:
         form = await request.form()
     except ClientException as exc:
+        if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+            raise  # the body is past the size limit: the 413 handler says which
         if "too large" in str(exc.detail).lower():
-            raise
+            # Litestar's multipart parser says so when there are more parts than it allows.
+            raise ApiError(HTTP_400_BAD_REQUEST, "The form has too many fields; send the file and the "
+                           "conversion parameters only.") from None
         raise ApiError(HTTP_400_BAD_REQUEST, f"The form data could not be read: {exc.detail}.") from None
     try:
         fields: dict[str, Any] = {}
@@ -121,18 +133,24 @@ async def _read_form(request: Request, storage: ObjectStorage) -> NewTask:
             raise InvalidParameter("file", "'file' is required: upload the video as a multipart field named 'file'.")
         if not isinstance(upload, UploadFile):
             raise InvalidParameter("file", "'file' must be an uploaded file (curl -F \"file=@video.mp4\").")
-        return await _store_upload(upload, params, storage)
+        return await _store_upload(upload, params, storage, max_upload_bytes)
     finally:
         for value in form.values():
             if isinstance(value, UploadFile):
                 await value.close()
 
 
-async def _store_upload(upload: UploadFile, params: ConversionParams, storage: ObjectStorage) -> NewTask:
+async def _store_upload(
+    upload: UploadFile, params: ConversionParams, storage: ObjectStorage, max_upload_bytes: int
+) -> NewTask:
     handle = upload.file
     size = await anyio.to_thread.run_sync(lambda: handle.seek(0, os.SEEK_END))
     if size == 0:
         raise InvalidParameter("file", "The uploaded file is empty.")
+    if size > max_upload_bytes:
+        # The body limit leaves room for the other form fields; the file itself gets exactly the limit.
+        raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"The uploaded file is larger than the "
+                       f"{max_upload_bytes / (1024 * 1024):g} MB limit.")
     await anyio.to_thread.run_sync(handle.seek, 0)
     key = f"sources/{uuid.uuid4().hex}"
     await anyio.to_thread.run_sync(storage.put_fileobj, key, handle, size, upload.content_type)

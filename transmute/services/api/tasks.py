@@ -73,7 +73,8 @@ class TasksController(Controller):
     @post("/create/", status_code=HTTP_200_OK, operation_class=CreateOperation,
           summary="Create a conversion task (multipart upload or JSON with a URL)")
     async def create(self, request: Request, services: Services) -> CreatedResponse:
-        new = await read_new_task(request, services.storage)
+        new = await read_new_task(request, services.storage,
+                                  max_upload_bytes=services.settings.limits.max_upload_bytes)
         task = await services.store.create(
             target_format=new.params.format,
             source_type=new.source_type,

@@ -1,0 +1,147 @@
+"""GET and POST /api/tasks/batch-download/: done tasks' files as one streamed ZIP, with the spec's headers."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.api.support import Media, run_in_app, store_of, upload, wait_finished
+
+
+@pytest.fixture(scope="module")
+def done_ids(api: TestClient, media: Media, done_task: dict) -> list[str]:
+    """Three done tasks."""
+    more = [upload(api, media.clip, width=32, fps=4, grayscale="true")["task_id"] for _ in range(2)]
+    for task_id in more:
+        assert wait_finished(api, task_id)["status"] == "done"
+    return [done_task["task_id"], *more]
+
+
+@pytest.fixture(scope="module")
+def queued_id(api: TestClient) -> str:
+    """A task that stays queued (recorded, never sent to a worker)."""
+    task = run_in_app(api, store_of(api).create, target_format="gif", source_type="url", params={"format": "gif"},
+                      source_url="http://127.0.0.1:9/never.mp4")
+    return task.id
+
+
+def read_zip(response) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.testzip() is None
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def downloads(api: TestClient, task_ids: list[str]) -> dict[str, bytes]:
+    return {f"task_{task_id}_result.gif": api.get(f"/api/tasks/{task_id}/download/").content for task_id in task_ids}
+
+
+def assert_zip_answer(response, *, total: int, successful: int) -> None:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and '.zip"' in disposition
+    assert response.headers["x-total-tasks"] == str(total)
+    assert response.headers["x-successful-tasks"] == str(successful)
+    assert response.headers["x-files-count"] == str(successful)
+
+
+def test_a_get_with_comma_separated_ids_zips_each_done_tasks_file(api: TestClient, done_ids: list[str]) -> None:
+    response = api.get(f"/api/tasks/batch-download/?task_ids={','.join(done_ids)}")
+    assert_zip_answer(response, total=3, successful=3)
+    assert read_zip(response) == downloads(api, done_ids)
+
+
+def test_a_post_with_json_ids_as_numbers_or_strings_zips_the_same_files(api: TestClient, done_ids: list[str]) -> None:
+    first, second, third = done_ids
+    response = api.post("/api/tasks/batch-download/", json={"task_ids": [int(first), second, int(third)]})
+    assert_zip_answer(response, total=3, successful=3)
+    assert read_zip(response) == downloads(api, done_ids)
+
+
+def test_the_batch_route_answers_without_its_trailing_slash_too(api: TestClient, done_ids: list[str]) -> None:
+    get = api.get("/api/tasks/batch-download", params={"task_ids": done_ids[0]})
+    post = api.post("/api/tasks/batch-download", json={"task_ids": [done_ids[0]]})
+    assert_zip_answer(get, total=1, successful=1)
+    assert_zip_answer(post, total=1, successful=1)
+    assert read_zip(get) == read_zip(post) == downloads(api, done_ids[:1])
+
+
+def test_unknown_and_unfinished_tasks_are_counted_and_skipped(
+    api: TestClient, done_ids: list[str], queued_id: str, failed_task: dict
+) -> None:
+    requested = [done_ids[0], "987654321", queued_id, failed_task["task_id"], "no-such-task", done_ids[1]]
+    response = api.get("/api/tasks/batch-download/", params={"task_ids": ",".join(requested)})
+    assert_zip_answer(response, total=6, successful=2)
+    assert read_zip(response) == downloads(api, done_ids[:2])
+
+
+def test_an_id_asked_twice_is_counted_and_zipped_once(api: TestClient, done_ids: list[str]) -> None:
+    response = api.post("/api/tasks/batch-download/", json={"task_ids": [done_ids[0], int(done_ids[0])]})
+    assert_zip_answer(response, total=1, successful=1)
+    assert list(read_zip(response)) == [f"task_{done_ids[0]}_result.gif"]
+
+
+def test_the_zip_is_streamed_as_it_is_built_without_a_content_length(api: TestClient, done_ids: list[str]) -> None:
+    with api.stream("GET", "/api/tasks/batch-download/", params={"task_ids": ",".join(done_ids)}) as response:
+        assert response.status_code == 200
+        assert "content-length" not in response.headers
+        chunks = list(response.iter_bytes())
+    assert b"".join(chunks)[:4] == b"PK\x03\x04"
+
+
+def test_when_no_requested_task_has_a_file_the_answer_is_a_404_json_error(
+    api: TestClient, queued_id: str, failed_task: dict
+) -> None:
+    for response in (
+        api.get("/api/tasks/batch-download/?task_ids=987654321,987654322"),
+        api.get("/api/tasks/batch-download/?task_ids=abc,xyz"),
+        api.post("/api/tasks/batch-download/", json={"task_ids": [queued_id, failed_task["task_id"]]}),
+    ):
+        assert response.status_code == 404
+        body = response.json()
+        assert body["success"] is False
+        assert "requested tasks" in body["error"]
+        assert body["total_tasks"] == 2
+
+
+def test_more_than_50_ids_is_a_400_error(api: TestClient, done_ids: list[str]) -> None:
+    many = [str(n) for n in range(1, 52)]
+    for response in (
+        api.get("/api/tasks/batch-download/", params={"task_ids": ",".join(many)}),
+        api.post("/api/tasks/batch-download/", json={"task_ids": many}),
+    ):
+        assert response.status_code == 400
+        body = response.json()
+        assert body["success"] is False
+        assert "At most 50" in body["error"]
+    exactly_50 = [*done_ids, *(str(n) for n in range(900_001, 900_048))]
+    assert_zip_answer(api.post("/api/tasks/batch-download/", json={"task_ids": exactly_50}), total=50, successful=3)
+
+
+@pytest.mark.parametrize("query", ["", "?task_ids=", "?task_ids=,,,", "?task_ids=%20,%20", "?task_ids=1,%01"])
+def test_a_get_without_usable_ids_is_a_400_error(api: TestClient, query: str) -> None:
+    response = api.get(f"/api/tasks/batch-download/{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["success"] is False
+    assert "task_ids" in body["error"] or "task id" in body["error"]
+
+
+@pytest.mark.parametrize("body", [
+    {"task_ids": []}, {"task_ids": "1,2"}, {"task_ids": [True]}, {"task_ids": [1.5]}, {"task_ids": [None]},
+    {"task_ids": [{"id": 1}]}, {"task_ids": [[1]]}, {"task_ids": ["x" * 65]}, {"ids": [1]}, [1, 2], "1",
+])
+def test_a_post_with_junk_ids_is_a_400_error(api: TestClient, body: object) -> None:
+    response = api.post("/api/tasks/batch-download/", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["success"] is False
+
+
+def test_a_post_whose_body_is_not_json_is_a_400_error(api: TestClient) -> None:
+    response = api.post("/api/tasks/batch-download/", content=b"{task_ids: [1,",
+                        headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]
