@@ -1,4 +1,4 @@
-"""OpenAPI details Litestar cannot infer: the create route takes multipart or JSON on one path."""
+"""OpenAPI details Litestar cannot infer: both bodies of the create route, the batch body, errors and files."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
 from transmute.core.params import ConversionParams
+from transmute.services.api.schemas import BatchRequest, ErrorResponse, NotReadyResponse
 
 
 class CreateFromUrl(ConversionParams, kw_only=True):
@@ -33,6 +35,8 @@ def _clean(value: dict) -> dict:
     for key, item in value.items():
         if key == "anyOf":
             out["one_of"] = [Schema(**_clean(choice)) for choice in item]
+        elif key == "items":
+            out["items"] = Schema(**_clean(item))
         elif key == "type":
             out["type"] = OpenAPIType(item)
         elif key in ("minimum", "maximum", "default", "description", "enum", "title"):
@@ -64,4 +68,42 @@ class CreateOperation(Operation):
                 "multipart/form-data": OpenAPIMediaType(schema=_multipart_schema()),
                 "application/json": OpenAPIMediaType(schema=_schema_of(CreateFromUrl)),
             },
+        )
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad request: a parameter is missing or has a bad value (the error names it).",
+    404: "No such task (or route).",
+    405: "The route does not take this method.",
+    409: "The task has no result yet (queued or running), or it failed.",
+    413: "The upload is larger than the limit (TRANSMUTE_MAX_UPLOAD_MB, 500 MB by default).",
+    415: "The body is neither multipart/form-data nor application/json.",
+    503: "The storage could not serve the file.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """The JSON error bodies a route may answer with, documented as ErrorResponse (409 as NotReadyResponse)."""
+    return {
+        code: ResponseSpec(NotReadyResponse if code == 409 else ErrorResponse, generate_examples=False,
+                           description=ERROR_DESCRIPTIONS[code])
+        for code in codes
+    }
+
+
+def file_response(media_type: str, description: str) -> dict[int, ResponseSpec]:
+    """A 200 whose body is a file, not JSON."""
+    return {200: ResponseSpec(bytes, generate_examples=False, media_type=media_type, description=description)}
+
+
+@dataclass
+class BatchPostOperation(Operation):
+    """The batch download's POST: a JSON body with the ids."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description='The tasks whose files to bundle, as numbers or strings: {"task_ids": [1, 2, 3]} '
+            "(at most 50).",
+            content={"application/json": OpenAPIMediaType(schema=_schema_of(BatchRequest))},
         )

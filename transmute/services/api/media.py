@@ -5,20 +5,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from transmute.core.errors import StorageError
+from transmute.services.api.docs import error_responses, file_response
 from transmute.services.api.errors import ApiError
 from transmute.services.api.services import Services
 from transmute.services.api.tasks import owner_of, stream_object
 
 
-@get("/media/results/{filename:str}", tags=["media"], summary="A result file")
+@get("/media/results/{filename:str}", tags=["media"], summary="A result file",
+     responses={**file_response("application/octet-stream", "The result file, shown inline."),
+                **error_responses(400, 404)})
 async def media_result(
     request: Request,
-    services: Services,
+    services: NamedDependency[Services],
     filename: Annotated[str, Parameter(description="The result's file name, as `output_url` gives it.")],
 ) -> Stream:
     # Result names are task_<id>_result.<ext>: the id tells which task (and so which owner) it belongs to.

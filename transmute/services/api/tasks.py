@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, get, post, route
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
@@ -16,7 +17,7 @@ from transmute.core.errors import InvalidParameter, StorageError
 from transmute.core.models import Task, TaskStatus
 from transmute.core.store import ORDERS
 from transmute.services.api.archive import BatchArchive
-from transmute.services.api.docs import CreateOperation
+from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
 from transmute.services.api.schemas import (
     ApiUrls,
@@ -35,6 +36,14 @@ from transmute.services.api.sources import read_new_task
 
 TaskId = Annotated[str, Parameter(description="The task's id, as `create` returned it.", max_length=64)]
 CREATED_MESSAGE = "Задача создана и поставлена в очередь на выполнение"
+BATCH_DESCRIPTION = (
+    "The files of the done tasks among those asked for, in one ZIP streamed as it is built. Unknown and "
+    "unfinished tasks are counted in X-Total-Tasks and skipped; 404 when none has a file."
+)
+ZIP_DESCRIPTION = (
+    "A ZIP with one file per done task; headers X-Total-Tasks (ids asked for), X-Successful-Tasks and "
+    "X-Files-Count (files in the archive)."
+)
 
 
 def owner_of(request: Request) -> str | None:
@@ -49,7 +58,7 @@ def content_disposition(filename: str, *, attachment: bool = True) -> str:
     return f"{kind}; filename=\"{fallback or 'download'}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-async def _task_or_404(services: Services, request: Request, task_id: str) -> Task:
+async def _task_or_404(services: NamedDependency[Services], request: Request, task_id: str) -> Task:
     task = await services.store.get(task_id, owner=owner_of(request))
     if task is None:
         raise ApiError(HTTP_404_NOT_FOUND, f"No task with id {task_id!r}.")
@@ -71,8 +80,9 @@ class TasksController(Controller):
     tags = ("tasks",)
 
     @post("/create/", status_code=HTTP_200_OK, operation_class=CreateOperation,
-          summary="Create a conversion task (multipart upload or JSON with a URL)")
-    async def create(self, request: Request, services: Services) -> CreatedResponse:
+          summary="Create a conversion task (multipart upload or JSON with a URL)",
+          responses=error_responses(400, 413, 415))
+    async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
         new = await read_new_task(request, services.storage,
                                   max_upload_bytes=services.settings.limits.max_upload_bytes)
         task = await services.store.create(
@@ -90,13 +100,16 @@ class TasksController(Controller):
             task_id=task.id, status=task.status.value, message=CREATED_MESSAGE, api_urls=ApiUrls.of(task.id)
         )
 
-    @get("/{task_id:str}/status/", summary="A task's status and progress")
-    async def status(self, request: Request, services: Services, task_id: TaskId) -> StatusResponse:
+    @get("/{task_id:str}/status/", summary="A task's status and progress", responses=error_responses(400, 404))
+    async def status(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> StatusResponse:
         return StatusResponse.of(await _task_or_404(services, request, task_id))
 
-    @get("/{task_id:str}/result/", summary="A finished task's result (done or failed)")
+    @get("/{task_id:str}/result/", summary="A finished task's result (done or failed)",
+         description="200 with the result of a done task, or 200 with `success: false` and the error message of "
+         "a failed one; 409 while the task is queued or running.",
+         responses=error_responses(400, 404, 409))
     async def result(
-        self, request: Request, services: Services, task_id: TaskId
+        self, request: Request, services: NamedDependency[Services], task_id: TaskId
     ) -> ResultResponse | FailedResultResponse:
         task = await _task_or_404(services, request, task_id)
         if task.status is TaskStatus.FAILED:
@@ -121,18 +134,21 @@ class TasksController(Controller):
             duration_seconds=task.duration_seconds,
         )
 
-    @get("/{task_id:str}/download/", summary="Download a done task's file")
-    async def download(self, request: Request, services: Services, task_id: TaskId) -> Stream:
+    @get("/{task_id:str}/download/", summary="Download a done task's file",
+         responses={**file_response("application/octet-stream", "The result file, with Content-Type (its MIME "
+                                    "type, image/gif for a GIF), Content-Disposition: attachment and Content-Length."),
+                    **error_responses(400, 404, 409, 503)})
+    async def download(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> Stream:
         task = await _task_or_404(services, request, task_id)
         if task.status is not TaskStatus.DONE or task.result is None:
             raise _not_ready(task)
         return await stream_object(services, task.result.key, task.result.mime_type, task.result.filename)
 
-    @get("/", summary="List tasks, filtered, ordered and paginated")
+    @get("/", summary="List tasks, filtered, ordered and paginated", responses=error_responses(400))
     async def list_tasks(
         self,
         request: Request,
-        services: Services,
+        services: NamedDependency[Services],
         page: Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
         per_page: Annotated[int, Parameter(ge=1, description="Tasks per page, at most 100.")] = 20,
         status: Annotated[
@@ -166,34 +182,53 @@ class TasksController(Controller):
             ),
         )
 
-    @route("/batch-download/", http_method=["GET", "POST"], status_code=HTTP_200_OK,
-           summary="Download many done tasks' files as one ZIP")
+    @get("/batch-download/", summary="Download many done tasks' files as one ZIP (ids in the query)",
+         description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
+                                                   **error_responses(400, 404)})
     async def batch_download(
         self,
         request: Request,
-        services: Services,
+        services: NamedDependency[Services],
         task_ids: Annotated[
-            str | None, Parameter(description="Comma-separated task ids (GET), e.g. `1,2,3`.", max_length=4096)
+            str | None, Parameter(description="Comma-separated task ids, e.g. `1,2,3` (at most 50).", max_length=4096)
         ] = None,
     ) -> Stream:
-        ids = await _batch_ids(request, task_ids, services.settings.limits.max_batch)
-        archive = await BatchArchive.prepare(services, ids, owner=owner_of(request))
-        if not archive.entries:
-            raise ApiError(
-                HTTP_404_NOT_FOUND,
-                f"None of the {len(ids)} requested tasks has a result to download yet.",
-                total_tasks=len(ids),
-            )
-        return Stream(
-            archive.stream(),
-            media_type="application/zip",
-            headers={
-                "Content-Disposition": content_disposition(archive.filename),
-                "X-Total-Tasks": str(len(ids)),
-                "X-Successful-Tasks": str(len(archive.entries)),
-                "X-Files-Count": str(len(archive.entries)),
-            },
+        return await _batch_zip(request, services, task_ids)
+
+    @post("/batch-download/", status_code=HTTP_200_OK, operation_class=BatchPostOperation,
+          summary="Download many done tasks' files as one ZIP (ids in a JSON body)",
+          description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
+                                                    **error_responses(400, 404)})
+    async def batch_download_post(
+        self,
+        request: Request,
+        services: NamedDependency[Services],
+        task_ids: Annotated[
+            str | None, Parameter(description="Instead of the body: comma-separated task ids.", max_length=4096)
+        ] = None,
+    ) -> Stream:
+        return await _batch_zip(request, services, task_ids)
+
+
+async def _batch_zip(request: Request, services: Services, task_ids: str | None) -> Stream:
+    ids = await _batch_ids(request, task_ids, services.settings.limits.max_batch)
+    archive = await BatchArchive.prepare(services, ids, owner=owner_of(request))
+    if not archive.entries:
+        raise ApiError(
+            HTTP_404_NOT_FOUND,
+            f"None of the {len(ids)} requested tasks has a result to download yet.",
+            total_tasks=len(ids),
         )
+    return Stream(
+        archive.stream(),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": content_disposition(archive.filename),
+            "X-Total-Tasks": str(len(ids)),
+            "X-Successful-Tasks": str(len(archive.entries)),
+            "X-Files-Count": str(len(archive.entries)),
+        },
+    )
 
 
 async def _batch_ids(request: Request, query_ids: str | None, limit: int) -> list[str]:
@@ -235,7 +270,7 @@ async def _batch_ids(request: Request, query_ids: str | None, limit: int) -> lis
 
 
 async def stream_object(
-    services: Services, key: str, mime_type: str, filename: str, *, attachment: bool = True
+    services: NamedDependency[Services], key: str, mime_type: str, filename: str, *, attachment: bool = True
 ) -> Stream:
     """A stored object as a download: type, file name and length, in constant memory."""
     size = await anyio.to_thread.run_sync(services.storage.size, key)
