@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -32,7 +33,9 @@ class BatchArchive:
     async def prepare(cls, services: Services, task_ids: list[str], *, owner: str | None) -> BatchArchive:
         """Pick the requested tasks that are done and whose result is in storage; skip the rest."""
         tasks = await services.store.get_many(task_ids, owner=owner)
-        archive = cls(services=services, filename=f"transmute_results_{utcnow():%Y%m%d_%H%M%S}.zip")
+        # A random tail keeps two archives of the same second apart (curl -OJ will not overwrite a file).
+        filename = f"transmute_results_{utcnow():%Y%m%d_%H%M%S}_{secrets.token_hex(3)}.zip"
+        archive = cls(services=services, filename=filename)
         used: set[str] = set()
         for task_id in task_ids:
             task = tasks.get(task_id)
