@@ -40,6 +40,7 @@ class Server:
     data_dir: Path
     log_path: Path
     workers: int = 2
+    env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -48,7 +49,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
-        env = {name: value for name, value in os.environ.items() if name not in ISOLATED_ENV}
+        env = {name: value for name, value in os.environ.items() if name not in ISOLATED_ENV} | self.env
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(TRANSMUTE), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
@@ -111,8 +112,10 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
     """Start `transmute serve` (on a fresh data folder unless one is given); every server is gone afterwards."""
     started: list[Server] = []
 
-    def start(data_dir: Path | None = None, *, workers: int = 2, port: int | None = None) -> Server:
-        server = Server(data_dir=data_dir or tmp_path / "data", log_path=tmp_path / "serve.log", workers=workers)
+    def start(data_dir: Path | None = None, *, workers: int = 2, port: int | None = None,
+              env: dict[str, str] | None = None) -> Server:
+        server = Server(data_dir=data_dir or tmp_path / "data", log_path=tmp_path / "serve.log", workers=workers,
+                        env=env or {})
         if port is not None:
             server.port = port
         started.append(server)
