@@ -203,3 +203,37 @@ def test_the_upload_is_kept_in_storage_not_in_the_task_store(api: TestClient, do
     data_dir = Path(api.app.state.services.settings.storage.data_dir)
     sources = list((data_dir / "objects" / "sources").iterdir())
     assert sources and all(path.stat().st_size > 0 for path in sources)
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("multipart/form-data", b"--x\r\n"),
+    ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc"),
+    ("multipart/form-data; boundary=xyz", b"not multipart at all"),
+])
+def test_a_broken_multipart_body_is_a_400_json_error(api: TestClient, content_type: str, body: bytes) -> None:
+    assert_json_error(api.post("/api/tasks/create/", content=body, headers={"content-type": content_type}), 400)
+
+
+def test_a_json_content_type_with_a_charset_is_still_json(api: TestClient) -> None:
+    response = api.post("/api/tasks/create/", content=b'{"format": "gif"}',
+                        headers={"content-type": "application/json; charset=utf-8"})
+    assert_json_error(response, 400, "'url' is required")
+
+
+def test_an_unexpected_server_error_is_a_500_json_error_without_details(api: TestClient, monkeypatch) -> None:
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database on fire: secret connection string")
+
+    monkeypatch.setattr(api.app.state.services.store, "list", broken)
+    body = assert_json_error(api.get("/api/tasks/"), 500, "Internal server error")
+    assert "secret" not in body["error"]
+
+
+def test_a_done_task_whose_file_is_gone_is_a_json_error_not_a_crash(api: TestClient, media: Media) -> None:
+    task_id = upload(api, media.clip, width=32, fps=2)["task_id"]
+    assert wait_finished(api, task_id)["status"] == "done"
+    data_dir = Path(api.app.state.services.settings.storage.data_dir)
+    (data_dir / "objects" / "results" / f"task_{task_id}_result.gif").unlink()
+    assert_json_error(api.get(f"/api/tasks/{task_id}/download/"), 503, "missing")
+    assert_json_error(api.get(f"/media/results/task_{task_id}_result.gif"), 404)
+    assert_json_error(api.get(f"/api/tasks/batch-download/?task_ids={task_id}"), 404)
