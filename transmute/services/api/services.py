@@ -38,4 +38,8 @@ class Services:
         except Exception:
             log.exception("task %s: could not send its convert message; it stays queued", task.id)
             return False
+        try:
+            await self.store.mark_published(task.id)  # confirmed: the reconciler need not send it again
+        except Exception:
+            log.warning("task %s: could not record that its message was sent", task.id, exc_info=True)
         return True
