@@ -83,6 +83,8 @@ class BrokerConfig:
     """The message broker: an amqp:// URL for RabbitMQ, or empty for the in-process broker."""
 
     url: str = ""
+    heartbeat: int = 60
+    """AMQP heartbeat in seconds: a dead peer (or a half-open TCP connection) is noticed within about twice it."""
 
     @property
     def in_process(self) -> bool:
@@ -90,7 +92,7 @@ class BrokerConfig:
 
     @classmethod
     def from_env(cls) -> BrokerConfig:
-        return cls(url=_env("BROKER_URL"))
+        return cls(url=_env("BROKER_URL"), heartbeat=int(_env_number("BROKER_HEARTBEAT", 60)))
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,10 @@ class LimitsConfig:
     download_timeout: float = 300
     max_batch: int = 50
     max_retries: int = 3
+    max_crashes: int = 3
+    """Attempts of one task that may end with their worker dying (killed, out of memory) before it fails."""
+    storage_retry_seconds: float = 300
+    """How long a worker keeps retrying an unreachable object storage (with back-off) before giving up."""
 
     @property
     def max_upload_bytes(self) -> int:
@@ -120,6 +126,28 @@ class LimitsConfig:
             conversion_timeout=_env_number("CONVERSION_TIMEOUT", 1800, minimum=1),
             download_timeout=_env_number("DOWNLOAD_TIMEOUT", 300, minimum=1),
             max_retries=int(_env_number("MAX_RETRIES", 3)),
+            max_crashes=int(_env_number("MAX_CRASHES", 3, minimum=1)),
+            storage_retry_seconds=_env_number("STORAGE_RETRY_SECONDS", 300),
+        )
+
+
+@dataclass(frozen=True)
+class ReconcilerConfig:
+    """The gateway's reconciler: re-sends tasks whose convert message was never confirmed by the broker."""
+
+    after: float = 30
+    """A queued task without a confirmed convert message is sent again once it is this many seconds old."""
+    interval: float = 10
+    """Seconds between two passes."""
+    lease: float = 60
+    """A replica's claim on re-sending a task expires after this many seconds (if it died meanwhile)."""
+
+    @classmethod
+    def from_env(cls) -> ReconcilerConfig:
+        return cls(
+            after=_env_number("RECONCILE_AFTER", 30, minimum=1),
+            interval=_env_number("RECONCILE_INTERVAL", 10, minimum=0.1),
+            lease=_env_number("RECONCILE_LEASE", 60, minimum=1),
         )
 
 
@@ -131,6 +159,7 @@ class Settings:
     database: DatabaseConfig = field(default_factory=lambda: DatabaseConfig.from_env())
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -139,4 +168,5 @@ class Settings:
             database=DatabaseConfig.from_env(data_dir),
             broker=BrokerConfig.from_env(),
             limits=LimitsConfig.from_env(),
+            reconciler=ReconcilerConfig.from_env(),
         )

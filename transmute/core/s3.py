@@ -101,6 +101,18 @@ class S3Storage(ObjectStorage):
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise StorageError(f"Could not delete {key!r} from the object storage: {exc}.") from exc
 
+    def list_keys(self, prefix: str) -> list[str]:
+        try:
+            return sorted(
+                item.object_name
+                for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if item.object_name
+            )
+        except S3Error as exc:
+            raise StorageError(f"Could not list {prefix!r} in the object storage: {exc.message}.") from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StorageError(f"The object storage is unreachable: {exc}.") from exc
+
     def check(self) -> None:
         try:
             self.client.bucket_exists(self.bucket)

@@ -7,6 +7,7 @@ thread pool, so neither blocks an event loop.
 from __future__ import annotations
 
 import abc
+import io
 import os
 import shutil
 import tempfile
@@ -57,6 +58,17 @@ class ObjectStorage(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> int:
+        """Store a small object from memory; return its size."""
+        return self.put_fileobj(key, io.BytesIO(data), len(data), content_type)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """The keys that start with `prefix` (a folder-like prefix ending in `/`), sorted.
+
+        A storage that cannot list answers nothing; the worker then cannot count crashed attempts.
+        """
+        return []
 
     def check(self) -> None:  # noqa: B027 - optional hook, nothing to check by default
         """Raise StorageError when the storage cannot be reached."""
@@ -116,6 +128,16 @@ class FilesystemStorage(ObjectStorage):
 
     def delete(self, key: str) -> None:
         self.path_of(key).unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        folder = self.path_of(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and not path.name.startswith(".partial-")
+        )
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -23,9 +23,12 @@ from sqlalchemy import (
     Text,
     case,
     func,
+    inspect,
+    or_,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,6 +66,10 @@ class TaskRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When the broker confirmed the task's convert message; NULL until then (the reconciler's work list)."""
+    publish_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When a gateway replica last claimed re-sending the task (a lease, so two replicas never both send)."""
 
     __table_args__ = (Index("ix_transmute_tasks_status_created", "status", "created_at"),)
 
@@ -106,6 +113,16 @@ def _to_task(row: TaskRow) -> Task:
     )
 
 
+def _add_missing_columns(conn: Connection) -> None:
+    """Migrate a table made by an older transmute: add the (nullable) columns it lacks."""
+    present = {column["name"] for column in inspect(conn).get_columns(TaskRow.__tablename__)}
+    for column in TaskRow.__table__.columns:
+        if column.name not in present:
+            assert column.nullable, f"a new column must be nullable to be added in place: {column.name}"
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {TaskRow.__tablename__} ADD COLUMN {column.name} {kind} NULL")
+
+
 def _row_id(task_id: str) -> int | None:
     """The numeric primary key behind a task id, or None for ids no task can have."""
     if not task_id.isascii() or not task_id.isdigit() or len(task_id) > 18:
@@ -146,6 +163,7 @@ class TaskStore:
                 # Two replicas starting together must not race on CREATE TABLE.
                 await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7150135)")
             await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -301,3 +319,49 @@ class TaskStore:
         return await self.apply_event(
             TaskEvent(task_id=task_id, seq=next_seq(), kind="failed", at=utcnow(), error=message)
         )
+
+    async def mark_published(self, task_id: str) -> None:
+        """Record that the broker confirmed the task's convert message (the reconciler leaves it alone)."""
+        row_id = _row_id(task_id)
+        if row_id is None:
+            return
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(TaskRow)
+                .where(TaskRow.id == row_id, TaskRow.published_at.is_(None))
+                .values(published_at=utcnow())
+            )
+
+    async def unpublished(self, *, older_than: datetime, limit: int = 100) -> list[Task]:
+        """Queued tasks created before `older_than` whose convert message the broker never confirmed."""
+        query = (
+            select(TaskRow)
+            .where(TaskRow.status == TaskStatus.QUEUED.value, TaskRow.published_at.is_(None),
+                   TaskRow.created_at < older_than)
+            .order_by(TaskRow.id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_to_task(row) for row in rows]
+
+    async def claim_publish(self, task_id: str, *, lease: float) -> bool:
+        """Claim re-sending an unconfirmed task, for `lease` seconds: a conditional UPDATE, so of several
+        replicas asking at once exactly one gets True."""
+        row_id = _row_id(task_id)
+        if row_id is None:
+            return False
+        now = utcnow()
+        statement = (
+            update(TaskRow)
+            .where(
+                TaskRow.id == row_id,
+                TaskRow.status == TaskStatus.QUEUED.value,
+                TaskRow.published_at.is_(None),
+                or_(TaskRow.publish_claimed_at.is_(None), TaskRow.publish_claimed_at < now - timedelta(seconds=lease)),
+            )
+            .values(publish_claimed_at=now)
+        )
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(statement)
+        return result.rowcount == 1

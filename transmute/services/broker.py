@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
 from transmute.core.config import BrokerConfig
 from transmute.core.models import CONVERT_QUEUE, EVENTS_QUEUE
+
+log = logging.getLogger("transmute.broker")
+
+SEND_BACKOFF = (0.25, 0.5, 1.0, 2.0)
+"""Pauses between attempts to send one message while the broker is unreachable (about 4 s in all)."""
 
 
 def create_broker(config: BrokerConfig) -> dramatiq.Broker:
@@ -17,9 +26,10 @@ def create_broker(config: BrokerConfig) -> dramatiq.Broker:
     else:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        # Confirms make enqueue() return only once RabbitMQ has the message, so a 200 from the
-        # gateway means the convert message is safe.
-        broker = RabbitmqBroker(url=config.url, confirm_delivery=True, heartbeat=60)
+        # Confirms make enqueue() return only once RabbitMQ has the (persistent) message in its (durable)
+        # queue, so a 200 from the gateway means the convert message is safe. Heartbeats let both ends
+        # notice a dead peer; Dramatiq's consumer thread keeps answering them while an actor runs.
+        broker = RabbitmqBroker(url=amqp_url(config), confirm_delivery=True)
     broker.add_middleware(CurrentMessage())
     for queue in (CONVERT_QUEUE, EVENTS_QUEUE):
         broker.declare_queue(queue)
@@ -27,7 +37,37 @@ def create_broker(config: BrokerConfig) -> dramatiq.Broker:
     return broker
 
 
-def send(broker: dramatiq.Broker, queue_name: str, actor_name: str, payload: dict) -> None:
-    """Send a message to an actor by name: the sender needs neither the actor's code nor its module."""
-    broker.enqueue(dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(payload,),
-                                    kwargs={}, options={}))
+def amqp_url(config: BrokerConfig) -> str:
+    """The broker URL with transmute's connection settings added (those the URL sets itself win)."""
+    parts = urlsplit(config.url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("heartbeat", str(config.heartbeat))
+    # A RabbitMQ that blocks publishers (disk or memory alarm) makes a publish fail after this, not hang.
+    query.setdefault("blocked_connection_timeout", "30")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def send(
+    broker: dramatiq.Broker,
+    queue_name: str,
+    actor_name: str,
+    payload: dict,
+    *,
+    backoff: tuple[float, ...] = SEND_BACKOFF,
+) -> None:
+    """Send a message to an actor by name: the sender needs neither the actor's code nor its module.
+
+    A broker that is briefly away (a RabbitMQ restart, a dropped connection) is tried again after each
+    pause in `backoff`; the last failure is raised.
+    """
+    message = dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={},
+                               options={})
+    for pause in (*backoff, None):
+        try:
+            broker.enqueue(message)
+            return
+        except dramatiq.errors.ConnectionError as exc:
+            if pause is None:
+                raise
+            log.warning("could not send to %s (%s); trying again in %.2g s", queue_name, exc, pause)
+            time.sleep(pause)

@@ -8,11 +8,17 @@ events of a task that already finished.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import tempfile
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import dramatiq
 import msgspec
@@ -31,7 +37,9 @@ from transmute.core.errors import (
 from transmute.core.fetch import download
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ConvertMessage, TaskResult
 from transmute.core.params import parse_params
+from transmute.core.plugins import get_format
 from transmute.core.storage import ObjectStorage
+from transmute.services.broker import send
 from transmute.services.worker.events import TaskReporter
 
 log = logging.getLogger("transmute.worker")
@@ -40,6 +48,14 @@ log = logging.getLogger("transmute.worker")
 def result_key(task_id: str, extension: str) -> str:
     """Where a task's result is stored; fixed by the task id, so a redelivered task overwrites, not adds."""
     return f"results/task_{task_id}_result.{extension}"
+
+
+def attempts_prefix(task_id: str) -> str:
+    """Where a task's attempt markers are kept: one object per attempt that has not ended (yet)."""
+    return f"attempts/task_{task_id}/"
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,20 +69,32 @@ class Converter:
     shutdown: threading.Event = field(default_factory=threading.Event)
     """Set when the process stops: running conversions end at once and their tasks stay unfinished."""
 
+    requeue_interrupted: bool = False
+    """Send a task interrupted by shutdown again (distributed mode: another worker takes it over)."""
+
     def __call__(self, payload: dict) -> None:
         message = msgspec.convert(payload, ConvertMessage)
         reporter = TaskReporter(self.broker, message.task_id)
+        marker = None
         try:
+            marker = self._begin_attempt(message, reporter)
+            if marker is None:
+                return
             self.run(message, reporter)
+            self._forget_attempts(message.task_id)
         except ConversionCancelled:
             if not self.shutdown.is_set():
                 raise
-            # Not the input's fault: the task stays unfinished and is resumed when a worker starts again.
+            # Not the input's fault: the task stays unfinished and is resumed by another worker, or when a
+            # worker starts again.
+            if self.requeue_interrupted:
+                send(self.broker, CONVERT_QUEUE, CONVERT_ACTOR, payload)
             log.info("task %s: interrupted by shutdown; it will resume", message.task_id)
         except (MediaError, SourceError, InvalidParameter) as exc:
             # The input is at fault: retrying cannot help.
             log.info("task %s failed: %s", message.task_id, exc.message)
             reporter.failed(exc.message)
+            self._forget_attempts(message.task_id)
         except Exception as exc:
             # Storage or broker trouble, or a bug: retry with back-off, and fail the task on the last try.
             current = CurrentMessage.get_current_message()
@@ -77,9 +105,80 @@ class Converter:
             log.exception("task %s failed after %d attempts", message.task_id, retries + 1)
             detail = exc.message if isinstance(exc, TransmuteError) else "an internal error"
             reporter.failed(f"The conversion failed after {retries + 1} attempts: {detail}")
+            self._forget_attempts(message.task_id)
+        finally:
+            if marker is not None:
+                self._quietly(self.storage.delete, marker)
+
+    # ----------------------------------------------------------------------------- attempt markers
+
+    def _begin_attempt(self, message: ConvertMessage, reporter: TaskReporter) -> str | None:
+        """Count the task's attempts that ended with their worker dying, then mark this one as begun.
+
+        Every attempt leaves a marker object in storage and removes it when it ends, however it ends, as
+        long as its process lives. A marker left behind is an attempt whose worker was killed (SIGKILL,
+        out of memory, a crash in ffmpeg's libraries...). Once `max_crashes` are left behind, the task
+        fails instead of killing one more worker: None. Otherwise the new marker's key.
+        """
+        prefix = attempts_prefix(message.task_id)
+        crashed = self._with_storage_retries("look up the task's earlier attempts",
+                                             lambda: self.storage.list_keys(prefix))
+        if len(crashed) >= self.limits.max_crashes:
+            log.error("task %s: its worker died in %d attempts; failing it", message.task_id, len(crashed))
+            reporter.failed(
+                f"The conversion stopped its worker {len(crashed)} times in a row (the process was killed or "
+                "crashed, for instance out of memory), so it was given up; try a shorter or smaller video."
+            )
+            self._forget_attempts(message.task_id)
+            return None
+        marker = f"{prefix}{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+        note = f"{socket.gethostname()} pid {os.getpid()}".encode()
+        self._with_storage_retries("mark the attempt", lambda: self.storage.put_bytes(marker, note, "text/plain"))
+        return marker
+
+    def _forget_attempts(self, task_id: str) -> None:
+        """The task is finished: its markers (its own and any crashed attempt's) are no longer needed."""
+        try:
+            for key in self.storage.list_keys(attempts_prefix(task_id)):
+                self.storage.delete(key)
+        except StorageError as exc:
+            log.warning("task %s: could not remove its attempt markers: %s", task_id, exc.message)
+
+    def _quietly(self, action: Callable[[str], object], key: str) -> None:
+        try:
+            self._with_storage_retries(f"remove {key}", lambda: action(key), deadline=30)
+        except StorageError as exc:
+            log.warning("could not remove %s: %s", key, exc.message)
+
+    def _with_storage_retries(self, what: str, action: Callable[[], T], *, deadline: float | None = None) -> T:
+        """Run a storage call; while the storage is unreachable, try again with back-off (1, 2, 4... 15 s)
+        for up to `storage_retry_seconds`, then raise the last StorageError."""
+        give_up = time.monotonic() + (self.limits.storage_retry_seconds if deadline is None else deadline)
+        pause = 1.0
+        while True:
+            try:
+                return action()
+            except StorageError as exc:
+                if time.monotonic() + pause > give_up or self.shutdown.is_set():
+                    raise
+                log.warning("could not %s (%s); trying again in %g s", what, exc.message, pause)
+                if self.shutdown.wait(pause):
+                    raise
+                pause = min(pause * 2, 15.0)
+
+    # ----------------------------------------------------------------------------- the conversion
 
     def run(self, message: ConvertMessage, reporter: TaskReporter) -> None:
         params = parse_params(message.params)
+        expected = get_format(params.format)
+        key = result_key(message.task_id, expected.extension)
+        stored = self._with_storage_retries("look up an earlier result", lambda: self.storage.size(key))
+        if stored is not None:
+            # Delivered again after an attempt that stored the result but whose `done` was not acknowledged:
+            # the result is complete (objects are written whole), so report it instead of converting again.
+            log.info("task %s: result already stored by an earlier attempt", message.task_id)
+            reporter.done(self._result(key, stored, expected))
+            return
         work_dir = Path(tempfile.mkdtemp(prefix=f"transmute-{message.task_id}-", dir=self.scratch_dir))
         try:
             source = work_dir / "source"
@@ -93,12 +192,10 @@ class Converter:
                 )
                 reporter.started(file_size=size)
             elif message.source_key:
-                try:
-                    self.storage.get_file(message.source_key, source)
-                except StorageError as exc:
-                    if self.storage.size(message.source_key) is None:
-                        raise SourceError("The uploaded source is no longer in storage; upload it again.") from exc
-                    raise
+                source_key = message.source_key
+                if self._with_storage_retries("look up the source", lambda: self.storage.size(source_key)) is None:
+                    raise SourceError("The uploaded source is no longer in storage; upload it again.")
+                self._with_storage_retries("fetch the source", lambda: self.storage.get_file(source_key, source))
             else:
                 raise SourceError("The task has neither an uploaded file nor a URL.")
             output = work_dir / "output"
@@ -112,18 +209,22 @@ class Converter:
                 timeout=self.limits.conversion_timeout,
             )
             key = result_key(message.task_id, output_format.extension)
-            size = self.storage.put_file(key, output, content_type=output_format.mime_type)
-            reporter.done(
-                TaskResult(
-                    key=key,
-                    filename=key.rsplit("/", 1)[-1],
-                    size=size,
-                    mime_type=output_format.mime_type,
-                    format=output_format.name,
-                )
+            size = self._with_storage_retries(
+                "store the result", lambda: self.storage.put_file(key, output, content_type=output_format.mime_type)
             )
+            reporter.done(self._result(key, size, output_format))
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+    @staticmethod
+    def _result(key: str, size: int, output_format) -> TaskResult:
+        return TaskResult(
+            key=key,
+            filename=key.rsplit("/", 1)[-1],
+            size=size,
+            mime_type=output_format.mime_type,
+            format=output_format.name,
+        )
 
 
 def register_convert_actor(converter: Converter) -> dramatiq.Actor:

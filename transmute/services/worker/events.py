@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import dramatiq
@@ -16,7 +17,12 @@ from transmute.core.models import (
     next_seq,
     utcnow,
 )
-from transmute.services.broker import send
+from transmute.services.broker import SEND_BACKOFF, send
+
+log = logging.getLogger("transmute.worker")
+
+FINAL_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 15.0)
+"""Pauses between attempts to send a task's last event: about a minute and a half in all."""
 
 
 class TaskReporter:
@@ -29,9 +35,9 @@ class TaskReporter:
         self._last_progress = -1
         self._last_sent = 0.0
 
-    def _send(self, kind: EventKind, **fields) -> None:
+    def _send(self, kind: EventKind, *, backoff: tuple[float, ...] = SEND_BACKOFF, **fields) -> None:
         event = TaskEvent(task_id=self.task_id, seq=next_seq(), kind=kind, at=utcnow(), **fields)
-        send(self.broker, EVENTS_QUEUE, PROJECT_EVENT_ACTOR, msgspec.to_builtins(event))
+        send(self.broker, EVENTS_QUEUE, PROJECT_EVENT_ACTOR, msgspec.to_builtins(event), backoff=backoff)
 
     def started(self, file_size: int | None = None) -> None:
         self._send("started", file_size=file_size)
@@ -42,10 +48,15 @@ class TaskReporter:
         if value <= self._last_progress or now - self._last_sent < self.interval:
             return
         self._last_progress, self._last_sent = value, now
-        self._send("progress", progress=value)
+        try:
+            # Progress is a hint: a broker hiccup must not stop the conversion (the next one will get through).
+            self._send("progress", progress=value, backoff=())
+        except dramatiq.errors.ConnectionError as exc:
+            log.warning("task %s: progress event not sent: %s", self.task_id, exc)
 
     def done(self, result: TaskResult) -> None:
-        self._send("done", result=result, progress=100)
+        # The result is stored: hold on longer for the broker rather than convert again.
+        self._send("done", result=result, progress=100, backoff=FINAL_BACKOFF)
 
     def failed(self, message: str) -> None:
-        self._send("failed", error=message)
+        self._send("failed", error=message, backoff=FINAL_BACKOFF)
