@@ -51,11 +51,11 @@ class QualitySettings:
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
-    "low": QualitySettings(max_colors=64, stats_mode="diff", bayer_scale=4),
-    "medium": QualitySettings(max_colors=128, stats_mode="full", bayer_scale=3),
-    "high": QualitySettings(max_colors=256, stats_mode="full", bayer_scale=2),
+    "low": QualitySettings(max_colors=64, stats_mode="diff", bayer_scale=5),
+    "medium": QualitySettings(max_colors=128, stats_mode="full", bayer_scale=5),
+    "high": QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5),
 }
-HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=2,
+HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp",
                                diff_mode="none")
 """`high_quality=true`: the best palette and scaling, whatever `quality` says (slower)."""

@@ -1,0 +1,154 @@
+"""Measure GIF settings: file size and SSIM per quality level, and one-pass vs two-pass time and memory.
+
+Not run by the tests. Usage:  .venv/bin/python bench/gif_quality.py [--grid] [--out DIR]
+
+- Sources are synthetic (lavfi): testsrc2 (flat colours, text), mandelbrot (smooth gradients, zooming),
+  and "noisy" (a Game of Life pattern over a colour gradient with temporal grain: real-footage-like noise).
+  Each is 640x360, 30 fps, 4 s, encoded near-losslessly so it is the reference.
+- Each setting is converted by the real plugin (GifFormat) at 480 px wide, 15 fps. SSIM is ffmpeg's ssim
+  filter between the GIF and the source put through the same fps and lanczos scale (the best the GIF could be).
+- --grid also tries every max_colors x stats_mode x bayer_scale combination, to choose the levels.
+- The pass comparison runs the one-pass graph (split, palettegen, paletteuse) and the plugin's two passes
+  on 10 s of 1280x720 at 30 fps, at 480 px and at full size, under /usr/bin/time for wall time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from transmute.core.formats import ConversionJob
+from transmute.core.media import probe
+from transmute.core.params import parse_params
+from transmute.plugins import gif as gif_plugin
+
+SOURCES = {
+    "testsrc2": "testsrc2=size=640x360:rate=30:duration=4",
+    "mandelbrot": "mandelbrot=size=640x360:rate=30,trim=duration=4",
+    "noisy": ("gradients=size=640x360:rate=30:speed=0.05:duration=4[g];"
+              "life=size=640x360:rate=30:mold=10:ratio=0.3:life_color=#f0e0a0:death_color=#402010,"
+              "trim=duration=4,format=yuv420p[l];[g][l]blend=all_mode=overlay,noise=alls=18:allf=t+u"),
+}
+
+
+def ffmpeg(*args: str) -> str:
+    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-y", *args], capture_output=True, text=True,
+                          check=True)
+    return done.stderr
+
+
+def make_sources(folder: Path) -> dict[str, Path]:
+    made = {}
+    for name, graph in SOURCES.items():
+        path = folder / f"{name}.mkv"
+        ffmpeg("-f", "lavfi", "-i", graph, "-t", "4", "-c:v", "libx264", "-crf", "4", "-preset", "veryfast",
+               "-pix_fmt", "yuv420p", str(path))
+        made[name] = path
+    return made
+
+
+def ssim(gif: Path, source: Path, width: int = 480, fps: int = 15) -> float:
+    log = ffmpeg("-i", str(gif), "-i", str(source), "-filter_complex",
+                 f"[1:v]fps={fps},scale={width}:-1:flags=lanczos,format=rgb24[ref];"
+                 "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-")
+    return float(re.findall(r"All:([0-9.]+)", log)[-1])
+
+
+def convert(source: Path, output: Path, **values) -> float:
+    params = parse_params({"width": 480, "fps": 15, **values})
+    job = ConversionJob(input_path=source, output_path=output, params=params, media=probe(source),
+                        work_dir=output.parent)
+    started = time.monotonic()
+    gif_plugin.GifFormat().convert(job)
+    return time.monotonic() - started
+
+
+def quality_table(sources: dict[str, Path], folder: Path) -> None:
+    print("\n## per quality level (480 px, 15 fps, bayer unless said)\n")
+    print("| source | setting | size KiB | SSIM | time s |\n|---|---|---|---|---|")
+    settings = [("low", {"quality": "low"}), ("medium", {"quality": "medium"}), ("high", {"quality": "high"}),
+                ("high_quality", {"high_quality": True}),
+                ("high + floyd_steinberg", {"quality": "high", "dither": "floyd_steinberg"}),
+                ("high + sierra2_4a", {"quality": "high", "dither": "sierra2_4a"})]
+    for name, source in sources.items():
+        for label, values in settings:
+            out = folder / f"{name}-{label.replace(' ', '')}.gif"
+            took = convert(source, out, **values)
+            print(f"| {name} | {label} | {out.stat().st_size / 1024:.0f} | {ssim(out, source):.4f} | {took:.2f} |")
+
+
+def grid(sources: dict[str, Path], folder: Path) -> None:
+    print("\n## grid (480 px, 15 fps, bayer, lanczos)\n")
+    print("| source | max_colors | stats_mode | bayer_scale | size KiB | SSIM |\n|---|---|---|---|---|---|")
+    original = dict(gif_plugin.QUALITY_SETTINGS)
+    try:
+        for name, source in sources.items():
+            for colors in (64, 128, 256):
+                for stats in ("full", "diff"):
+                    for scale in (2, 3, 5):
+                        gif_plugin.QUALITY_SETTINGS["medium"] = replace(
+                            original["medium"], max_colors=colors, stats_mode=stats, bayer_scale=scale)
+                        out = folder / f"grid-{name}-{colors}-{stats}-{scale}.gif"
+                        convert(source, out)
+                        print(f"| {name} | {colors} | {stats} | {scale} | {out.stat().st_size / 1024:.0f} "
+                              f"| {ssim(out, source):.4f} |")
+    finally:
+        gif_plugin.QUALITY_SETTINGS.update(original)
+
+
+def timed(command: list[str]) -> tuple[float, int]:
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True, check=True)
+    seconds, kilobytes = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kilobytes) // 1024
+
+
+def passes(folder: Path) -> None:
+    source = folder / "hd.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=10", "-c:v", "libx264",
+           "-preset", "veryfast", "-crf", "20", str(source))
+    print("\n## one pass vs two passes (10 s of 1280x720 at 30 fps -> 15 fps GIF)\n")
+    print("| size | method | wall s | peak RSS MiB | GIF KiB |\n|---|---|---|---|---|")
+    base = ["ffmpeg", "-v", "error", "-nostdin", "-y"]
+    for label, scale in (("480 px", "scale=480:-1:flags=lanczos"), ("full size", "null")):
+        chain = f"fps=15,{scale}"
+        one = folder / "one.gif"
+        seconds, rss = timed([*base, "-i", str(source), "-filter_complex",
+                              f"[0:v]{chain},split[a][b];[a]palettegen=max_colors=128[p];"
+                              "[b][p]paletteuse=dither=bayer:bayer_scale=3:diff_mode=rectangle",
+                              "-loop", "0", str(one)])
+        print(f"| {label} | one pass | {seconds:.2f} | {rss} | {one.stat().st_size // 1024} |")
+        palette, two = folder / "palette.png", folder / "two.gif"
+        s1, r1 = timed([*base, "-i", str(source), "-vf", f"{chain},palettegen=max_colors=128", str(palette)])
+        s2, r2 = timed([*base, "-i", str(source), "-i", str(palette), "-filter_complex",
+                        f"[0:v]{chain}[x];[x][1:v]paletteuse=dither=bayer:bayer_scale=3:diff_mode=rectangle",
+                        "-loop", "0", str(two)])
+        print(f"| {label} | two passes ({s1:.2f} + {s2:.2f}) | {s1 + s2:.2f} | {max(r1, r2)} "
+              f"| {two.stat().st_size // 1024} |")
+        s3, r3 = timed([*base, "-i", str(source), "-i", str(palette), "-filter_complex",
+                        f"[0:v]{chain},reverse[x];[x][1:v]paletteuse=dither=bayer:bayer_scale=3",
+                        "-loop", "0", str(two)])
+        print(f"| {label} | pass 2 with reverse | {s3:.2f} | {r3} | {two.stat().st_size // 1024} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", action="store_true", help="also try every palette combination")
+    parser.add_argument("--out", type=Path, help="keep the GIFs here (default: a temporary folder)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gif-bench-") as temporary:
+        folder = args.out or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
+        sources = make_sources(folder)
+        quality_table(sources, folder)
+        if args.grid:
+            grid(sources, folder)
+        passes(folder)
+
+
+if __name__ == "__main__":
+    main()
