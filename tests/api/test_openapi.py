@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from litestar.testing import TestClient
 
-SPEC_PATHS = {  # Litestar writes paths without their trailing slash; both forms are served.
-    "/api/tasks/create": {"post"},
-    "/api/tasks/{task_id}/status": {"get"},
-    "/api/tasks/{task_id}/result": {"get"},
-    "/api/tasks/{task_id}/download": {"get"},
-    "/api/tasks": {"get"},
-    "/api/tasks/batch-download": {"get", "post"},
-    "/api/formats": {"get"},
+SPEC_PATHS = {  # as the spec writes them, with their trailing slash (both forms are served)
+    "/api/tasks/create/": {"post"},
+    "/api/tasks/{task_id}/status/": {"get"},
+    "/api/tasks/{task_id}/result/": {"get"},
+    "/api/tasks/{task_id}/download/": {"get"},
+    "/api/tasks/": {"get"},
+    "/api/tasks/batch-download/": {"get", "post"},
+    "/api/formats/": {"get"},
     "/media/results/{filename}": {"get"},
 }
 
@@ -37,7 +37,7 @@ def test_the_schema_lists_every_route_with_its_methods(openapi: dict) -> None:
 
 
 def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(openapi: dict) -> None:
-    content = openapi["paths"]["/api/tasks/create"]["post"]["requestBody"]["content"]
+    content = openapi["paths"]["/api/tasks/create/"]["post"]["requestBody"]["content"]
     assert set(content) == {"multipart/form-data", "application/json"}
     multipart = content["multipart/form-data"]["schema"]["properties"]
     json_body = content["application/json"]["schema"]
@@ -50,19 +50,19 @@ def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(ope
 
 
 @pytest.mark.parametrize(("path", "method", "fields"), [
-    ("/api/tasks/create", "post", {"success", "task_id", "status", "message", "api_urls"}),
-    ("/api/tasks/{task_id}/status", "get", {"success", "task_id", "status", "progress", "created_at", "updated_at",
+    ("/api/tasks/create/", "post", {"success", "task_id", "status", "message", "api_urls"}),
+    ("/api/tasks/{task_id}/status/", "get", {"success", "task_id", "status", "progress", "created_at", "updated_at",
                                             "started_at", "completed_at", "error_message", "is_finished",
                                             "is_active", "duration_seconds", "metadata"}),
-    ("/api/tasks", "get", {"success", "tasks", "pagination"}),
-    ("/api/formats", "get", {"success", "formats"}),
+    ("/api/tasks/", "get", {"success", "tasks", "pagination"}),
+    ("/api/formats/", "get", {"success", "formats"}),
 ])
 def test_json_responses_are_described_by_their_models(openapi: dict, path: str, method: str, fields: set) -> None:
     assert set(schema_of(openapi, path, method, "200")["properties"]) == fields
 
 
 def test_the_result_response_is_either_the_done_or_the_failed_shape(openapi: dict) -> None:
-    schema = openapi["paths"]["/api/tasks/{task_id}/result"]["get"]["responses"]["200"]["content"][
+    schema = openapi["paths"]["/api/tasks/{task_id}/result/"]["get"]["responses"]["200"]["content"][
         "application/json"]["schema"]
     names = {choice["$ref"].rsplit("/", 1)[-1] for choice in schema["oneOf"]}
     assert names == {"ResultResponse", "FailedResultResponse"}
@@ -72,9 +72,9 @@ def test_the_result_response_is_either_the_done_or_the_failed_shape(openapi: dic
 
 
 def test_errors_are_documented_as_the_json_error_body(openapi: dict) -> None:
-    assert set(schema_of(openapi, "/api/tasks/create", "post", "400")["properties"]) == {"success", "error", "details"}
-    assert set(schema_of(openapi, "/api/tasks/{task_id}/status", "get", "404")["properties"]) >= {"success", "error"}
-    assert "progress" in schema_of(openapi, "/api/tasks/{task_id}/download", "get", "409")["properties"]
+    assert set(schema_of(openapi, "/api/tasks/create/", "post", "400")["properties"]) == {"success", "error", "details"}
+    assert set(schema_of(openapi, "/api/tasks/{task_id}/status/", "get", "404")["properties"]) >= {"success", "error"}
+    assert "progress" in schema_of(openapi, "/api/tasks/{task_id}/download/", "get", "409")["properties"]
     for path, operations in openapi["paths"].items():
         for method, operation in operations.items():
             for status, response in operation["responses"].items():
@@ -83,16 +83,16 @@ def test_errors_are_documented_as_the_json_error_body(openapi: dict) -> None:
 
 
 def test_file_routes_are_documented_as_files(openapi: dict) -> None:
-    assert "application/zip" in openapi["paths"]["/api/tasks/batch-download"]["get"]["responses"]["200"]["content"]
-    post = openapi["paths"]["/api/tasks/batch-download"]["post"]
+    assert "application/zip" in openapi["paths"]["/api/tasks/batch-download/"]["get"]["responses"]["200"]["content"]
+    post = openapi["paths"]["/api/tasks/batch-download/"]["post"]
     assert "application/zip" in post["responses"]["200"]["content"]
     assert "task_ids" in post["requestBody"]["content"]["application/json"]["schema"]["properties"]
-    download = openapi["paths"]["/api/tasks/{task_id}/download"]["get"]["responses"]["200"]
+    download = openapi["paths"]["/api/tasks/{task_id}/download/"]["get"]["responses"]["200"]
     assert "application/json" not in download["content"]
 
 
 def test_the_listing_parameters_are_documented_with_their_values(openapi: dict) -> None:
-    parameters = {p["name"]: p for p in openapi["paths"]["/api/tasks"]["get"]["parameters"]}
+    parameters = {p["name"]: p for p in openapi["paths"]["/api/tasks/"]["get"]["parameters"]}
     assert set(parameters) == {"page", "per_page", "status", "format", "order"}
     assert "-updated_at" in str(parameters["order"])
     assert "running" in str(parameters["status"])

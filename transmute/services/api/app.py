@@ -62,6 +62,14 @@ def create_app(
                 await anyio.to_thread.run_sync(projector.stop)
             await store.close()
 
+    def spec_paths(app: Litestar) -> None:
+        """Write the task routes in /schema as the spec does, with their trailing slash (both forms are served)."""
+        schema = app.openapi_schema
+        schema.paths = {
+            path if path.endswith("/") or not path.startswith("/api/") else f"{path}/": item
+            for path, item in (schema.paths or {}).items()
+        }
+
     def provide_services(request: Request) -> Services:
         return request.app.state.services
 
@@ -70,6 +78,7 @@ def create_app(
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
+        on_startup=[spec_paths],
         request_max_body_size=settings.limits.max_upload_bytes + 1024 * 1024,
         state=State({"max_upload_mb": settings.limits.max_upload_mb}),
         openapi_config=OpenAPIConfig(
