@@ -1,0 +1,99 @@
+"""Distributed mode when things break: a worker killed, the object storage away, a task that kills workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.distributed.conftest import (
+    Cluster,
+    TcpProxy,
+    children,
+    create_upload,
+    create_url,
+    is_gif,
+    status,
+    wait_finished,
+    wait_for,
+    worker_pids,
+)
+
+LONG = {"width": 320, "fps": 25, "high_quality": "true"}
+"""Parameters that make the 20 s clip take several seconds to convert: long enough to be interrupted."""
+
+
+def running_ffmpeg_worker(cluster: Cluster) -> int | None:
+    """The worker process that has an ffmpeg running, if any."""
+    for supervisor in cluster.workers:
+        for pid in worker_pids(supervisor):
+            for child in children(pid):
+                try:
+                    if b"ffmpeg" in Path(f"/proc/{child}/cmdline").read_bytes():
+                        return pid
+                except OSError:
+                    continue
+    return None
+
+
+def test_a_worker_killed_mid_conversion_leaves_the_task_to_another_worker_which_finishes_it(
+    cluster: Cluster, clips
+) -> None:
+    cluster.start_worker()
+    cluster.start_worker()
+    cluster.start_api()
+    with cluster.client() as client:
+        task_id = create_upload(client, clips["long"], **LONG).json()["task_id"]
+        wait_for(lambda: 0 < status(client, task_id)["progress"] < 60, 60, "the conversion to be under way")
+        victim = wait_for(lambda: running_ffmpeg_worker(cluster), 10, "the converting worker")
+        os.kill(victim, signal.SIGKILL)
+        assert status(client, task_id)["status"] == "running"
+
+        finished = wait_finished(client, [task_id], timeout=60)[task_id]
+        assert finished["status"] == "done", finished
+        download = client.get(f"/api/tasks/{task_id}/download/")
+        assert download.status_code == 200 and is_gif(download.content)
+    assert cluster.objects("results/") == [f"results/task_{task_id}_result.gif"]
+    assert cluster.objects("attempts/") == []
+
+
+def test_an_object_storage_outage_of_twenty_seconds_during_the_upload_is_waited_out_and_the_task_is_done(
+    cluster: Cluster, clip_server, s3_server
+) -> None:
+    proxy = TcpProxy(s3_server)
+    cluster.start_worker(TRANSMUTE_S3_ENDPOINT=proxy.address)  # the gateway reaches the storage directly
+    cluster.start_api()
+    with cluster.client() as client:
+        task_id = create_url(client, f"{clip_server}/long.mp4", **LONG).json()["task_id"]
+        wait_for(lambda: 0 < status(client, task_id)["progress"] < 60, 60, "the conversion to be under way")
+        proxy.cut()
+        time.sleep(20)
+        during = status(client, task_id)
+        proxy.restore()
+        assert during["status"] == "running" and during["progress"] > 50, during  # converted, not yet stored
+
+        finished = wait_finished(client, [task_id], timeout=60)[task_id]
+        assert finished["status"] == "done", finished
+        download = client.get(f"/api/tasks/{task_id}/download/")
+        assert download.status_code == 200 and is_gif(download.content)
+    assert "trying again" in cluster.log("worker0")
+    assert cluster.objects("results/") == [f"results/task_{task_id}_result.gif"]
+
+
+def test_a_task_that_kills_its_worker_every_time_fails_after_three_attempts_and_the_worker_goes_on(
+    cluster: Cluster, clips
+) -> None:
+    supervisor = cluster.start_worker()
+    cluster.start_api()
+    with cluster.client() as client:
+        # `crash` is a throw-away plugin (tests/distributed/plugins) whose conversion SIGKILLs its process.
+        deadly = create_upload(client, clips["one"], format="crash").json()["task_id"]
+        ordinary = create_upload(client, clips["one"], width=64).json()["task_id"]
+        finished = wait_finished(client, [deadly, ordinary], timeout=90)
+    assert finished[deadly]["status"] == "failed"
+    assert finished[deadly]["error_message"].startswith("The conversion stopped its worker 3 times in a row")
+    assert finished[ordinary]["status"] == "done"
+    assert cluster.log("worker0").count("died with exit code -9") == 3
+    assert supervisor.poll() is None
+    assert cluster.objects("attempts/") == []

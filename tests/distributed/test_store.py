@@ -1,0 +1,82 @@
+"""The PostgreSQL task store of distributed mode: migration at start, and the reconciler's claims."""
+
+from __future__ import annotations
+
+import asyncio
+
+from transmute.core.config import ReconcilerConfig
+from transmute.core.models import Task
+from transmute.core.store import TaskStore
+from transmute.services.reconciler import Reconciler
+
+
+async def _tasks(store: TaskStore, count: int) -> list[Task]:
+    return [await store.create(target_format="gif", source_type="url", params={"format": "gif"},
+                               source_url=f"http://example.com/{number}.mp4") for number in range(count)]
+
+
+async def test_two_gateway_replicas_reconciling_at_once_send_each_unconfirmed_task_exactly_once(database) -> None:
+    replicas = [TaskStore(database), TaskStore(database)]
+    await replicas[0].create_schema()
+    try:
+        tasks = await _tasks(replicas[0], 12)
+        await replicas[0].mark_published(tasks[0].id)  # confirmed by the broker when it was created
+        sent: list[str] = []
+
+        def publisher(store: TaskStore):
+            async def publish(task: Task) -> bool:
+                sent.append(task.id)
+                await store.mark_published(task.id)
+                return True
+            return publish
+
+        config = ReconcilerConfig(after=0, interval=1, lease=60)
+        reconcilers = [Reconciler(store, publisher(store), config) for store in replicas]
+        counts = await asyncio.gather(*(reconciler.run_once() for reconciler in reconcilers))
+        assert sorted(sent, key=int) == [task.id for task in tasks[1:]]
+        assert sum(counts) == 11
+        assert await asyncio.gather(*(reconciler.run_once() for reconciler in reconcilers)) == [0, 0]
+    finally:
+        for store in replicas:
+            await store.close()
+
+
+async def test_a_task_whose_send_failed_is_sent_again_once_the_claim_of_the_failed_try_expires(database) -> None:
+    store = TaskStore(database)
+    await store.create_schema()
+    try:
+        [task] = await _tasks(store, 1)
+        broker_up = False
+
+        async def publish(task: Task) -> bool:
+            if broker_up:
+                await store.mark_published(task.id)
+            return broker_up
+
+        reconciler = Reconciler(store, publish, ReconcilerConfig(after=0, interval=1, lease=1))
+        assert await reconciler.run_once() == 0
+        broker_up = True
+        assert await reconciler.run_once() == 0  # still claimed by the failed try
+        await asyncio.sleep(1.1)
+        assert await reconciler.run_once() == 1
+        assert await store.unpublished(older_than=task.created_at.replace(year=3000)) == []
+    finally:
+        await store.close()
+
+
+async def test_a_database_made_by_an_older_transmute_is_migrated_at_start_and_keeps_its_tasks(database) -> None:
+    store = TaskStore(database)
+    await store.create_schema()
+    try:
+        [task] = await _tasks(store, 1)
+        async with store.engine.begin() as conn:
+            await conn.exec_driver_sql("ALTER TABLE transmute_tasks DROP COLUMN published_at, "
+                                       "DROP COLUMN publish_claimed_at")
+        other = TaskStore(database)
+        await asyncio.gather(other.create_schema(), store.create_schema())  # two replicas starting at once
+        await other.close()
+        found = await store.get(task.id)
+        assert found is not None and found.source_url == task.source_url
+        assert [old.id for old in await store.unpublished(older_than=task.created_at.replace(year=3000))] == [task.id]
+    finally:
+        await store.close()
