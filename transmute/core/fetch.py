@@ -1,61 +1,194 @@
-"""Download a URL source to a local file, bounded in size and time."""
+"""Download a URL source safely: http(s) only, public addresses only, bounded in size, time and redirects.
+
+SSRF protection is requests-hardened's (a well-kept library that resolves the host once, refuses
+private addresses and connects to the very address it checked, so DNS rebinding cannot slip in; every
+redirect goes through the same check). On top of its rules transmute refuses every address that is not
+globally routable (CGNAT, reserved, IPv4-compatible and NAT64 IPv6 forms...), in any spelling: `127.1`,
+`0x7f000001`, `2130706433`, `0177.0.0.1` and `[::ffff:127.0.0.1]` all resolve to 127.0.0.1 first.
+`TRANSMUTE_ALLOW_PRIVATE_URLS=true` lifts the address check, for local use.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
+import requests
+from requests_hardened import Config, Manager
+from requests_hardened.ip_filter import InvalidIPAddress
+from requests_hardened.ip_filter_adapter import IPFilterAdapter
 
 from transmute.core.errors import SourceError
 
 ALLOWED_SCHEMES = ("http", "https")
+MAX_REDIRECTS = 5
+MAX_URL_LENGTH = 2048
+CHUNK_SIZE = 1024 * 1024
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def check_url(url: str) -> str:
-    """The URL, if transmute may fetch it; SourceError naming the problem otherwise."""
+def private_urls_allowed() -> bool:
+    """Whether TRANSMUTE_ALLOW_PRIVATE_URLS lifts the address check (off unless set to true/1/yes/on)."""
+    return os.environ.get("TRANSMUTE_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64, compatible), if any."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """True only for a globally routable unicast address (and the IPv4 address it embeds, if any)."""
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None and not is_public_address(embedded):
+        return False
+    if embedded is not None and ip.ipv4_mapped:  # type: ignore[union-attr]
+        return True
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_link_local)
+
+
+def _refusal(host: str, ip: object) -> SourceError:
+    shown = host if host == str(ip) else f"{host} ({ip})"
+    return SourceError(
+        f"The URL points to a private, local or reserved address ({shown}); transmute fetches only public "
+        "addresses (set TRANSMUTE_ALLOW_PRIVATE_URLS=true to allow them on a trusted network)."
+    )
+
+
+def check_url(url: object, *, allow_private: bool | None = None, resolve: bool = True) -> str:
+    """The URL, stripped, if transmute may fetch it; SourceError saying why not otherwise.
+
+    With `resolve`, the host is looked up and every address it has must be public (unless allowed).
+    """
     if not isinstance(url, str) or not url.strip():
         raise SourceError("'url' must be a non-empty http or https URL.")
     url = url.strip()
-    if len(url) > 2048:
-        raise SourceError("'url' is longer than 2048 characters.")
-    parts = urlsplit(url)
+    if len(url) > MAX_URL_LENGTH:
+        raise SourceError(f"'url' is longer than {MAX_URL_LENGTH} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SourceError(f"'url' is not a valid URL: {exc}.") from None
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         raise SourceError(f"'url' must use http or https; got {parts.scheme or 'no scheme'!r}.")
-    if not parts.hostname:
+    host = parts.hostname
+    if not host:
         raise SourceError("'url' has no host name.")
+    if parts.username or parts.password:
+        raise SourceError("'url' must not carry a user name or password.")
+    allow_private = private_urls_allowed() if allow_private is None else allow_private
+    if resolve and not allow_private:
+        port = port or (443 if parts.scheme.lower() == "https" else 80)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            raise SourceError(f"The host name {host!r} in 'url' could not be resolved.") from None
+        for *_, sockaddr in infos:
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            if not is_public_address(ip):
+                raise _refusal(host, ip)
     return url
 
 
-def download(url: str, target: Path, *, max_bytes: int, timeout: float) -> int:
+class _PublicOnlyAdapter(IPFilterAdapter):
+    """requests-hardened's adapter, plus transmute's stricter rule on the address it pins."""
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        pinned = ipaddress.ip_address(host_params["host"].strip("[]"))
+        if not is_public_address(pinned):
+            raise InvalidIPAddress(pinned)
+        return host_params, pool_kwargs
+
+
+def _session(allow_private: bool, connect_timeout: float, read_timeout: float) -> requests.Session:
+    config = Config(
+        ip_filter_enable=not allow_private,
+        ip_filter_allow_loopback_ips=False,
+        never_redirect=False,
+        default_timeout=(connect_timeout, read_timeout),
+        user_agent_override="transmute",
+    )
+    session = Manager(config).get_session()
+    session.max_redirects = MAX_REDIRECTS
+    session.trust_env = False  # no proxy from the environment may route around the address check
+    if not allow_private:
+        session.mount("http://", _PublicOnlyAdapter(is_https_proto=False))
+        session.mount("https://", _PublicOnlyAdapter(is_https_proto=True))
+    return session
+
+
+def _check_redirect(response: requests.Response, **_: object) -> None:
+    """Refuse a redirect to another scheme before requests follows it (the address is checked on connect)."""
+    if response.is_redirect:
+        location = response.headers.get("location", "")
+        scheme = urlsplit(requests.compat.urljoin(response.url, location)).scheme.lower()
+        if scheme not in ALLOWED_SCHEMES:
+            raise SourceError(
+                f"The URL redirects to a {scheme or 'relative'!r} address; only http and https are followed."
+            )
+
+
+def download(
+    url: str,
+    target: Path,
+    *,
+    max_bytes: int,
+    timeout: float,
+    allow_private: bool | None = None,
+) -> int:
     """Fetch `url` into `target`; return the size. SourceError on any failure, with the reason."""
-    check_url(url)
+    allow_private = private_urls_allowed() if allow_private is None else allow_private
+    url = check_url(url, allow_private=allow_private, resolve=False)
     deadline = time.monotonic() + timeout
+    limit_mb = f"{max_bytes / (1024 * 1024):g}"
     written = 0
     try:
-        with (
-            httpx.Client(follow_redirects=True, max_redirects=5, timeout=httpx.Timeout(30, connect=10)) as client,
-            client.stream("GET", url, headers={"User-Agent": "transmute"}) as response,
-        ):
-            if response.status_code >= 400:
-                raise SourceError(f"Downloading the source failed: the server answered HTTP {response.status_code}.")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise SourceError(f"The source is larger than the {max_bytes // (1024 * 1024)} MB limit.")
-            with target.open("wb") as handle:
-                for chunk in response.iter_bytes(1024 * 1024):
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise SourceError(f"The source is larger than the {max_bytes // (1024 * 1024)} MB limit.")
-                    if time.monotonic() > deadline:
-                        raise SourceError(f"Downloading the source took longer than {timeout:g} seconds.")
-                    handle.write(chunk)
-    except httpx.TooManyRedirects:
-        raise SourceError("Downloading the source failed: more than 5 redirects.") from None
-    except httpx.TimeoutException:
-        raise SourceError("Downloading the source timed out.") from None
-    except httpx.HTTPError as exc:
+        with _session(allow_private, min(10.0, timeout), min(30.0, timeout)) as session:
+            session.hooks["response"].append(_check_redirect)
+            with session.get(url, stream=True) as response:
+                if response.status_code >= 400:
+                    raise SourceError(
+                        f"Downloading the source failed: the server answered HTTP {response.status_code}."
+                    )
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise SourceError(f"The source is larger than the {limit_mb} MB limit.")
+                with target.open("wb") as handle:
+                    for chunk in response.iter_content(CHUNK_SIZE):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise SourceError(f"The source is larger than the {limit_mb} MB limit.")
+                        if time.monotonic() > deadline:
+                            raise SourceError(f"Downloading the source took longer than {timeout:g} seconds.")
+                        handle.write(chunk)
+    except InvalidIPAddress as exc:
+        raise _refusal(urlsplit(url).hostname or "", exc.args[0] if exc.args else "?") from None
+    except requests.TooManyRedirects:
+        raise SourceError(f"Downloading the source failed: more than {MAX_REDIRECTS} redirects.") from None
+    except requests.Timeout:
+        raise SourceError("Downloading the source timed out: the server did not answer in time.") from None
+    except requests.ConnectionError:
+        raise SourceError("Downloading the source failed: the server could not be reached.") from None
+    except requests.RequestException as exc:
         raise SourceError(f"Downloading the source failed: {exc}.") from None
     if written == 0:
         raise SourceError("The source URL returned an empty file.")
