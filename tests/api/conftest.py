@@ -19,6 +19,14 @@ from litestar.testing import TestClient
 from tests.api.support import Media, embedded_client, make_clip, upload, wait_finished
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_urls_allowed() -> Iterator[None]:
+    """The URL sources of these tests are served on 127.0.0.1, which transmute refuses unless allowed."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRANSMUTE_ALLOW_PRIVATE_URLS", "true")
+        yield
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     folder = tmp_path_factory.mktemp("api-media")

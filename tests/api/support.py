@@ -22,7 +22,7 @@ DEADLINE = 60.0
 
 
 ISOLATED_ENV = ("TRANSMUTE_MAX_UPLOAD_MB", "TRANSMUTE_DATABASE_URL", "TRANSMUTE_BROKER_URL", "TRANSMUTE_S3_ENDPOINT",
-                "TRANSMUTE_DATA_DIR", "TRANSMUTE_PLUGINS")
+                "TRANSMUTE_DATA_DIR", "TRANSMUTE_PLUGINS", "TRANSMUTE_API_KEYS", "TRANSMUTE_RATE_LIMIT")
 """Settings from the environment that would make a test app something else than embedded-on-a-folder."""
 
 

@@ -14,6 +14,8 @@ SPEC_PATHS = {  # as the spec writes them, with their trailing slash (both forms
     "/api/tasks/batch-download/": {"get", "post"},
     "/api/formats/": {"get"},
     "/media/results/{filename}": {"get"},
+    "/health/live": {"get"},
+    "/health/ready": {"get"},
 }
 
 

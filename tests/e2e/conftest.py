@@ -49,7 +49,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
-        env = {name: value for name, value in os.environ.items() if name not in ISOLATED_ENV} | self.env
+        env = {name: value for name, value in os.environ.items() if name not in ISOLATED_ENV}
+        # The clips are served on 127.0.0.1, which transmute refuses unless private URLs are allowed.
+        env = env | {"TRANSMUTE_ALLOW_PRIVATE_URLS": "true"} | self.env
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(TRANSMUTE), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),

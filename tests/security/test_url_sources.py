@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from transmute.core.errors import SourceError
-from transmute.core.fetch_next import check_url, download, is_public_address
+from transmute.core.fetch import check_url, download, is_public_address
 
 LOOPBACK_SPELLINGS = [
     "127.0.0.1",

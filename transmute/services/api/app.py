@@ -20,8 +20,10 @@ from transmute.core.storage import create_storage
 from transmute.core.store import TaskStore
 from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.formats import list_formats
+from transmute.services.api.health import live, ready
 from transmute.services.api.media import media_result
 from transmute.services.api.projector import start_projector
+from transmute.services.api.security import SecurityConfig, security_middleware
 from transmute.services.api.services import Services
 from transmute.services.api.tasks import TasksController
 from transmute.services.broker import create_broker
@@ -40,6 +42,7 @@ def create_app(
 ) -> Litestar:
     """The gateway. `settings` default to the environment; `broker` to the one the settings name."""
     settings = settings or Settings.from_env()
+    security = SecurityConfig.from_env()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -74,7 +77,8 @@ def create_app(
         return request.app.state.services
 
     return Litestar(
-        route_handlers=[TasksController, list_formats, media_result],
+        route_handlers=[TasksController, list_formats, media_result, live, ready],
+        middleware=security_middleware(security),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],

@@ -13,6 +13,7 @@ from litestar.status_codes import (
     HTTP_405_METHOD_NOT_ALLOWED,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -41,6 +42,7 @@ _FRAMEWORK_MESSAGES = {
     HTTP_404_NOT_FOUND: "No such route: {method} {path}. See /schema for the API.",
     HTTP_405_METHOD_NOT_ALLOWED: "{method} is not allowed on {path}.",
     HTTP_413_REQUEST_ENTITY_TOO_LARGE: "The request body is larger than the {limit} MB limit.",
+    HTTP_429_TOO_MANY_REQUESTS: "Too many requests: the limit is {policy}; retry after {retry} s.",
 }
 
 
@@ -90,8 +92,16 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
     template = _FRAMEWORK_MESSAGES.get(exc.status_code)
     if template:
         limit = request.app.state.get("max_upload_mb", "allowed")
-        message = template.format(method=request.method, path=request.url.path, limit=f"{limit:g}"
-                                  if isinstance(limit, float | int) else limit)
+        headers = exc.headers or {}
+        policy = headers.get("RateLimit-Policy", "").split(";")[0].strip()
+        window = headers.get("RateLimit-Policy", "").partition("w=")[2]
+        message = template.format(
+            method=request.method,
+            path=request.url.path,
+            limit=f"{limit:g}" if isinstance(limit, float | int) else limit,
+            policy=f"{policy} requests per {window} s" if policy and window else "exceeded",
+            retry=headers.get("Retry-After", "1"),
+        )
     else:
         message = exc.detail if exc.detail and isinstance(exc.detail, str) else "The request could not be served."
     if exc.status_code == HTTP_400_BAD_REQUEST and message.lower().startswith("request entity too large"):

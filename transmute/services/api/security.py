@@ -26,6 +26,8 @@ from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware,
 
 from transmute.core.config import ConfigError
 
+_PROTECTED = re.compile(r"^/(api|media)(/|$)")
+"""Routes that need a key when keys are on; health, metrics and the OpenAPI schema stay open."""
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$", re.IGNORECASE)
 
 
@@ -86,6 +88,8 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
         self.owners = {key.encode(): owner_id(key) for key in keys}
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        if not _PROTECTED.match(connection.scope["path"]):
+            return AuthenticationResult(user=None, auth=None)
         given = _presented_key(connection)
         if not given:
             raise NotAuthorizedException(
@@ -124,7 +128,8 @@ class RetryAfterRateLimitMiddleware(RateLimitMiddleware):
 
     def create_response_headers(self, cache_object: Any) -> dict[str, str]:
         headers = super().create_response_headers(cache_object)
-        headers["Retry-After"] = str(max(1, cache_object.reset - int(time.time())))
+        if len(cache_object.history) >= self.max_requests:
+            headers["Retry-After"] = str(max(1, cache_object.reset - int(time.time())))
         return headers
 
 
@@ -132,7 +137,7 @@ def security_middleware(config: SecurityConfig) -> list[DefineMiddleware]:
     """The middleware to install, outermost first: keys (so the limiter knows the key), then the limiter."""
     middleware: list[DefineMiddleware] = []
     if config.api_keys:
-        middleware.append(DefineMiddleware(ApiKeyMiddleware, keys=config.api_keys, exclude=_unprotected()))
+        middleware.append(DefineMiddleware(ApiKeyMiddleware, keys=config.api_keys))
     if config.rate_limit:
         middleware.append(
             RateLimitConfig(
@@ -144,7 +149,3 @@ def security_middleware(config: SecurityConfig) -> list[DefineMiddleware]:
         )
     return middleware
 
-
-def _unprotected() -> list[str]:
-    # Litestar's `exclude` takes patterns of paths to skip: everything that is not /api or /media.
-    return [r"^/(?!api(/|$)|media(/|$))"]

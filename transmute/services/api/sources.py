@@ -84,12 +84,17 @@ async def _read_json(request: Request) -> NewTask:
     url = data.pop("url", None)
     if url is None:
         raise InvalidParameter("url", "'url' is required in a JSON request (or upload a 'file' as multipart).")
+    params = _checked_params(data, from_text=False)
+    url = await _checked_url(url)
+    return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
+
+
+async def _checked_url(url: object) -> str:
+    """The URL if transmute may fetch it; the host is resolved in a thread (DNS must not block the loop)."""
     try:
-        url = check_url(url)
+        return await anyio.to_thread.run_sync(check_url, url)
     except SourceError as exc:
         raise InvalidParameter("url", exc.message) from None
-    params = _checked_params(data, from_text=False)
-    return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
 
 
 def _url_filename(url: str) -> str:
@@ -124,10 +129,7 @@ async def _read_form(request: Request, storage: ObjectStorage, max_upload_bytes:
                 raise InvalidParameter(name, f"{name!r} must be a plain form field, not a file.")
         params = _checked_params(fields, from_text=True)
         if url:
-            try:
-                url = check_url(url)
-            except SourceError as exc:
-                raise InvalidParameter("url", exc.message) from None
+            url = await _checked_url(url)
             return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
         if upload is None:
             raise InvalidParameter("file", "'file' is required: upload the video as a multipart field named 'file'.")

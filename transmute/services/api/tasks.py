@@ -48,7 +48,7 @@ ZIP_DESCRIPTION = (
 
 def owner_of(request: Request) -> str | None:
     """The API key's owner id when keys are on (each key sees only its own tasks), else None."""
-    return request.scope.get("state", {}).get("owner")
+    return request.scope.get("user")
 
 
 def content_disposition(filename: str, *, attachment: bool = True) -> str:
