@@ -1,0 +1,149 @@
+"""API keys scope every task route to their owner; the rate limit answers 429 with Retry-After."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.api.support import embedded_client, make_clip, wait_finished
+from transmute.core.config import ConfigError
+from transmute.services.api.security import SecurityConfig, parse_rate
+
+ALICE = "alice-key-0123456789abcdef"
+BOB = "bob-key-0123456789abcdef00"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("keys") / "clip.mp4", "testsrc2=size=96x64:rate=5:duration=1")
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    keys_file = tmp_path_factory.mktemp("keys-config") / "keys.txt"
+    keys_file.write_text(f"# one key a line\n{ALICE}\n\n{BOB}\n")
+    with embedded_client(tmp_path_factory.mktemp("keys-data"), env={"TRANSMUTE_API_KEYS": f"@{keys_file}"}) as client:
+        yield client
+
+
+def as_alice(**headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ALICE}", **headers}
+
+
+def as_bob() -> dict[str, str]:
+    return {"X-API-Key": BOB}
+
+
+def create(client: TestClient, clip: Path, headers: dict[str, str]) -> str:
+    with clip.open("rb") as handle:
+        response = client.post("/api/tasks/create/", files={"file": ("clip.mp4", handle, "video/mp4")},
+                               data={"width": "32", "fps": "5"}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["task_id"]
+
+
+def finished(client: TestClient, task_id: str, headers: dict[str, str]) -> dict:
+    client.headers.update(headers)
+    try:
+        return wait_finished(client, task_id)
+    finally:
+        for name in headers:
+            client.headers.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/tasks/", "/api/tasks/1/status/", "/api/formats/", "/media/results/task_1_result.gif"]
+)
+def test_every_api_and_media_route_needs_a_key(keyed: TestClient, path: str):
+    response = keyed.get(path)
+    assert response.status_code == 401
+    assert response.json()["success"] is False
+    assert "API key is required" in response.json()["error"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_wrong_key_is_refused_with_401(keyed: TestClient):
+    response = keyed.get("/api/tasks/", headers={"Authorization": "Bearer not-a-real-key-at-all"})
+    assert response.status_code == 401
+    assert response.json() == {"success": False, "error": "The API key is not valid."}
+
+
+def test_health_and_the_schema_stay_open_without_a_key(keyed: TestClient):
+    assert keyed.get("/health/live").status_code == 200
+    assert keyed.get("/schema/openapi.json").status_code == 200
+
+
+def test_both_header_styles_are_accepted(keyed: TestClient):
+    assert keyed.get("/api/tasks/", headers=as_alice()).status_code == 200
+    assert keyed.get("/api/tasks/", headers=as_bob()).status_code == 200
+
+
+def test_a_key_sees_lists_downloads_and_batches_only_its_own_tasks(keyed: TestClient, clip: Path):
+    alice_task = create(keyed, clip, as_alice())
+    bob_task = create(keyed, clip, as_bob())
+    assert finished(keyed, alice_task, as_alice())["status"] == "done"
+    assert finished(keyed, bob_task, as_bob())["status"] == "done"
+
+    listed = keyed.get("/api/tasks/", headers=as_alice()).json()
+    assert [task["task_id"] for task in listed["tasks"]] == [alice_task]
+    assert listed["pagination"]["total"] == 1
+
+    for route in ("status", "result", "download"):
+        assert keyed.get(f"/api/tasks/{alice_task}/{route}/", headers=as_alice()).status_code == 200
+        response = keyed.get(f"/api/tasks/{bob_task}/{route}/", headers=as_alice())
+        assert response.status_code == 404, route
+        assert response.json()["success"] is False
+
+    bob_result = keyed.get(f"/api/tasks/{bob_task}/result/", headers=as_bob()).json()["result"]
+    assert keyed.get(bob_result["output_url"], headers=as_bob()).status_code == 200
+    assert keyed.get(bob_result["output_url"], headers=as_alice()).status_code == 404
+
+    batch = keyed.get(f"/api/tasks/batch-download/?task_ids={alice_task},{bob_task}", headers=as_alice())
+    assert batch.status_code == 200
+    assert batch.headers["x-total-tasks"] == "2"
+    assert batch.headers["x-successful-tasks"] == "1"
+    assert zipfile.ZipFile(io.BytesIO(batch.content)).namelist() == [f"task_{alice_task}_result.gif"]
+
+
+@pytest.mark.parametrize("value, expected", [("120/minute", ("minute", 120)), ("5/second", ("second", 5)),
+                                             ("1000 / hours", ("hour", 1000)), ("0", None), ("", None)])
+def test_rate_limits_are_read_as_count_per_unit(value: str, expected):
+    assert parse_rate(value) == expected
+
+
+@pytest.mark.parametrize("value", ["fast", "10/day", "ten/minute", "10"])
+def test_a_malformed_rate_limit_is_a_clear_configuration_error(value: str):
+    with pytest.raises(ConfigError, match="TRANSMUTE_RATE_LIMIT must look like 120/minute"):
+        parse_rate(value)
+
+
+def test_short_api_keys_are_refused(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TRANSMUTE_API_KEYS", "short")
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        SecurityConfig.from_env()
+
+
+def test_past_the_rate_limit_the_answer_is_429_json_with_retry_after(tmp_path: Path):
+    with embedded_client(tmp_path, env={"TRANSMUTE_RATE_LIMIT": "3/minute"}) as client:
+        answers = [client.get("/api/tasks/") for _ in range(4)]
+        assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+        refused = answers[-1]
+        assert refused.json()["success"] is False
+        assert "limit is 3 requests per 60 s" in refused.json()["error"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "retry-after" not in answers[0].headers
+        assert client.get("/health/live").status_code == 200, "health probes are never rate limited"
+
+
+def test_with_keys_on_each_key_has_its_own_rate_limit(tmp_path: Path):
+    env = {"TRANSMUTE_RATE_LIMIT": "2/minute", "TRANSMUTE_API_KEYS": f"{ALICE},{BOB}"}
+    with embedded_client(tmp_path, env=env) as client:
+        alice = [client.get("/api/tasks/", headers=as_alice()).status_code for _ in range(3)]
+        bob = [client.get("/api/tasks/", headers=as_bob()).status_code for _ in range(2)]
+        assert alice == [200, 200, 429]
+        assert bob == [200, 200]
