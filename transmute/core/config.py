@@ -109,6 +109,15 @@ class LimitsConfig:
     """Attempts of one task that may end with their worker dying (killed, out of memory) before it fails."""
     storage_retry_seconds: float = 300
     """How long a worker keeps retrying an unreachable object storage (with back-off) before giving up."""
+    max_source_width: int = 8192
+    max_source_height: int = 8192
+    """Largest picture a source may have (pixels); larger sources fail before ffmpeg decodes a frame."""
+    max_source_duration: float = 4 * 3600
+    """Longest source, in seconds."""
+    max_output_frames: int = 30_000
+    """Most frames one conversion may write (span / speed * fps, doubled for boomerang)."""
+    max_reverse_mb: float = 1024
+    """Memory reverse and boomerang may use: they hold every output frame (width * height * 4 bytes each)."""
 
     @property
     def max_upload_bytes(self) -> int:
@@ -128,6 +137,11 @@ class LimitsConfig:
             max_retries=int(_env_number("MAX_RETRIES", 3)),
             max_crashes=int(_env_number("MAX_CRASHES", 3, minimum=1)),
             storage_retry_seconds=_env_number("STORAGE_RETRY_SECONDS", 300),
+            max_source_width=int(_env_number("MAX_SOURCE_WIDTH", 8192, minimum=16)),
+            max_source_height=int(_env_number("MAX_SOURCE_HEIGHT", 8192, minimum=16)),
+            max_source_duration=_env_number("MAX_SOURCE_DURATION", 4 * 3600, minimum=1),
+            max_output_frames=int(_env_number("MAX_OUTPUT_FRAMES", 30_000, minimum=1)),
+            max_reverse_mb=_env_number("MAX_REVERSE_MB", 1024, minimum=1),
         )
 
 
