@@ -166,6 +166,36 @@ class ReconcilerConfig:
 
 
 @dataclass(frozen=True)
+class OpsConfig:
+    """How a process shows its health and work: log format, worker heartbeat, metrics port, draining."""
+
+    log_format: str = "text"
+    """`text` (human-readable lines) or `json` (one JSON object a line)."""
+    heartbeat_file: Path = Path("/tmp/transmute-worker.heartbeat")
+    """Touched by a healthy `transmute worker` every `heartbeat_interval` s (`transmute healthcheck worker`)."""
+    heartbeat_interval: float = 10
+    metrics_port: int = 9191
+    """Where `transmute worker` serves Prometheus metrics (`/metrics`); 0 turns it off."""
+    shutdown_timeout: float = 1800
+    """On SIGTERM a worker stops taking messages and lets conversions in flight run this long (default: the
+    conversion timeout) before it cancels them and hands their tasks back to the queue."""
+
+    @classmethod
+    def from_env(cls, limits: LimitsConfig | None = None) -> OpsConfig:
+        log_format = _env("LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"TRANSMUTE_LOG_FORMAT must be text or json; got {log_format!r}.")
+        conversion_timeout = (limits or LimitsConfig.from_env()).conversion_timeout
+        return cls(
+            log_format=log_format,
+            heartbeat_file=Path(_env("HEARTBEAT_FILE") or "/tmp/transmute-worker.heartbeat"),
+            heartbeat_interval=_env_number("HEARTBEAT_INTERVAL", 10, minimum=0.1),
+            metrics_port=int(_env_number("METRICS_PORT", 9191)),
+            shutdown_timeout=_env_number("SHUTDOWN_TIMEOUT", conversion_timeout),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a process needs, read once at start."""
 
