@@ -207,6 +207,7 @@ class Converter:
                 progress=reporter.progress,
                 cancel=self.shutdown,
                 timeout=self.limits.conversion_timeout,
+                limits=self.limits,
             )
             key = result_key(message.task_id, output_format.extension)
             size = self._with_storage_retries(
