@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from transmute.core.config import LimitsConfig
 from transmute.core.formats import ConversionJob, OutputFormat, ProgressCallback
-from transmute.core.media import probe
+from transmute.core.media import check_input_file, limits_applied, probe
 from transmute.core.params import ConversionParams
 from transmute.core.plugins import get_format
 
@@ -20,23 +21,28 @@ def convert_file(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     timeout: float | None = None,
+    limits: LimitsConfig | None = None,
 ) -> OutputFormat:
     """Convert `input_path` to `output_path` as `params` say; return the format used.
 
-    Raises UnknownFormat, MediaError (and its timeout and cancel subclasses) with actionable messages.
+    `limits` (default: the environment's) bound the source and the output; the probe and the plugin check
+    them before ffmpeg decodes a frame. Raises UnknownFormat, MediaError (and its timeout and cancel
+    subclasses) with actionable messages.
     """
     output_format = get_format(params.format)
-    media = probe(input_path)
-    output_format.convert(
-        ConversionJob(
-            input_path=input_path,
-            output_path=output_path,
-            params=params,
-            media=media,
-            progress=progress or (lambda percent: None),
-            cancel=cancel or threading.Event(),
-            timeout=timeout,
-            work_dir=work_dir,
+    with limits_applied(limits):
+        check_input_file(input_path)
+        media = probe(input_path)
+        output_format.convert(
+            ConversionJob(
+                input_path=input_path,
+                output_path=output_path,
+                params=params,
+                media=media,
+                progress=progress or (lambda percent: None),
+                cancel=cancel or threading.Event(),
+                timeout=timeout,
+                work_dir=work_dir,
+            )
         )
-    )
     return output_format

@@ -1,21 +1,36 @@
 """Media helpers over ffmpeg-python: probe a file, run ffmpeg with progress, timeout and cancel.
 
-Only local files: a path containing "://" or the stdin placeholder "-" is refused, and every input is
-opened as `file:<absolute path>` with `-protocol_whitelist file`, so a file name cannot smuggle in
-another protocol (`concat:`, `http:`...). Every failure is a MediaError whose message is one sentence
-a person can act on; ffmpeg's stderr is never shown whole.
+Only local files, and only real video containers:
+
+- a path containing "://" or the stdin placeholder "-" is refused, and the input must be one regular
+  file (not a symbolic link, a device, a fifo or a folder);
+- every input is opened as `file:<absolute path>` with `-protocol_whitelist file`, so a file name cannot
+  smuggle in another protocol (`concat:`, `http:`...), and with `-format_whitelist` ALLOWED_DEMUXERS, so
+  a file that is really a playlist or a list of files (HLS, ffconcat, SDP, an image sequence) is refused
+  before its demuxer opens anything, whatever its name says;
+- sources and conversions are bounded (picture size, duration, output frames, the memory reverse and
+  boomerang buffer): see LimitsConfig and `check_source` / `check_output`;
+- ffmpeg and ffprobe run in their own session and die with the thread that started them (Linux:
+  PR_SET_PDEATHSIG), so a worker killed mid-conversion leaves no ffmpeg behind.
+
+Every failure is a MediaError whose message is one sentence a person can act on; ffmpeg's stderr is
+never shown whole.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
+import ctypes
 import json
 import math
 import os
 import re
 import signal
+import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +40,7 @@ from typing import Any
 import ffmpeg
 import msgspec
 
+from transmute.core.config import LimitsConfig
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 
 FFMPEG = "ffmpeg"
@@ -35,6 +51,36 @@ POLL_INTERVAL = 0.1
 """Seconds between two checks of cancel, timeout and progress while ffmpeg runs (cancel is seen within it)."""
 STDERR_TAIL_LINES = 40
 STDERR_LINE_CHARS = 400
+
+ALLOWED_DEMUXERS: tuple[str, ...] = (
+    "mov", "mp4", "m4a", "3gp", "3g2", "mj2",  # QuickTime / MP4 family
+    "matroska", "webm",
+    "avi",
+    "flv",
+    "mpegts",
+    "mpeg",  # MPEG program stream (.mpg, .vob)
+    "ogg",
+    "asf",  # .wmv, .asf
+    "gif",
+    "mxf",
+)
+"""The only ffmpeg demuxers a source may be read with: video containers that open no other file or URL.
+
+Playlists and lists (hls, concat, sdp, rtsp...), image sequences (image2, *_pipe) and raw streams are
+refused by ffmpeg itself (`-format_whitelist`), before their demuxer reads a line."""
+
+INPUT_OPTIONS: dict[str, str] = {"protocol_whitelist": "file", "format_whitelist": ",".join(ALLOWED_DEMUXERS)}
+"""The ffmpeg input options every source is opened with (ffmpeg-python: `ffmpeg.input(path, **INPUT_OPTIONS)`)."""
+
+_LISTS = {
+    "hls": "an HLS playlist (m3u8)",
+    "concat": "an ffconcat list of files",
+    "sdp": "an SDP session description",
+    "image2": "a still image or an image sequence",
+    "tty": "a text file",
+}
+_AUDIO_DEMUXERS = frozenset({"wav", "w64", "mp3", "aac", "flac", "aiff", "amr", "ac3", "eac3", "ape", "wv", "tta",
+                             "au", "caf", "mpc", "mpc8", "dts", "truehd", "loas", "voc", "xwma", "dsf"})
 
 
 class MediaInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,16 +108,131 @@ def local_input(path: str | os.PathLike[str]) -> str:
     return "file:" + os.path.abspath(text)
 
 
-def _check_readable(path: str | os.PathLike[str]) -> Path:
+def check_input_file(path: str | os.PathLike[str]) -> Path:
+    """The path if it is one local, non-empty regular file; MediaError otherwise.
+
+    Symbolic links, devices, fifos and sockets are refused: ffmpeg must read exactly the bytes of one file.
+    """
     local_input(path)
     file = Path(path)
-    if not file.exists():
-        raise MediaError(f"The file {os.fspath(path)!r} does not exist.")
-    if not file.is_file():
-        raise MediaError(f"{os.fspath(path)!r} is not a regular file.")
-    if file.stat().st_size == 0:
+    try:
+        info = os.lstat(file)
+    except FileNotFoundError:
+        raise MediaError(f"The file {os.fspath(path)!r} does not exist.") from None
+    except OSError as exc:
+        raise MediaError(f"The file {os.fspath(path)!r} cannot be read ({exc.strerror}).") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise MediaError(f"{os.fspath(path)!r} is a symbolic link; transmute reads only regular files "
+                         "(pass the file it points to).")
+    if not stat.S_ISREG(info.st_mode):
+        raise MediaError(f"{os.fspath(path)!r} is not a regular file (a folder, device, fifo or socket); "
+                         "transmute reads only regular files.")
+    if info.st_size == 0:
         raise MediaError("The file is empty; it is not a video transmute can read.")
     return file
+
+
+# ---------------------------------------------------------------------------------------------- limits
+
+_active_limits: contextvars.ContextVar[LimitsConfig | None] = contextvars.ContextVar("transmute_limits",
+                                                                                   default=None)
+
+
+@contextlib.contextmanager
+def limits_applied(limits: LimitsConfig | None):
+    """Within this block (this thread), probes and plugins check against `limits` instead of the environment."""
+    token = _active_limits.set(limits)
+    try:
+        yield
+    finally:
+        _active_limits.reset(token)
+
+
+def active_limits() -> LimitsConfig:
+    """The limits of the conversion running in this thread: those applied, else the environment's."""
+    return _active_limits.get() or LimitsConfig.from_env()
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:g} s"
+
+
+def check_source(media: MediaInfo, limits: LimitsConfig | None = None) -> None:
+    """MediaError when a source is larger or longer than the limits allow."""
+    limits = limits or active_limits()
+    if media.width > limits.max_source_width or media.height > limits.max_source_height:
+        raise MediaError(f"The video is {media.width}x{media.height} pixels; transmute accepts sources up to "
+                         f"{limits.max_source_width}x{limits.max_source_height} (TRANSMUTE_MAX_SOURCE_WIDTH, "
+                         "TRANSMUTE_MAX_SOURCE_HEIGHT).")
+    if media.duration > limits.max_source_duration:
+        raise MediaError(f"The video is {_duration_text(media.duration)} long; transmute accepts sources up to "
+                         f"{_duration_text(limits.max_source_duration)} (TRANSMUTE_MAX_SOURCE_DURATION).")
+
+
+def check_output(*, frames: int, width: int, height: int, buffered_frames: int = 0,
+                 limits: LimitsConfig | None = None) -> None:
+    """MediaError, before ffmpeg runs, when a conversion would write too many frames, or buffer too many.
+
+    `frames`: frames the output will have. `buffered_frames`: frames of `width`x`height` a filter must hold
+    in memory at once (reverse holds the whole span), counted at 4 bytes a pixel.
+    """
+    limits = limits or active_limits()
+    if frames > limits.max_output_frames:
+        raise MediaError(f"The conversion would write {frames} frames, more than the {limits.max_output_frames} "
+                         "allowed (TRANSMUTE_MAX_OUTPUT_FRAMES); choose a shorter span, a lower fps or a "
+                         "higher speed.")
+    needed_mb = buffered_frames * width * height * 4 / (1024 * 1024)
+    if needed_mb > limits.max_reverse_mb:
+        raise MediaError(f"Reverse and boomerang hold every frame in memory: {buffered_frames} frames of "
+                         f"{width}x{height} need about {needed_mb:.0f} MB, more than the {limits.max_reverse_mb:g} "
+                         "MB allowed (TRANSMUTE_MAX_REVERSE_MB); choose a shorter span, a smaller width or a "
+                         "lower fps.")
+
+
+# ---------------------------------------------------------------------------------------------- children
+
+
+def _resolve_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    function.restype = ctypes.c_int
+    return function
+
+
+_PRCTL = _resolve_prctl()
+"""libc's prctl, looked up once at import (never in the forked child, where only it may be called)."""
+PR_SET_PDEATHSIG = 1
+
+
+def child_options() -> dict[str, Any]:
+    """subprocess options for every ffmpeg and ffprobe run: its own session (so a timeout kills its whole
+    group), and on Linux a preexec_fn that asks the kernel to SIGKILL it when the thread that started it
+    dies (PR_SET_PDEATHSIG): a worker killed mid-conversion leaves no ffmpeg running.
+
+    The preexec_fn runs between fork and exec, so it only calls the prctl resolved at import, and getppid:
+    when the parent died before prctl took effect, the child leaves at once instead of running orphaned.
+    """
+    options: dict[str, Any] = {"start_new_session": True}
+    prctl = _PRCTL
+    if prctl is not None:
+        parent = os.getpid()
+
+        def die_with_parent() -> None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+        options["preexec_fn"] = die_with_parent
+    return options
 
 
 # ---------------------------------------------------------------------------------------------- probe
@@ -96,13 +257,17 @@ def _number(text: Any) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
-def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT) -> MediaInfo:
-    """Describe the first video stream of a local file; MediaError when it has none or is not media."""
-    _check_readable(path)
-    command = [FFPROBE, "-v", "error", "-protocol_whitelist", "file", "-show_format", "-show_streams",
-               "-of", "json", local_input(path)]
+def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT,
+          limits: LimitsConfig | None = None) -> MediaInfo:
+    """Describe the first video stream of a local file; MediaError when it has none, is not a video
+    container transmute accepts (ALLOWED_DEMUXERS), or is larger or longer than `limits` allow
+    (default: the limits applied in this thread, else the environment's)."""
+    check_input_file(path)
+    options = [item for name, value in INPUT_OPTIONS.items() for item in (f"-{name}", value)]
+    command = [FFPROBE, "-v", "error", *options, "-show_format", "-show_streams", "-of", "json", local_input(path)]
     try:
-        done = subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        done = subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              **child_options())
     except subprocess.TimeoutExpired:
         raise MediaError(f"Reading the file took longer than {timeout:g} s; it is not a video transmute "
                          "can read.") from None
@@ -117,6 +282,9 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT) -> Me
         raise MediaError("The file is not a video transmute can read (ffprobe gave no description).") from None
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
+    container = str(fmt.get("format_name") or "")
+    if not set(container.split(",")) & set(ALLOWED_DEMUXERS):
+        raise MediaError(_not_a_container(container))
     videos = [s for s in streams if s.get("codec_type") == "video"
               and not (s.get("disposition") or {}).get("attached_pic")]
     if not videos:
@@ -132,16 +300,34 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT) -> Me
         duration = frames / fps
     if duration is None:
         raise MediaError("The file has no duration transmute can read; it may be a still image or damaged.")
-    return MediaInfo(
+    info = MediaInfo(
         duration=duration,
         width=width,
         height=height,
         fps=round(fps, 3),
         frame_count=int(frames) if frames else None,
-        container=str(fmt.get("format_name") or ""),
+        container=container,
         video_codec=str(video.get("codec_name") or ""),
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
     )
+    check_source(info, limits)
+    return info
+
+
+def _not_a_container(demuxer: str) -> str:
+    """The message for a file ffmpeg would read with a demuxer outside ALLOWED_DEMUXERS."""
+    names = set(demuxer.split(","))
+    if names & _AUDIO_DEMUXERS:
+        return "The file has no video stream."
+    kind = next((_LISTS[name] for name in names if name in _LISTS), None)
+    if kind:
+        kind += "; playlists and lists of files are never followed"
+    elif any(name.endswith("_pipe") for name in names):
+        kind = "a still image"
+    else:
+        kind = f"a {demuxer} file, not a video container"
+    return (f"The file is not a video transmute can read (ffmpeg: it is {kind}); upload a video file "
+            "(MP4, MOV, MKV, WebM, AVI, FLV, MPEG-TS, MPEG, Ogg, WMV, GIF or MXF).")
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -179,8 +365,15 @@ def _clean(line: str) -> str:
     return line.strip()
 
 
+_NOT_WHITELISTED = re.compile(r"^\[(\w+) @ 0x[0-9a-f]+\]\s*Format not on whitelist")
+
+
 def explain_ffmpeg_error(stderr_lines: Sequence[str], *, reading: bool = False) -> str:
     """One human sentence for a failed ffmpeg/ffprobe run, from the tail of its stderr."""
+    for line in stderr_lines:
+        refused = _NOT_WHITELISTED.match(line.strip())
+        if refused:
+            return _not_a_container(refused.group(1))
     lines = [_clean(line) for line in stderr_lines if line.strip()]
     for pattern, message in _KNOWN_ERRORS:
         for line in lines:
@@ -272,7 +465,7 @@ def run_ffmpeg(
 
     try:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True)
+                                   stderr=subprocess.PIPE, **child_options())
     except FileNotFoundError:
         raise MediaError("ffmpeg is not installed; install ffmpeg to convert videos.") from None
 

@@ -8,8 +8,13 @@ How a GIF is made (two ffmpeg runs; measurements and the reasons in docs/gif-qua
    loops forever. Progress PALETTE_SHARE..100 %.
 
 Both passes keep memory bounded: nothing holds every frame except reverse/boomerang, and those run after
-fps and scale so only small output-size frames are buffered. The one-pass graph
-(split,palettegen,paletteuse) holds every frame in memory and reports no progress until the palette exists.
+fps and scale so only small output-size frames are buffered; `plan` refuses, before ffmpeg runs, a span
+whose frames would not fit in TRANSMUTE_MAX_REVERSE_MB, or that has more than TRANSMUTE_MAX_OUTPUT_FRAMES.
+The one-pass graph (split,palettegen,paletteuse) holds every frame in memory and reports no progress until
+the palette exists.
+
+Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
+(the source also with the demuxer allow-list of transmute.core.media), and every output a `file:` path.
 
 Boomerang plays the span forward then backward; the turn frame (the last forward frame) is not repeated,
 so it has 2n - 1 frames for n forward frames.
@@ -32,7 +37,7 @@ import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
-from transmute.core.media import FFMPEG, local_input, run_ffmpeg
+from transmute.core.media import FFMPEG, INPUT_OPTIONS, check_output, local_input, run_ffmpeg
 from transmute.core.params import DEFAULT_WIDTH, ConversionParams
 
 PALETTE_SHARE = 40.0
@@ -104,7 +109,8 @@ class Plan:
 
 
 def plan(job: ConversionJob) -> Plan:
-    """Resolve the span (end clamped to the source) and the output size; MediaError when the span is empty."""
+    """Resolve the span (end clamped to the source) and the output size; MediaError when the span is empty
+    or the output is past the limits (frames; the memory reverse and boomerang buffer)."""
     params, media = job.params, job.media
     if params.start_time >= media.duration:
         raise MediaError(f"The start time ({params.start_time:g} s) is at or beyond the end of the video "
@@ -122,16 +128,20 @@ def plan(job: ConversionJob) -> Plan:
     out_width = width or media.width
     out_height = max(1, round(media.height * out_width / media.width)) if width else media.height
     out_duration = span / params.speed
+    forward = max(1, round(out_duration * params.fps))
+    # reverse holds the span; boomerang's backward half holds it again (after reverse, if both).
+    buffered = forward * (int(params.reverse) + int(params.boomerang))
+    check_output(frames=2 * forward - 1 if params.boomerang else forward, width=out_width, height=out_height,
+                 buffered_frames=buffered)
     return Plan(start=params.start_time, span=span, width=width, out_width=out_width,
-                out_height=out_height, out_duration=out_duration,
-                out_frames=max(1, round(out_duration * params.fps)))
+                out_height=out_height, out_duration=out_duration, out_frames=forward)
 
 
 def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
     """The shared chain: trimmed input -> speed -> fps -> scale -> grayscale (ffmpeg-python stream)."""
     params = job.params
     source = ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
-                          protocol_whitelist="file")
+                          **INPUT_OPTIONS)
     video = source.video
     if params.speed != 1.0:
         video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
@@ -204,7 +214,7 @@ class GifFormat(OutputFormat):
                 palette_pass = (
                     _frames(job, the_plan, settings)
                     .filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
-                    .output(str(palette), vframes=1, update=1)
+                    .output(local_input(palette), vframes=1, update=1)
                     .overwrite_output()
                 )
                 run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, progress=job.progress,
@@ -216,8 +226,9 @@ class GifFormat(OutputFormat):
                 if job.params.dither == "bayer":
                     use["bayer_scale"] = settings.bayer_scale
                 gif = (
-                    ffmpeg.filter([video, ffmpeg.input(str(palette)).video], "paletteuse", **use)
-                    .output(str(job.output_path), format="gif", loop=0)
+                    ffmpeg.filter([video, ffmpeg.input(local_input(palette), f="png_pipe",
+                                                       protocol_whitelist="file").video], "paletteuse", **use)
+                    .output(local_input(job.output_path), format="gif", loop=0)
                     .overwrite_output()
                 )
                 buffered = job.params.reverse or job.params.boomerang
