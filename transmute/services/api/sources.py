@@ -75,7 +75,7 @@ async def _read_json(request: Request) -> NewTask:
     body = await request.body()
     try:
         data = msgspec.json.decode(body) if body.strip() else None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 too
         raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise ApiError(HTTP_400_BAD_REQUEST, "The JSON body must be an object with a 'url' field.")

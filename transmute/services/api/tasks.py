@@ -237,7 +237,7 @@ async def _batch_ids(request: Request, query_ids: str | None, limit: int) -> lis
         body = await request.body()
         try:
             data = msgspec.json.decode(body) if body.strip() else None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 too
             raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
         if not isinstance(data, dict) or "task_ids" not in data:
             if query_ids is None:
