@@ -46,8 +46,17 @@ _FRAMEWORK_MESSAGES = {
 }
 
 
+MAX_MESSAGE_CHARS = 500
+"""An error never echoes a client's huge value back whole (a 100 kB name makes a short error)."""
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 3] + "..."
+
+
 def error_response(status_code: int, message: str, details: Any = None, headers: dict | None = None) -> Response:
     """The JSON error body every route and handler answers with."""
+    message = _short(message)
     body = ErrorResponse(error=message) if details is None else ErrorResponse(error=message, details=details)
     return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
 
@@ -63,7 +72,7 @@ class ApiError(HTTPException):
 
 def handle_api_error(request: Request, exc: ApiError) -> Response:
     return Response(
-        {"success": False, "error": exc.message, **exc.fields},
+        {"success": False, "error": _short(exc.message), **exc.fields},
         status_code=exc.status_code,
         media_type=MediaType.JSON,
     )
