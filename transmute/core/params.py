@@ -49,6 +49,10 @@ class ConversionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
                 f"'end_time' must be greater than 'start_time' ({self.start_time:g}); got {self.end_time:g}.",
             )
         self.format = self.format.strip().lower()
+        # -0 is 0: keep the stored parameters and ffmpeg's arguments free of "-0".
+        self.start_time += 0.0
+        if self.end_time is not None:
+            self.end_time += 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Every parameter, defaults included, as plain JSON-ready values."""
@@ -109,13 +113,19 @@ def parse_params(values: Mapping[str, Any], *, from_text: bool = False) -> Conve
         if name in _BOOLEANS and type(value) is int and value in (0, 1):
             raw[name] = bool(value)
         elif name in _BOOLEANS and not isinstance(value, bool):
-            raise InvalidParameter(name, f"{name!r} must be {ALLOWED[name]}; got {value!r}.")
+            raise InvalidParameter(name, f"{name!r} must be {ALLOWED[name]}; got {_shown(value)}.")
     try:
         return msgspec.convert(raw, ConversionParams, strict=not from_text)
     except msgspec.ValidationError as exc:
         field = _field_of(str(exc))
-        got = raw.get(field)
-        raise InvalidParameter(field, f"{field!r} must be {ALLOWED.get(field, 'valid')}; got {got!r}.") from None
+        raise InvalidParameter(field, f"{field!r} must be {ALLOWED.get(field, 'valid')}; "
+                                      f"got {_shown(raw.get(field))}.") from None
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A client's value as an error message quotes it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
 
 
 def _field_of(message: str) -> str:
