@@ -1,17 +1,21 @@
-"""The server commands: `transmute serve` (embedded), `transmute api` and `transmute worker` (distributed)."""
+"""The server commands: `transmute serve` (embedded), `transmute api` and `transmute worker` (distributed),
+and `transmute healthcheck worker` (the worker's container probe).
+
+What they say about themselves is logged (so with TRANSMUTE_LOG_FORMAT=json every line is JSON).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
 
+from transmute.core.logs import configure_logging
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One line per request is uvicorn's job; the HTTP client's own lines are noise here.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+log = logging.getLogger("transmute")
+DEFAULT_HEARTBEAT_FILE = "/tmp/transmute-worker.heartbeat"
 
 
 @click.command()
@@ -30,12 +34,14 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
     """Run everything in one process: the API, conversion threads and the task store (SQLite)."""
     import uvicorn
 
+    from transmute.core.logs import uvicorn_log_config
     from transmute.embedded import create_embedded_app
 
-    _configure_logging(log_level)
+    configure_logging(log_level)
     app = create_embedded_app(data_dir, threads=workers)
-    click.echo(f"transmute: serving on http://{host}:{port} (data in {data_dir.resolve()})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    log.info("transmute: serving on http://%s:%d (data in %s)", host, port, data_dir.resolve())
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=uvicorn_log_config(),
+                timeout_graceful_shutdown=10)
 
 
 @click.command()
@@ -48,7 +54,8 @@ def api(host: str, port: int, workers: int, log_level: str) -> None:
     """Run the gateway of distributed mode (RabbitMQ, PostgreSQL, S3; configured by TRANSMUTE_* variables)."""
     from transmute.distributed import run_api
 
-    click.echo(f"transmute: gateway on http://{host}:{port} ({workers} process(es))", err=True)
+    configure_logging(log_level)
+    log.info("transmute: gateway on http://%s:%d (%d process(es))", host, port, workers)
     run_api(host=host, port=port, workers=workers, log_level=log_level)
 
 
@@ -62,8 +69,33 @@ def worker(processes: int, threads: int, log_level: str) -> None:
     """Run conversion workers of distributed mode (they need the broker and the object storage only)."""
     from transmute.distributed import run_worker
 
-    click.echo(f"transmute: {processes} worker process(es), {threads} thread(s) each", err=True)
+    configure_logging(log_level)
+    log.info("transmute: %d worker process(es), %d thread(s) each", processes, threads)
     run_worker(processes=processes, threads=threads, log_level=log_level)
+
+
+@click.group()
+def healthcheck() -> None:
+    """Exit 0 when a transmute process in this container is healthy, 1 with one line otherwise."""
+
+
+@healthcheck.command("worker")
+@click.option("--max-age", default=60.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds the heartbeat file may be old.")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"The heartbeat file (default: TRANSMUTE_HEARTBEAT_FILE, else {DEFAULT_HEARTBEAT_FILE}).")
+def healthcheck_worker(max_age: float, path: Path | None) -> None:
+    """Is `transmute worker` alive? Its heartbeat file is touched every 10 s while its processes' worker
+    threads and broker consumers run (the Deployment's liveness, readiness and startup probe)."""
+    from transmute.distributed import check_heartbeat, heartbeat_age
+
+    path = path or Path(os.environ.get("TRANSMUTE_HEARTBEAT_FILE", "").strip() or DEFAULT_HEARTBEAT_FILE)
+    problem = check_heartbeat(path, max_age)
+    if problem is not None:
+        from transmute.cli import fail
+
+        fail(problem)
+    click.echo(f"transmute: worker heartbeat {heartbeat_age(path) or 0:.0f} s old.")
 
 
 def register(group: click.Group) -> None:
@@ -71,3 +103,4 @@ def register(group: click.Group) -> None:
     group.add_command(serve)
     group.add_command(api)
     group.add_command(worker)
+    group.add_command(healthcheck)

@@ -20,6 +20,7 @@ from transmute.services.api.app import create_app
 from transmute.services.api.services import Services
 from transmute.services.broker import create_broker
 from transmute.services.worker.convert import Converter, register_convert_actor
+from transmute.services.worker.middleware import install_worker_ops
 
 log = logging.getLogger("transmute")
 
@@ -36,6 +37,7 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
         scratch = data_dir / "tmp"
         scratch.mkdir(exist_ok=True)
         converter = Converter(broker=broker, storage=services.storage, limits=settings.limits, scratch_dir=scratch)
+        install_worker_ops(broker)  # conversion metrics (in this app's /metrics) and task ids in log lines
         register_convert_actor(converter)
         worker = dramatiq.Worker(broker, queues={CONVERT_QUEUE}, worker_threads=threads, worker_timeout=200)
         worker.start()

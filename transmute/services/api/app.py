@@ -17,11 +17,16 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from transmute.core.config import Settings
 from transmute.core.storage import create_storage
-from transmute.core.store import TaskStore
 from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.formats import list_formats
 from transmute.services.api.health import live, ready
 from transmute.services.api.media import media_result
+from transmute.services.api.metrics import (
+    CountingTaskStore,
+    MetricsController,
+    install_projector_log_context,
+    prometheus_config,
+)
 from transmute.services.api.projector import start_projector
 from transmute.services.api.security import SecurityConfig, security_middleware
 from transmute.services.api.services import Services
@@ -46,12 +51,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        store = TaskStore(settings.database.url)
+        store = CountingTaskStore(settings.database.url)
         projector = None
         try:
             await store.create_schema()
             storage = await anyio.to_thread.run_sync(create_storage, settings.storage)
             active_broker = broker or await anyio.to_thread.run_sync(create_broker, settings.broker)
+            install_projector_log_context(active_broker)
             services = Services(settings=settings, store=store, storage=storage, broker=active_broker)
             app.state.services = services
             projector = start_projector(active_broker, store, asyncio.get_running_loop())
@@ -77,8 +83,8 @@ def create_app(
         return request.app.state.services
 
     return Litestar(
-        route_handlers=[TasksController, list_formats, media_result, live, ready],
-        middleware=security_middleware(security),
+        route_handlers=[TasksController, list_formats, media_result, live, ready, MetricsController],
+        middleware=[prometheus_config().middleware, *security_middleware(security)],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
@@ -92,5 +98,8 @@ def create_app(
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
         ),
+        # Logging is set up by the process (transmute.core.logs: text or JSON); Litestar's own default set-up
+        # would replace the root logger's handler with its text format.
+        logging_config=None,
         debug=False,
     )
