@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
+from transmute.distributed import STOP_TIMEOUT
+
 LAYERS = ("base", "dev", "prod")
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
@@ -276,11 +278,18 @@ def test_the_worker_liveness_is_the_heartbeat_healthcheck_and_it_serves_metrics_
 
 
 @pytest.mark.parametrize("layer", LAYERS)
-def test_the_worker_grace_period_outlasts_the_conversion_timeout(renders, layer):
+def test_the_worker_grace_period_outlasts_the_drain_and_the_hand_back(renders, layer):
     docs = renders[layer]
-    timeout = float(config_of(docs, WORKER)["TRANSMUTE_CONVERSION_TIMEOUT"])
+    config = config_of(docs, WORKER)
+    worker = container(docs, WORKER)
+    env = {name: item.get("value") for name, item in env_of(worker).items()}
+    timeout = float(config["TRANSMUTE_CONVERSION_TIMEOUT"])
+    # On SIGTERM the worker drains for TRANSMUTE_SHUTDOWN_TIMEOUT (default: the conversion timeout), then
+    # takes up to 30 s (transmute.distributed.STOP_TIMEOUT) to stop what is left and hand it back.
+    shutdown = float(env.get("TRANSMUTE_SHUTDOWN_TIMEOUT") or config.get("TRANSMUTE_SHUTDOWN_TIMEOUT") or timeout)
     grace = one(docs, "Deployment", WORKER)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > timeout, f"grace {grace} s <= conversion timeout {timeout} s"
+    assert grace > shutdown + STOP_TIMEOUT, f"grace {grace} s <= shutdown timeout {shutdown} s + {STOP_TIMEOUT:g} s"
 
 
 @pytest.mark.parametrize("layer", LAYERS)
