@@ -54,8 +54,10 @@ def owner_of(request: Request) -> str | None:
 def content_disposition(filename: str, *, attachment: bool = True) -> str:
     """A Content-Disposition safe for any file name (RFC 6266: an ASCII fallback and `filename*`)."""
     kind = "attachment" if attachment else "inline"
+    # No folders and no control characters in either form, whatever the name holds.
+    filename = "".join("_" if ch in "/\\" or not ch.isprintable() else ch for ch in filename) or "download"
     fallback = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\;' else "_" for ch in filename)
-    return f"{kind}; filename=\"{fallback or 'download'}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def _task_or_404(services: NamedDependency[Services], request: Request, task_id: str) -> Task:
