@@ -86,6 +86,14 @@ def test_convert_without_options_writes_a_gif_quietly_when_not_on_a_terminal(cli
     assert read_gif(tmp_path / "o.gif").width == 160
 
 
+def test_convert_follows_a_symbolic_link_named_on_the_command_line(clips, tmp_path):
+    link = tmp_path / "link.mp4"
+    link.symlink_to(clips["small"])
+    done = CliRunner().invoke(main, ["convert", str(link), "-o", str(tmp_path / "o.gif")])
+    assert done.exit_code == 0, done.output
+    assert read_gif(tmp_path / "o.gif").width == 160
+
+
 def test_ctrl_c_during_a_conversion_is_one_line_and_a_non_zero_exit(clips, tmp_path):
     class Interrupted(OutputFormat):
         name, extension, mime_type = "interrupted", "bin", "application/octet-stream"

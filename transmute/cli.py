@@ -93,33 +93,29 @@ def _progress_bar() -> Any:
 def convert(input_path: str, output_path: str, format_: str | None, timeout: float | None,
             **options: Any) -> None:
     """Convert the video INPUT into OUTPUT (a GIF unless --format says otherwise)."""
-    from transmute.core.formats import ConversionJob
-    from transmute.core.media import probe
+    from transmute.core.conversion import convert_file
     from transmute.core.params import parse_params
-    from transmute.core.plugins import get_format
 
     values = {name: value for name, value in options.items() if value is not None}
     if format_ is not None:
         values["format"] = format_
     try:
         params = parse_params(values, from_text=True)
-        source = Path(input_path)
         if "://" in input_path or input_path == "-":
             fail(f"INPUT must be a local video file; got {input_path!r}.", EXIT_USAGE)
+        # The person at the terminal names their own files: follow a link to the file it points at
+        # (the conversion itself accepts only regular files).
+        source = Path(input_path).resolve()
         if not source.is_file():
             fail(f"The input file {input_path!r} does not exist.", EXIT_USAGE)
         target = Path(output_path)
         if not target.parent.is_dir():
             fail(f"The output folder {str(target.parent)!r} does not exist.", EXIT_USAGE)
-        output_format = get_format(params.format)
-        media = probe(source)
         with tempfile.TemporaryDirectory(prefix="transmute-") as work_dir, _progress_bar() as bar:
             def progress(percent: float) -> None:
                 bar.update(max(0.0, percent - bar.n))
 
-            output_format.convert(ConversionJob(input_path=source, output_path=target, params=params,
-                                                media=media, progress=progress, timeout=timeout,
-                                                work_dir=Path(work_dir)))
+            convert_file(source, target, params, work_dir=Path(work_dir), progress=progress, timeout=timeout)
     except (TransmuteError, KeyboardInterrupt) as error:
         fail_for(error)
     except OSError as error:
