@@ -1,0 +1,62 @@
+"""The benchmark suite's CI smoke: `python -m bench --smoke` runs every figure on tiny clips, with real
+servers (embedded and distributed), and reports a finite number in every row. Targets are not asserted
+here: they are the full run's business (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = set(range(1, 9))
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("bench")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(folder / "benchmarks.md"),
+                           "--json", str(folder / "results.json")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"seconds": time.monotonic() - started, "stdout": done.stdout,
+            "markdown": (folder / "benchmarks.md").read_text(),
+            "results": json.loads((folder / "results.json").read_text())}
+
+
+def test_the_smoke_run_reports_every_figure(smoke: dict) -> None:
+    assert {row["figure"] for row in smoke["results"]["rows"]} == FIGURES
+
+
+def test_every_row_has_a_finite_value_reference_and_ratio(smoke: dict) -> None:
+    for row in smoke["results"]["rows"]:
+        for key in ("value", "reference", "ratio", "load"):
+            assert isinstance(row[key], int | float) and math.isfinite(row[key]), (row["name"], key, row[key])
+
+
+def test_rows_with_a_target_say_whether_it_was_met(smoke: dict) -> None:
+    targeted = [row for row in smoke["results"]["rows"] if row["target"]]
+    assert {row["figure"] for row in targeted} == FIGURES - {7, 8}
+    assert all(isinstance(row["met"], bool) for row in targeted)
+
+
+def test_the_printed_table_and_the_markdown_hold_a_row_per_figure(smoke: dict) -> None:
+    for text in (smoke["stdout"], smoke["markdown"]):
+        assert "| # | figure | value | reference | ratio | target | met | load 1m | notes |" in text
+        for figure in FIGURES:
+            assert f"\n| {figure} | " in text
+        assert "nan" not in text.split("| # | figure")[1].split("\n\n")[0]
+
+
+def test_the_markdown_names_the_machine_and_its_load(smoke: dict) -> None:
+    assert "CPUs" in smoke["markdown"] and "Load average" in smoke["markdown"]
+
+
+def test_the_smoke_stays_under_a_minute_and_a_half(smoke: dict) -> None:
+    assert smoke["seconds"] < 90, smoke["seconds"]
