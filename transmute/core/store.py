@@ -151,9 +151,16 @@ class TaskStore:
     """Tasks in a relational database."""
 
     def __init__(self, url: str, **engine_options: Any) -> None:
+        on_file = url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url  # a file both engines open
         if url.startswith("sqlite"):
             # One writer at a time; WAL and a busy timeout keep readers and the projector from tripping.
             engine_options.setdefault("connect_args", {"timeout": 30})
+        if on_file:
+            # SQLite takes one writer at a time anyway; with several pooled connections the others wait in
+            # its busy handler, which sleeps (up to 100 ms a try): 32 concurrent creates made ~90 a second.
+            # One connection queues them in the pool instead: ~280 a second (see docs/benchmarks.md).
+            engine_options.setdefault("pool_size", 1)
+            engine_options.setdefault("max_overflow", 0)
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # aiosqlite sends every DBAPI call (cursor, execute, fetch, rollback...) to its thread and back: about
@@ -161,7 +168,7 @@ class TaskStore:
         # row through plain sqlite3 in one thread hop instead (0.3 ms; see docs/benchmarks.md). Writes stay on
         # the async engine.
         self._sync_engine = None
-        if url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url:  # a file both engines open
+        if on_file:
             self._sync_engine = create_engine(url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1),
                                               connect_args={"timeout": 30, "check_same_thread": False})
             table = TaskRow.__table__
