@@ -81,10 +81,7 @@ class Scale:
     scaling_clip: str
     quality_size: str
     quality_seconds: float
-
-    @property
-    def hd_size(self) -> str:
-        return self.hd
+    parallel: bool = False
 
 
 FULL = Scale(name="full", hd="1280x720", hd_seconds=10, long_seconds=60, repeats=3, wrk_seconds=8, upload_mb=500,
@@ -92,7 +89,7 @@ FULL = Scale(name="full", hd="1280x720", hd_seconds=10, long_seconds=60, repeats
              quality_size="640x360", quality_seconds=3)
 SMOKE = Scale(name="smoke", hd="320x180", hd_seconds=2, long_seconds=3, repeats=1, wrk_seconds=1, upload_mb=20,
               zip_tasks=5, zip_result_mb=0.2, latency_messages=10, scaling_clips=2, scaling_clip="160x120:duration=1",
-              quality_size="160x90", quality_seconds=0.5)
+              quality_size="160x90", quality_seconds=0.5, parallel=True)
 
 
 @dataclass
@@ -578,9 +575,29 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
             loads.append(load())
 
     threading.Thread(target=monitor, daemon=True).start()
+    offline: threading.Thread | None = None
+    offline_result: dict[str, Any] = {}
+
+    def offline_figures() -> None:
+        """Figures 5 (conversion memory) and 7: no server involved."""
+        try:
+            if 5 in wanted:
+                say("figure 5: conversion memory")
+                fig_conversion_memory(rows, clips, work, scale)
+            if 7 in wanted:
+                say("figure 7: GIF quality")
+                offline_result["details"] = fig_quality(rows, work, scale)
+        except Exception as exc:
+            offline_result["error"] = repr(exc)
+            raise
+
     try:
         say(f"{scale.name} run in {work}: making clips")
         clips = make_clips(work / "clips", scale)
+        if scale.parallel:
+            # The smoke's numbers only have to exist: run the server-less figures alongside the others.
+            offline = threading.Thread(target=offline_figures, daemon=True)
+            offline.start()
         with file_server(clips["hd"].parent) as clip_base:
             tiny_url, scaling_url = f"{clip_base}/tiny.mp4", f"{clip_base}/scaling.mp4"
             trivial = start_trivial(processes) if wanted & {3, 4} else ""
@@ -639,12 +656,13 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                     fig_scaling(rows, cluster, scaling_url, scale)
                 cluster.stop_worker()
         processes.close()
-        if 5 in wanted:
-            say("figure 5: conversion memory")
-            fig_conversion_memory(rows, clips, work, scale)
-        if 7 in wanted:
-            say("figure 7: GIF quality")
-            details = fig_quality(rows, work, scale)
+        if offline is None:
+            offline = offline_figures()
+        else:
+            offline.join(timeout=600)
+            if offline.is_alive() or "error" in offline_result:
+                raise RuntimeError(f"the conversion-memory and quality figures failed: {offline_result}")
+        details = offline_result.get("details", [])
     finally:
         monitor_stop.set()
         processes.close()
