@@ -5,9 +5,10 @@ import pytest
 
 from tests.media_fixtures import brightness, convert, rgb_frames
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.params import DITHERS
+from transmute.core.params import DITHERS, parse_params
 from transmute.core.plugins import get_format, plugin_manager
-from transmute.plugins.gif import GifFormat
+from transmute.plugins import gif as gif_plugin
+from transmute.plugins.gif import GifFormat, Plan, one_pass_mb, uses_one_pass
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,72 @@ def test_a_conversion_past_its_timeout_is_stopped_and_says_so(clips, tmp_path):
         convert(clips["video"], tmp_path / "out.gif", timeout=0.2, keep_original_size=True, fps=50,
                 high_quality=True, boomerang=True)
     assert not (tmp_path / "out.gif").exists()
+
+
+# ------------------------------------------------------------------------------------------ one pass or two
+
+
+@pytest.fixture
+def ffmpeg_runs(monkeypatch):
+    """The real run_ffmpeg, counted: one list entry per ffmpeg run of the GIF plugin."""
+    runs: list[list[str]] = []
+    real = gif_plugin.run_ffmpeg
+
+    def counted(stream, **kwargs):
+        runs.append(gif_plugin.ffmpeg.compile(stream, cmd="ffmpeg"))
+        return real(stream, **kwargs)
+
+    monkeypatch.setattr(gif_plugin, "run_ffmpeg", counted)
+    return runs
+
+
+def assert_progress_rises_to_100(reports):
+    assert reports == sorted(reports)
+    assert reports[-1] == 100 and reports.count(100) == 1
+    assert len({round(value) for value in reports if 0 < value < 100}) >= 3
+
+
+@pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}])
+def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_same_gif(
+        clips, tmp_path, monkeypatch, ffmpeg_runs, options):
+    one = convert(clips["video"], tmp_path / "one.gif", **options)
+    assert len(ffmpeg_runs) == 1
+    command = ffmpeg_runs[0]
+    assert command.count("-i") == 1  # the source is decoded once
+    graph = command[command.index("-filter_complex") + 1]
+    assert "split" in graph and "palettegen" in graph and "paletteuse" in graph
+    source = command.index("-i")
+    assert command[source + 1].startswith("file:")
+    input_options = dict(zip(command[1:source:2], command[2:source:2], strict=True))
+    assert input_options["-protocol_whitelist"] == "file"
+    assert input_options["-format_whitelist"] == gif_plugin.INPUT_OPTIONS["format_whitelist"]
+    assert command[-2].startswith("file:") and command[command.index("-loop") + 1] == "0"
+    assert_progress_rises_to_100(one.progress)
+
+    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)  # 45 frames of 320x240 are 13 MiB
+    two = convert(clips["video"], tmp_path / "two.gif", **options)
+    assert len(ffmpeg_runs) == 3
+    assert all(arg.startswith("file:") for cmd in ffmpeg_runs[1:] for arg in (cmd[cmd.index("-i") + 1], cmd[-2]))
+    assert_progress_rises_to_100(two.progress)
+
+    # Same palette, same paletteuse: the very same GIF either way.
+    assert one.path.read_bytes() == two.path.read_bytes()
+    assert one.gif.version == b"GIF89a" and one.gif.loop_count == 0
+
+
+def hd_plan(seconds: float, width: int, height: int, fps: int) -> Plan:
+    frames = round(seconds * fps)
+    return Plan(start=0.0, span=seconds, width=width, out_width=width, out_height=height,
+                out_duration=seconds, out_frames=frames)
+
+
+def test_the_one_pass_budget_counts_every_output_frame_and_the_reverse_copies():
+    params = parse_params({"width": 480})
+    short = hd_plan(10, 480, 270, 15)  # the benchmark's clip: 150 frames of 480x270, 74 MiB
+    assert one_pass_mb(short, params) == pytest.approx(150 * 480 * 270 * 4 / 2**20)
+    assert uses_one_pass(short, params)
+    assert one_pass_mb(short, parse_params({"width": 480, "reverse": True, "boomerang": True})) == \
+        pytest.approx(3 * one_pass_mb(short, params))
+    assert not uses_one_pass(short, parse_params({"width": 480, "reverse": True}))  # 148 MiB
+    assert not uses_one_pass(hd_plan(10, 1280, 720, 15), parse_params({"keep_original_size": True}))
+    assert not uses_one_pass(hd_plan(60, 1280, 720, 15), parse_params({"keep_original_size": True}))

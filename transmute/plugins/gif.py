@@ -1,17 +1,24 @@
 """The built-in GIF format: an ordinary pluggy plugin, registered through the `transmute.plugins` entry point.
 
-How a GIF is made (two ffmpeg runs; measurements and the reasons in docs/gif-quality.md):
+How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
+seeking) -> speed (setpts) -> fps -> scale (lanczos) -> grayscale. Then, when the frames the graph must
+buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
-1. palette pass: trim (input seeking) -> speed (setpts) -> fps -> scale (lanczos) -> grayscale
-   -> palettegen, written as a PNG into the job's work dir. Progress 0..PALETTE_SHARE %.
-2. encode pass: the same chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a that
-   loops forever. Progress PALETTE_SHARE..100 %.
+- one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
+  -> GIF89a that loops forever. The source is decoded once, but every output frame waits in memory until
+  the palette exists (at the end of the input), and ffmpeg's progress clock stands still until then:
+  progress creeps meanwhile (run_ffmpeg's stall_estimate) up to ONE_PASS_STALL_SHARE of the bar.
 
-Both passes keep memory bounded: nothing holds every frame except reverse/boomerang, and those run after
-fps and scale so only small output-size frames are buffered; `plan` refuses, before ffmpeg runs, a span
-whose frames would not fit in TRANSMUTE_MAX_REVERSE_MB, or that has more than TRANSMUTE_MAX_OUTPUT_FRAMES.
-The one-pass graph (split,palettegen,paletteuse) holds every frame in memory and reports no progress until
-the palette exists.
+otherwise (long or large outputs), two ffmpeg runs, whose memory does not grow with the clip:
+
+1. palette pass: chain -> palettegen, written as a PNG into the job's work dir. Progress 0..PALETTE_SHARE %.
+2. encode pass: chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a that loops forever.
+   Progress PALETTE_SHARE..100 %.
+
+Both give the same GIF (same palette, same paletteuse settings). Nothing else holds every frame except
+reverse/boomerang, and those run after fps and scale so only small output-size frames are buffered; `plan`
+refuses, before ffmpeg runs, a span whose frames would not fit in TRANSMUTE_MAX_REVERSE_MB, or that has
+more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
 (the source also with the demuxer allow-list of transmute.core.media), and every output a `file:` path.
@@ -37,11 +44,20 @@ import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
-from transmute.core.media import FFMPEG, INPUT_OPTIONS, check_output, local_input, run_ffmpeg
+from transmute.core.media import FFMPEG, INPUT_OPTIONS, active_limits, check_output, local_input, run_ffmpeg
 from transmute.core.params import DEFAULT_WIDTH, ConversionParams
 
 PALETTE_SHARE = 40.0
-"""Percent of the progress bar given to the palette pass (it is about 40 % of the time at 480 px)."""
+"""Two passes: percent of the progress bar given to the palette pass (about 40 % of the time at 480 px)."""
+ONE_PASS_BUDGET_MB = 96.0
+"""Most memory (MiB: output frames at 4 bytes a pixel, reverse / boomerang copies included) the one-pass graph
+may buffer; past it, or past TRANSMUTE_MAX_REVERSE_MB, the GIF is made in two passes. 96 MiB holds 12 s of
+480x270 at 15 fps (the default output of a 720p clip). Measured, Python and ffmpeg summed: 89 MiB buffered
+peaked at 272 MiB (720p source) and 269 MiB (1080p); 126 MiB at 306 and 350 MiB; 253 MiB at 442 MiB, past
+the 400 MB of benchmark figure 5 (docs/gif-quality.md)."""
+ONE_PASS_STALL_SHARE = 0.75
+"""One pass: share of the bar progress may creep to while the palette is built (decode and palettegen took
+75-80 % of that run at 480 px; the rest, paletteuse and the GIF encoder, moves ffmpeg's clock)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +182,35 @@ def _order(video, params: ConversionParams):
     return video
 
 
+def _palettegen(video, settings: QualitySettings):
+    return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
+
+
+def _paletteuse(video, palette, params: ConversionParams, settings: QualitySettings, output: Path | str):
+    """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, looping forever."""
+    use = {"dither": ffmpeg_dither(params.dither), "diff_mode": settings.diff_mode}
+    if params.dither == "bayer":
+        use["bayer_scale"] = settings.bayer_scale
+    return (
+        ffmpeg.filter([video, palette], "paletteuse", **use)
+        .output(local_input(output), format="gif", loop=0)
+        .overwrite_output()
+    )
+
+
+def one_pass_mb(the_plan: Plan, params: ConversionParams) -> float:
+    """MiB the one-pass graph holds at its peak: every output frame waits for the palette (4 bytes a pixel,
+    paletteuse's bgra), and reverse / boomerang each hold the span again."""
+    copies = 1 + int(params.reverse) + int(params.boomerang)
+    return copies * the_plan.out_frames * the_plan.out_width * the_plan.out_height * 4 / (1024 * 1024)
+
+
+def uses_one_pass(the_plan: Plan, params: ConversionParams) -> bool:
+    """One ffmpeg pass when its buffer fits ONE_PASS_BUDGET_MB and the operator's TRANSMUTE_MAX_REVERSE_MB
+    (the cap on memory a filter may buffer); two passes otherwise."""
+    return one_pass_mb(the_plan, params) <= min(ONE_PASS_BUDGET_MB, active_limits().max_reverse_mb)
+
+
 def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
     """A rough guess of one pass's decode time, for progress while ffmpeg's clock stands still."""
     media = job.media
@@ -205,37 +250,37 @@ class GifFormat(OutputFormat):
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
         estimate = _estimate_seconds(job, the_plan)
+        out_seconds = the_plan.out_duration * (2 if job.params.boomerang else 1)
         with contextlib.ExitStack() as stack:
-            work_dir = job.work_dir
-            if work_dir is None:
-                work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="transmute-gif-")))
-            palette = Path(work_dir) / "palette.png"
             try:
-                palette_pass = (
-                    _frames(job, the_plan, settings)
-                    .filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
-                    .output(local_input(palette), vframes=1, update=1)
-                    .overwrite_output()
-                )
-                run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, progress=job.progress,
-                           cancel=job.cancel, timeout=remaining(), progress_span=(0.0, PALETTE_SHARE),
-                           stall_estimate=estimate, stall_share=0.95)
+                if uses_one_pass(the_plan, job.params):
+                    split = _frames(job, the_plan, settings).split()
+                    gif = _paletteuse(_order(split[1], job.params), _palettegen(split[0], settings),
+                                      job.params, settings, job.output_path)
+                    run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
+                               timeout=remaining(), progress_span=(0.0, 100.0), stall_estimate=estimate,
+                               stall_share=ONE_PASS_STALL_SHARE)
+                else:
+                    work_dir = job.work_dir
+                    if work_dir is None:
+                        work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="transmute-gif-"))
+                    palette = Path(work_dir) / "palette.png"
+                    palette_pass = (
+                        _palettegen(_frames(job, the_plan, settings), settings)
+                        .output(local_input(palette), vframes=1, update=1)
+                        .overwrite_output()
+                    )
+                    run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, progress=job.progress,
+                               cancel=job.cancel, timeout=remaining(), progress_span=(0.0, PALETTE_SHARE),
+                               stall_estimate=estimate, stall_share=0.95)
 
-                video = _order(_frames(job, the_plan, settings), job.params)
-                use = {"dither": ffmpeg_dither(job.params.dither), "diff_mode": settings.diff_mode}
-                if job.params.dither == "bayer":
-                    use["bayer_scale"] = settings.bayer_scale
-                gif = (
-                    ffmpeg.filter([video, ffmpeg.input(local_input(palette), f="png_pipe",
-                                                       protocol_whitelist="file").video], "paletteuse", **use)
-                    .output(local_input(job.output_path), format="gif", loop=0)
-                    .overwrite_output()
-                )
-                buffered = job.params.reverse or job.params.boomerang
-                run_ffmpeg(gif, expected_duration=the_plan.out_duration * (2 if job.params.boomerang else 1),
-                           progress=job.progress, cancel=job.cancel, timeout=remaining(),
-                           progress_span=(PALETTE_SHARE, 100.0),
-                           stall_estimate=estimate if buffered else None, stall_share=0.5)
+                    palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file")
+                    gif = _paletteuse(_order(_frames(job, the_plan, settings), job.params), palette_input.video,
+                                      job.params, settings, job.output_path)
+                    buffered = job.params.reverse or job.params.boomerang
+                    run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
+                               timeout=remaining(), progress_span=(PALETTE_SHARE, 100.0),
+                               stall_estimate=estimate if buffered else None, stall_share=0.5)
             except ConversionTimeout:
                 Path(job.output_path).unlink(missing_ok=True)
                 raise ConversionTimeout(
