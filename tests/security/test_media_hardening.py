@@ -161,8 +161,10 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     params = parse_params({"width": 64, "fps": 5, "boomerang": True, "reverse": True})
+    convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path)  # short: one ffmpeg pass
+    monkeypatch.setattr("transmute.plugins.gif.ONE_PASS_BUDGET_MB", 0.0)  # past the budget: two passes
     convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path)
-    assert [Path(command[0]).name for command in commands] == ["ffprobe", "ffmpeg", "ffmpeg"]
+    assert [Path(command[0]).name for command in commands] == ["ffprobe", "ffmpeg", "ffprobe", "ffmpeg", "ffmpeg"]
     for command in commands:
         inputs = [i for i, arg in enumerate(command) if arg == "-i"] or [len(command) - 1]
         for position in inputs:
@@ -175,7 +177,7 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
             outputs = [arg for arg in command[1:] if arg.endswith((".gif", ".png"))]
             assert outputs and all(arg.startswith("file:/") for arg in outputs), command
     source_runs = [command for command in commands if f"file:{clip}" in command]
-    assert len(source_runs) == 3
+    assert len(source_runs) == 5
     for command in source_runs:
         assert command[command.index("-format_whitelist") + 1] == ",".join(ALLOWED_DEMUXERS)
 
