@@ -8,6 +8,7 @@ order-safe and safe with several gateway replicas.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,14 +27,17 @@ from sqlalchemy import (
     case,
     create_engine,
     func,
+    insert,
     inspect,
     or_,
     select,
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import StaticPool
 
 from transmute.core.models import Task, TaskEvent, TaskResult, TaskStatus, next_seq, utcnow
 
@@ -75,6 +79,10 @@ class TaskRow(Base):
     """When a gateway replica last claimed re-sending the task (a lease, so two replicas never both send)."""
 
     __table_args__ = (Index("ix_transmute_tasks_status_created", "status", "created_at"),)
+
+
+_INSERT_COLUMNS = tuple(column.key for column in TaskRow.__table__.columns if column.key != "id")
+_INSERT = insert(TaskRow.__table__)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -167,10 +175,26 @@ class TaskStore:
         # 12 hops and 1.8 ms for one ORM `get`. The status route is a `get`, so on SQLite it reads one Core
         # row through plain sqlite3 in one thread hop instead (0.3 ms; see docs/benchmarks.md). Writes stay on
         # the async engine.
+        #
+        # Under load even that hop costs more than the read (submit, wake-up, GIL hand-over: 32 concurrent
+        # status requests made ~830/s). So `get` first reads in the event loop itself, on one connection
+        # of its own in autocommit (a WAL reader never waits for the writer; a primary-key read of a
+        # cached page takes ~0.05 ms) with a busy timeout of 0: in the rare case SQLite says busy (a
+        # checkpoint resetting the WAL) the read goes to the thread, which may wait, instead.
+        #
+        # Writes on a SQLite file go through one plain sqlite3 connection too (`_write`), in one thread hop
+        # each (aiosqlite: a dozen hops per INSERT and commit); that connection is the only writer, so
+        # writers queue in its pool and never in SQLite's sleeping busy handler.
         self._sync_engine = None
+        self._write_engine = None
+        self._loop_conn: Connection | None = None
         if on_file:
-            self._sync_engine = create_engine(url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1),
-                                              connect_args={"timeout": 30, "check_same_thread": False})
+            sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
+            self._sync_engine = create_engine(sync_url, connect_args={"timeout": 30, "check_same_thread": False})
+            self._write_engine = create_engine(sync_url, pool_size=1, max_overflow=0, pool_timeout=60,
+                                               connect_args={"timeout": 30, "check_same_thread": False})
+            self._loop_engine = create_engine(sync_url, poolclass=StaticPool, isolation_level="AUTOCOMMIT",
+                                              connect_args={"timeout": 0, "check_same_thread": False})
             table = TaskRow.__table__
             self._get_query = select(table).where(table.c.id == bindparam("row_id"))
 
@@ -188,7 +212,24 @@ class TaskStore:
     async def close(self) -> None:
         await self.engine.dispose()
         if self._sync_engine is not None:
+            if self._loop_conn is not None:
+                self._loop_conn.close()
+                self._loop_conn = None
+            self._loop_engine.dispose()
             self._sync_engine.dispose()
+            self._write_engine.dispose()  # type: ignore[union-attr]
+
+    async def _write(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
+        """Run one write statement and commit it: on a SQLite file in one thread hop through the one writer
+        connection, elsewhere through the async engine. The statement's result (rowcount, primary key)."""
+        if self._write_engine is not None:
+            return await asyncio.to_thread(self._write_sync, statement, params)
+        async with self.engine.begin() as conn:
+            return await conn.execute(statement, params)
+
+    def _write_sync(self, statement: Any, params: dict[str, Any] | None) -> Any:
+        with self._write_engine.begin() as conn:  # type: ignore[union-attr]
+            return conn.execute(statement, params)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -225,8 +266,14 @@ class TaskStore:
             created_at=now,
             updated_at=now,
         )
-        async with self._sessions() as session, session.begin():
-            session.add(row)
+        if self._write_engine is not None:
+            # A Core INSERT with the values as parameters: one cached compiled statement for every create.
+            values = {name: getattr(row, name) for name in _INSERT_COLUMNS}
+            result = await self._write(_INSERT, values)
+            row.id = result.inserted_primary_key[0]
+        else:
+            async with self._sessions() as session, session.begin():
+                session.add(row)
         return _to_task(row)
 
     async def get(self, task_id: str, *, owner: str | None = None) -> Task | None:
@@ -235,13 +282,29 @@ class TaskStore:
         if row_id is None:
             return None
         if self._sync_engine is not None:
-            row = await asyncio.to_thread(self._get_row, row_id)
+            try:
+                row = self._get_row_in_loop(row_id)
+            except OperationalError:  # busy (or the loop's connection broke): read in a thread, which may wait
+                self._drop_loop_conn()
+                row = await asyncio.to_thread(self._get_row, row_id)
         else:
             async with self._sessions() as session:
                 row = await session.get(TaskRow, row_id)
         if row is None or (owner is not None and row.owner != owner):
             return None
         return _to_task(row)
+
+    def _get_row_in_loop(self, row_id: int) -> Any:
+        """The task's row read in the calling (event loop) thread: autocommit, never waits for a lock."""
+        if self._loop_conn is None:
+            self._loop_conn = self._loop_engine.connect()
+        return self._loop_conn.execute(self._get_query, {"row_id": row_id}).first()
+
+    def _drop_loop_conn(self) -> None:
+        if self._loop_conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection: it is dropped anyway
+                self._loop_conn.close()
+            self._loop_conn = None
 
     def _get_row(self, row_id: int) -> Any:
         """The task's row through the sync engine (a Core row: _to_task reads it by column name)."""
@@ -340,8 +403,7 @@ class TaskStore:
             .where(TaskRow.id == row_id, TaskRow.last_seq < event.seq, TaskRow.status.not_in(FINISHED))
             .values(**values)
         )
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(statement)
+        result = await self._write(statement)
         return result.rowcount == 1
 
     async def fail(self, task_id: str, message: str) -> bool:
@@ -352,15 +414,18 @@ class TaskStore:
 
     async def mark_published(self, task_id: str) -> None:
         """Record that the broker confirmed the task's convert message (the reconciler leaves it alone)."""
-        row_id = _row_id(task_id)
-        if row_id is None:
+        await self.mark_published_many([task_id])
+
+    async def mark_published_many(self, task_ids: Sequence[str]) -> None:
+        """`mark_published` for several tasks in one UPDATE and commit."""
+        row_ids = sorted({row_id for row_id in map(_row_id, task_ids) if row_id is not None})
+        if not row_ids:
             return
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(TaskRow)
-                .where(TaskRow.id == row_id, TaskRow.published_at.is_(None))
-                .values(published_at=utcnow())
-            )
+        await self._write(
+            update(TaskRow)
+            .where(TaskRow.id.in_(row_ids), TaskRow.published_at.is_(None))
+            .values(published_at=utcnow())
+        )
 
     async def unpublished(self, *, older_than: datetime, limit: int = 100) -> list[Task]:
         """Queued tasks created before `older_than` whose convert message the broker never confirmed."""
@@ -392,6 +457,5 @@ class TaskStore:
             )
             .values(publish_claimed_at=now)
         )
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(statement)
+        result = await self._write(statement)
         return result.rowcount == 1

@@ -24,8 +24,8 @@ from transmute.services.api.media import media_result
 from transmute.services.api.metrics import (
     CountingTaskStore,
     MetricsController,
+    RequestMetrics,
     install_projector_log_context,
-    prometheus_config,
 )
 from transmute.services.api.projector import start_projector
 from transmute.services.api.security import SecurityConfig, security_middleware
@@ -84,7 +84,7 @@ def create_app(
 
     return Litestar(
         route_handlers=[TasksController, list_formats, media_result, live, ready, MetricsController],
-        middleware=[prometheus_config().middleware, *security_middleware(security)],
+        middleware=[RequestMetrics, *security_middleware(security)],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],

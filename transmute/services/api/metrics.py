@@ -1,8 +1,11 @@
-"""The gateway's Prometheus metrics, served at `GET /metrics` (Litestar's Prometheus plugin).
+"""The gateway's Prometheus metrics, served at `GET /metrics` (Litestar's Prometheus controller).
 
 - `transmute_http_requests_total`, `transmute_http_request_duration_seconds`,
-  `transmute_http_requests_in_progress`, `transmute_http_requests_error_total`: Litestar's middleware,
-  labelled by method, route template (not the raw path: task ids would explode the label set), status.
+  `transmute_http_requests_in_progress`, `transmute_http_requests_error_total`: `RequestMetrics`, labelled
+  by method, route template (not the raw path: task ids would explode the label set), status and app name,
+  as Litestar's PrometheusMiddleware names them. That middleware built a `Request`, a label dict and a
+  wrapped `send` and looked every metric up again on each request (20-50 % of a cheap route's time, see
+  docs/benchmarks.md); `RequestMetrics` is a plain ASGI middleware that keeps the labelled children.
 - `transmute_tasks_created_total{format}`: tasks recorded by the create route, counted where the task is
   recorded (`CountingTaskStore.create`), which also makes the new task's id current for the request's logs.
 
@@ -15,12 +18,14 @@ runs one process per pod instead).
 from __future__ import annotations
 
 import threading
-from typing import Any
+import time
+from typing import Any, ClassVar
 
 import dramatiq
 from dramatiq.middleware import Middleware
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from prometheus_client import Counter
+from litestar.plugins.prometheus import PrometheusController
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Gauge, Histogram
 
 from transmute.core.logs import current_task_id
 from transmute.core.models import PROJECT_EVENT_ACTOR, Task
@@ -29,10 +34,62 @@ from transmute.core.store import TaskStore
 TASKS_CREATED = Counter("transmute_tasks_created", "Conversion tasks created, by target format", ["format"])
 
 
-def prometheus_config() -> PrometheusConfig:
-    # Probes and scrapes are not traffic: leave them out of the request metrics.
-    return PrometheusConfig(app_name="transmute", prefix="transmute_http", group_path=True,
-                            exclude=[r"^/metrics", r"^/health"])
+APP_NAME = "transmute"
+_LABELS = ("method", "path", "status_code", "app_name")
+HTTP_REQUESTS = Counter("transmute_http_requests_total", "Total requests", _LABELS)
+HTTP_DURATION = Histogram("transmute_http_request_duration_seconds", "Request duration, in seconds", _LABELS)
+HTTP_ERRORS = Counter("transmute_http_requests_error_total", "Total errors in requests", _LABELS)
+HTTP_IN_PROGRESS = Gauge("transmute_http_requests_in_progress", "Total requests currently in progress",
+                         _LABELS, multiprocess_mode="livesum")
+_NOT_TRAFFIC = ("/metrics", "/health")
+"""Probes and scrapes are not traffic: they stay out of the request metrics."""
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request by method, route template and status (a plain ASGI middleware).
+
+    Litestar installs it around each route's handler, so the scope already holds the route's template.
+    """
+
+    _children: ClassVar[dict[tuple[str, str, int], tuple[Any, Any]]] = {}
+    _in_progress: ClassVar[dict[tuple[str, str], Any]] = {}
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        template = scope.get("path_template") or scope["path"]
+        if scope["type"] != "http" or template.startswith(_NOT_TRAFFIC):
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        gauge = self._in_progress.get((method, template))
+        if gauge is None:
+            gauge = self._in_progress[(method, template)] = HTTP_IN_PROGRESS.labels(method, template, 200, APP_NAME)
+        status = 500  # unless a response starts
+        start = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        gauge.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            elapsed = time.perf_counter() - start
+            gauge.dec()
+            key = (method, template, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (HTTP_REQUESTS.labels(method, template, status, APP_NAME),
+                                                  HTTP_DURATION.labels(method, template, status, APP_NAME))
+            children[0].inc()
+            children[1].observe(elapsed)
+            if status >= 500:
+                HTTP_ERRORS.labels(method, template, status, APP_NAME).inc()
 
 
 class MetricsController(PrometheusController):

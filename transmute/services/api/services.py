@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio.to_thread
 import dramatiq
 import msgspec
+from dramatiq.brokers.stub import StubBroker
 
 from transmute.core.config import Settings
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, Task
@@ -26,20 +28,66 @@ class Services:
     store: TaskStore
     storage: ObjectStorage
     broker: dramatiq.Broker
+    _marks: PublishedMarks | None = field(default=None, init=False, repr=False)
 
     async def publish(self, task: Task) -> bool:
         """Send the task's convert message; False (logged) when the broker refused it.
 
         A task that could not be sent stays queued in the store, and is sent again by the reconciler.
+
+        The in-process broker (embedded mode) only puts the message on a queue in memory: it is sent in
+        the event loop, and the task is not marked published, since no reconciler runs there (the
+        in-process queue is lost with the process anyway; `transmute serve` re-sends every unfinished
+        task when it starts, published or not).
         """
         payload = msgspec.to_builtins(task.convert_message())
+        in_process = isinstance(self.broker, StubBroker)
         try:
-            await anyio.to_thread.run_sync(send, self.broker, CONVERT_QUEUE, CONVERT_ACTOR, payload)
+            if in_process:
+                send(self.broker, CONVERT_QUEUE, CONVERT_ACTOR, payload)
+            else:
+                await anyio.to_thread.run_sync(send, self.broker, CONVERT_QUEUE, CONVERT_ACTOR, payload)
         except Exception:
             log.exception("task %s: could not send its convert message; it stays queued", task.id)
             return False
+        if in_process:
+            return True
+        if self._marks is None:
+            self._marks = PublishedMarks(self.store)
         try:
-            await self.store.mark_published(task.id)  # confirmed: the reconciler need not send it again
+            await self._marks.mark(task.id)  # confirmed: the reconciler need not send it again
         except Exception:
             log.warning("task %s: could not record that its message was sent", task.id, exc_info=True)
         return True
+
+
+class PublishedMarks:
+    """Records that tasks' messages were confirmed, in group commits: one UPDATE for all the tasks marked
+    while the previous UPDATE ran. Each caller still returns only once its own mark is committed."""
+
+    def __init__(self, store: TaskStore) -> None:
+        self.store = store
+        self._pending: list[tuple[str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def mark(self, task_id: str) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((task_id, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        await asyncio.shield(done)
+
+    async def _write_all(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self.store.mark_published_many([task_id for task_id, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                        done.exception()  # retrieved: a caller that went away must not leave a warning
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)

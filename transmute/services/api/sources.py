@@ -19,7 +19,7 @@ from litestar.status_codes import (
 )
 
 from transmute.core.errors import InvalidParameter, SourceError
-from transmute.core.fetch import check_url
+from transmute.core.fetch import check_url, private_urls_allowed
 from transmute.core.params import ConversionParams, parse_params
 from transmute.core.plugins import get_format
 from transmute.core.storage import ObjectStorage
@@ -90,8 +90,13 @@ async def _read_json(request: Request) -> NewTask:
 
 
 async def _checked_url(url: object) -> str:
-    """The URL if transmute may fetch it; the host is resolved in a thread (DNS must not block the loop)."""
+    """The URL if transmute may fetch it; the host is resolved in a thread (DNS must not block the loop).
+
+    With TRANSMUTE_ALLOW_PRIVATE_URLS nothing is resolved, so the check runs in the loop (no thread hop).
+    """
     try:
+        if private_urls_allowed():
+            return check_url(url, allow_private=True)
         return await anyio.to_thread.run_sync(check_url, url)
     except SourceError as exc:
         raise InvalidParameter("url", exc.message) from None
