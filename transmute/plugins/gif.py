@@ -77,7 +77,7 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
     "high": QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5),
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
-                               scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp",
+                               scale_flags="lanczos+accurate_rnd",
                                diff_mode="none")
 """`high_quality=true`: the best palette and scaling, whatever `quality` says (slower)."""
 
