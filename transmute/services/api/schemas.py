@@ -58,6 +58,20 @@ class TaskMetadata(msgspec.Struct):
     conversion_params: dict[str, Any]
 
 
+def _state_of(task: Task) -> dict:
+    """The fields the status and the listing both show: id, status, progress, error, timestamps."""
+    return {
+        "task_id": task.id,
+        "status": task.status.value,
+        "progress": task.progress,
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
+        "started_at": iso(task.started_at),
+        "completed_at": iso(task.completed_at),
+        "error_message": task.error_message,
+    }
+
+
 class StatusResponse(msgspec.Struct, kw_only=True):
     """A task's current state."""
 
@@ -78,14 +92,7 @@ class StatusResponse(msgspec.Struct, kw_only=True):
     @classmethod
     def of(cls, task: Task) -> StatusResponse:
         return cls(
-            task_id=task.id,
-            status=task.status.value,
-            progress=task.progress,
-            created_at=iso(task.created_at),  # type: ignore[arg-type]
-            updated_at=iso(task.updated_at),  # type: ignore[arg-type]
-            started_at=iso(task.started_at),
-            completed_at=iso(task.completed_at),
-            error_message=task.error_message,
+            **_state_of(task),
             is_finished=task.status.is_finished,
             is_active=not task.status.is_finished,
             duration_seconds=task.duration_seconds,
@@ -162,14 +169,7 @@ class TaskSummary(msgspec.Struct):
     @classmethod
     def of(cls, task: Task) -> TaskSummary:
         return cls(
-            task_id=task.id,
-            status=task.status.value,
-            progress=task.progress,
-            created_at=iso(task.created_at),  # type: ignore[arg-type]
-            updated_at=iso(task.updated_at),  # type: ignore[arg-type]
-            started_at=iso(task.started_at),
-            completed_at=iso(task.completed_at),
-            error_message=task.error_message,
+            **_state_of(task),
             target_format=task.target_format,
             original_filename=task.original_filename,
             file_size=task.file_size,
