@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
-from transmute.core.models import Task, TaskEvent, TaskResult, TaskStatus, next_seq, utcnow
+from transmute.core.models import Task, TaskEvent, TaskResult, TaskStatus, utcnow
 
 ORDERS = ("created_at", "-created_at", "updated_at", "-updated_at", "status", "-status")
 FINISHED = (TaskStatus.DONE.value, TaskStatus.FAILED.value)
@@ -408,12 +408,6 @@ class TaskStore:
         )
         result = await self._write(statement)
         return result.rowcount == 1
-
-    async def fail(self, task_id: str, message: str) -> bool:
-        """Mark an unfinished task failed from the gateway side (its source could not be stored or sent)."""
-        return await self.apply_event(
-            TaskEvent(task_id=task_id, seq=next_seq(), kind="failed", at=utcnow(), error=message)
-        )
 
     async def mark_published(self, task_id: str) -> None:
         """Record that the broker confirmed the task's convert message (the reconciler leaves it alone)."""
