@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from tests.media_fixtures import brightness, convert, rgb_frames
+from tests.media_fixtures import brightness, convert, ffmpeg, rgb_frames
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.params import DITHERS, parse_params
 from transmute.core.plugins import get_format, plugin_manager
@@ -128,8 +128,18 @@ def test_higher_quality_uses_more_colours(clips, tmp_path):
     assert best > 128
 
 
-def test_progress_rises_steadily_and_ends_at_100(clips, tmp_path):
-    reports = convert(clips["video"], tmp_path / "out.gif", reverse=True).progress
+@pytest.fixture(scope="module")
+def eight_seconds(tmp_path_factory):
+    """640x480, 8 s: long enough that converting it lasts about two seconds even on a fast machine,
+    so progress has time to be reported several times (the 3 s clip converts in under half a second)."""
+    path = tmp_path_factory.mktemp("long") / "eight_seconds.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30:duration=8",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def test_progress_rises_steadily_and_ends_at_100(eight_seconds, tmp_path):
+    reports = convert(eight_seconds, tmp_path / "out.gif", reverse=True).progress
     assert reports == sorted(reports)
     assert reports[-1] == 100 and reports.count(100) == 1
     assert len({round(value) for value in reports if 0 < value < 100}) >= 3
