@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Set up transmute from a fresh clone: ffmpeg (a system package), then a virtualenv in .venv with
-# transmute and its test tools installed. Safe to run again; it only does what is missing.
+# Set up transmute from a fresh clone: the system programs it needs (ffmpeg to convert; wrk, which the
+# benchmark suite and its CI smoke test drive), then a virtualenv in .venv with transmute and its test
+# tools installed. Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_ffmpeg() { ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; }
+missing=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 
-if need_ffmpeg; then
+if [ ${#missing[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then
         SUDO=""
         [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-        echo "setup: installing ffmpeg with apt-get" >&2
+        echo "setup: installing ${missing[*]} with apt-get" >&2
         $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
     elif command -v brew >/dev/null 2>&1; then
-        brew install ffmpeg
+        brew install "${missing[@]}"
     else
-        echo "setup: ffmpeg is missing. Install ffmpeg 5 or newer (it provides ffmpeg and ffprobe), then run this again." >&2
+        echo "setup: missing ${missing[*]}. Install ffmpeg 5 or newer (it provides ffmpeg and ffprobe) and wrk," \
+             "then run this again." >&2
         exit 1
     fi
 fi
