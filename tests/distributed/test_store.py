@@ -1,11 +1,12 @@
-"""The PostgreSQL task store of distributed mode: migration at start, and the reconciler's claims."""
+"""The PostgreSQL task store of distributed mode: reads, migration at start, and the reconciler's claims."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from transmute.core.config import ReconcilerConfig
-from transmute.core.models import Task
+from transmute.core.models import Task, TaskEvent, TaskResult
 from transmute.core.store import TaskStore
 from transmute.services.reconciler import Reconciler
 
@@ -80,3 +81,36 @@ async def test_a_database_made_by_an_older_transmute_is_migrated_at_start_and_ke
         assert [old.id for old in await store.unpublished(older_than=task.created_at.replace(year=3000))] == [task.id]
     finally:
         await store.close()
+
+
+async def test_a_task_read_back_from_postgresql_is_the_task_that_was_written_at_every_step(database) -> None:
+    store, other_replica = TaskStore(database), TaskStore(database)
+    await store.create_schema()
+    try:
+        created = await store.create(target_format="gif", source_type="upload", owner="team-a",
+                                     params={"width": 320, "reverse": True}, original_filename="clip.mp4",
+                                     file_size=1234, source_key="sources/1")
+        assert await store.get(created.id) == created
+        assert await store.get(created.id, owner="team-b") is None
+
+        base = created.created_at
+        events = [TaskEvent(task_id=created.id, seq=1, kind="started", at=base + timedelta(seconds=1)),
+                  TaskEvent(task_id=created.id, seq=2, kind="progress", progress=40, at=base + timedelta(seconds=2)),
+                  TaskEvent(task_id=created.id, seq=3, kind="done", at=base + timedelta(seconds=3),
+                            result=TaskResult(key="results/1.gif", filename="clip.gif", size=99,
+                                              mime_type="image/gif", format="gif"))]
+        seen = []
+        for event in events:
+            assert await other_replica.apply_event(event)  # another gateway replica's projector applied it
+            seen.append(await store.get(created.id, owner="team-a"))
+        assert [(task.status.value, task.progress) for task in seen] == [("running", 0), ("running", 40), ("done", 100)]
+        done = seen[-1]
+        assert done.started_at == base + timedelta(seconds=1) and done.completed_at == base + timedelta(seconds=3)
+        assert done.result is not None and done.result.key == "results/1.gif" and done.result.size == 99
+        assert done.params == {"width": 320, "reverse": True} and done.owner == "team-a"
+        # A finished task is final: read again it is the same, and still hidden from other keys.
+        assert await store.get(created.id, owner="team-a") == done
+        assert await store.get(created.id, owner="team-b") is None
+    finally:
+        await store.close()
+        await other_replica.close()
