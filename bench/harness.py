@@ -299,21 +299,47 @@ def wrk(url: str, *, seconds: float, connections: int = 32, threads: int = 1, sc
 # ------------------------------------------------------------------------------------------ a clip server
 
 
+STALL_PATH = "/stall.mp4"
+"""A source that never finishes downloading while the server's `release` event is unset: a task fetching it
+stays `running` (its status read from the database each time) without using the CPU."""
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *args: Any, release: threading.Event, **kwargs: Any) -> None:
+        self.release = release
+        super().__init__(*args, **kwargs)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def do_GET(self) -> None:
+        if self.path != STALL_PATH:
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", "100000000")
+        self.end_headers()
+        # A byte a second keeps the fetcher's read timeout away; the cap ends it if nobody releases it.
+        for _ in range(600):
+            if self.release.wait(1.0):
+                break
+            self.wfile.write(b"\0")
+            self.wfile.flush()
+        self.close_connection = True
+
 
 @contextlib.contextmanager
-def file_server(folder: Path) -> Iterator[str]:
-    """Files of `folder` over HTTP on loopback: the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+def file_server(folder: Path, release: threading.Event | None = None) -> Iterator[str]:
+    """Files of `folder` over HTTP on loopback, plus STALL_PATH held open until `release` is set: the base URL."""
+    release = release or threading.Event()
+    handler = functools.partial(_QuietHandler, directory=str(folder), release=release)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        release.set()
         server.shutdown()
         server.server_close()
 
