@@ -1,0 +1,77 @@
+"""The SQLite task store of embedded mode: its one writer commits concurrent writes together, correctly."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+
+from transmute.core.models import TaskEvent
+from transmute.core.store import TaskRow, TaskStore
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = TaskStore(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
+    await store.create_schema()
+    yield store
+    await store.close()
+
+
+async def _create(store: TaskStore, number: int):
+    return await store.create(target_format="gif", source_type="url", params={"n": number},
+                              source_url=f"http://example.com/{number}.mp4")
+
+
+async def test_two_hundred_concurrent_creates_each_get_their_own_task(store) -> None:
+    tasks = await asyncio.gather(*(_create(store, number) for number in range(200)))
+    assert len({task.id for task in tasks}) == 200
+    for task in tasks:
+        stored = await store.get(task.id)
+        assert stored is not None and stored.params == task.params and stored.source_url == task.source_url
+    assert (await store.list(page=1, per_page=1)).total == 200
+
+
+async def test_a_write_that_fails_fails_only_its_own_caller(store) -> None:
+    [first] = [await _create(store, 0)]
+    duplicate = insert(TaskRow.__table__).values(id=int(first.id), status="queued", progress=0, target_format="gif",
+                                                 source_type="url", params={}, last_seq=0,
+                                                 created_at=first.created_at, updated_at=first.created_at)
+    outcomes = await asyncio.gather(*(_create(store, number) for number in range(1, 20)),
+                                    store._write(duplicate), *(_create(store, number) for number in range(20, 40)),
+                                    return_exceptions=True)
+    failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], IntegrityError)
+    assert (await store.list(page=1, per_page=1)).total == 40
+
+
+async def test_events_applied_together_keep_their_order_and_a_stale_one_changes_nothing(store) -> None:
+    task = await _create(store, 0)
+    at = task.created_at
+    events = [TaskEvent(task_id=task.id, seq=1, kind="started", at=at + timedelta(seconds=1)),
+              TaskEvent(task_id=task.id, seq=2, kind="progress", progress=30, at=at + timedelta(seconds=2)),
+              TaskEvent(task_id=task.id, seq=3, kind="progress", progress=60, at=at + timedelta(seconds=3)),
+              TaskEvent(task_id=task.id, seq=2, kind="progress", progress=30, at=at + timedelta(seconds=2))]
+    applied = await asyncio.gather(*(store.apply_event(event) for event in events))
+    assert applied == [True, True, True, False]
+    stored = await store.get(task.id)
+    assert stored is not None and (stored.status.value, stored.progress) == ("running", 60)
+
+
+async def test_writes_still_queued_when_the_store_closes_are_committed(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}"
+    store = TaskStore(url)
+    await store.create_schema()
+    pending = [asyncio.ensure_future(_create(store, number)) for number in range(50)]
+    await asyncio.sleep(0)  # every create has queued its INSERT
+    await store.close()
+    created = await asyncio.gather(*pending)
+    reopened = TaskStore(url)
+    try:
+        assert (await reopened.list(page=1, per_page=1)).total == 50
+        assert {task.id for task in created} == {task.id for task in (await reopened.list(page=1, per_page=50)).tasks}
+    finally:
+        await reopened.close()
