@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from transmute.core.config import ReconcilerConfig
+from transmute.core.config import DatabaseConfig, ReconcilerConfig
 from transmute.core.models import Task, TaskEvent, TaskResult
 from transmute.core.store import TaskStore
 from transmute.services.reconciler import Reconciler
@@ -114,3 +114,23 @@ async def test_a_task_read_back_from_postgresql_is_the_task_that_was_written_at_
     finally:
         await store.close()
         await other_replica.close()
+
+
+async def test_a_gateway_holds_no_more_postgresql_connections_than_its_pool_size_plus_four(database, monkeypatch):
+    monkeypatch.setenv("TRANSMUTE_DATABASE_URL", database)
+    monkeypatch.setenv("TRANSMUTE_DATABASE_POOL_SIZE", "2")
+    config = DatabaseConfig.from_env()
+    store = TaskStore(config.url, pool_size=config.pool_size)
+    await store.create_schema()
+    name = database.rsplit("/", 1)[1]
+    try:
+        tasks = await asyncio.gather(*(store.create(target_format="gif", source_type="url", params={},
+                                                    source_url=f"http://example.com/{n}.mp4") for n in range(64)))
+        assert len({task.id for task in tasks}) == 64
+        assert all(await asyncio.gather(*(store.get(task.id) for task in tasks)))
+        async with store.engine.connect() as conn:
+            opened = (await conn.exec_driver_sql(
+                f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'")).scalar_one()
+        assert 2 <= opened <= 2 + 4
+    finally:
+        await store.close()

@@ -71,11 +71,14 @@ class DatabaseConfig:
     """The task store's SQLAlchemy URL (async driver): SQLite under the data folder unless set."""
 
     url: str
+    pool_size: int = 10
+    """PostgreSQL connections a gateway process keeps for writes and listings (status reads take up to 4 more)."""
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> DatabaseConfig:
         default_dir = Path(data_dir or _env("DATA_DIR", "data")).resolve()
-        return cls(url=_env("DATABASE_URL") or f"sqlite+aiosqlite:///{default_dir / 'transmute.db'}")
+        return cls(url=_env("DATABASE_URL") or f"sqlite+aiosqlite:///{default_dir / 'transmute.db'}",
+                   pool_size=int(_env_number("DATABASE_POOL_SIZE", 10, minimum=1)))
 
 
 @dataclass(frozen=True)

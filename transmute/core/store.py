@@ -169,7 +169,8 @@ class Page:
 class TaskStore:
     """Tasks in a relational database."""
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, **engine_options: Any) -> None:
+        """`pool_size`: PostgreSQL connections for writes and listings (a status read pool of 4 comes on top)."""
         on_file = url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url  # a file both engines open
         if url.startswith("sqlite"):
             # One writer at a time; WAL and a busy timeout keep readers and the projector from tripping.
@@ -184,7 +185,7 @@ class TaskStore:
             # A fixed set of connections, busy requests waiting for one: with SQLAlchemy's default (5, plus 10
             # opened and closed again as load comes and goes) 32 concurrent creates spent a third of the
             # gateway's time connecting (a TLS attempt, then a server process forked per connection).
-            engine_options.setdefault("pool_size", 10)
+            engine_options.setdefault("pool_size", pool_size)
             engine_options.setdefault("max_overflow", 0)
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)

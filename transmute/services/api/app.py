@@ -51,7 +51,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        store = CountingTaskStore(settings.database.url)
+        store = CountingTaskStore(settings.database.url, pool_size=settings.database.pool_size)
         projector = None
         try:
             await store.create_schema()
