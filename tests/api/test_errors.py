@@ -234,6 +234,8 @@ def test_a_done_task_whose_file_is_gone_is_a_json_error_not_a_crash(api: TestCli
     assert wait_finished(api, task_id)["status"] == "done"
     data_dir = Path(api.app.state.services.settings.storage.data_dir)
     (data_dir / "objects" / "results" / f"task_{task_id}_result.gif").unlink()
-    assert_json_error(api.get(f"/api/tasks/{task_id}/download/"), 503, "missing")
+    missing = api.get(f"/api/tasks/{task_id}/download/")
+    assert_json_error(missing, 503, "missing")
+    assert missing.headers["Retry-After"] == "5"
     assert_json_error(api.get(f"/media/results/task_{task_id}_result.gif"), 404)
     assert_json_error(api.get(f"/api/tasks/batch-download/?task_ids={task_id}"), 404)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import (
@@ -49,6 +52,9 @@ _FRAMEWORK_MESSAGES = {
 MAX_MESSAGE_CHARS = 500
 """An error never echoes a client's huge value back whole (a 100 kB name makes a short error)."""
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the client to wait before trying again (a dependency briefly away)."""
+
 
 def _short(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 3] + "..."
@@ -83,7 +89,8 @@ def handle_transmute_error(request: Request, exc: TransmuteError) -> Response:
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
     details = {"field": exc.field} if isinstance(exc, InvalidParameter) else None
-    return error_response(status, exc.message, details)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == HTTP_503_SERVICE_UNAVAILABLE else None
+    return error_response(status, exc.message, details, headers=headers)
 
 
 def handle_validation_error(request: Request, exc: ValidationException) -> Response:
@@ -124,6 +131,31 @@ def handle_not_found(request: Request, exc: NotFoundException) -> Response:
     return handle_http_error(request, exc)
 
 
+DATABASE_UNAVAILABLE = (
+    sqlalchemy.exc.OperationalError,  # connection lost or refused, SQLite locked or unreadable
+    sqlalchemy.exc.InterfaceError,  # a pooled connection found closed
+    sqlalchemy.exc.TimeoutError,  # every pooled connection busy for the whole pool timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    sqlite3.OperationalError,
+)
+"""Errors that mean the task store cannot be reached right now, not that the request is wrong."""
+
+def handle_unavailable(request: Request, exc: Exception) -> Response:
+    """A dependency that does not answer is a 503 the client may retry, not an internal error."""
+    # A bare ConnectionError or TimeoutError comes from opening a connection: in the gateway, in practice,
+    # the database pool's (the broker's and the object storage's errors are handled where they happen).
+    what = "the task store (database)"
+    if not isinstance(exc, DATABASE_UNAVAILABLE):
+        what += " or another service"
+    log.error("%s %s: cannot reach %s: %s: %s", request.method, request.url.path, what, type(exc).__name__, exc)
+    return error_response(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        f"transmute cannot reach {what} right now ({type(exc).__name__}); try again in a few seconds.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def handle_internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error; the incident was logged.")
@@ -135,5 +167,6 @@ EXCEPTION_HANDLERS = {
     ValidationException: handle_validation_error,
     NotFoundException: handle_not_found,
     HTTPException: handle_http_error,
+    **dict.fromkeys((*DATABASE_UNAVAILABLE, ConnectionError, TimeoutError), handle_unavailable),
     Exception: handle_internal_error,
 }
