@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.api.support import embedded_client, upload
+from tests.api.support import embedded_client
 from tests.distributed.conftest import TcpProxy
 
 
@@ -48,25 +48,3 @@ def test_ready_answers_503_naming_the_store_when_the_database_port_is_closed(tmp
         proxy.restore()
         assert client.get("/health/ready").status_code == 200
 
-
-def test_while_the_database_is_unreachable_the_task_routes_answer_503_and_recover_after(tmp_path: Path, database: str):
-    proxy = TcpProxy("127.0.0.1:5432")
-    url = database.replace("127.0.0.1:5432", proxy.address)
-    source = tmp_path / "clip.mp4"
-    source.write_bytes(b"not a video, but a task all the same")
-    with embedded_client(tmp_path / "data", env={"TRANSMUTE_DATABASE_URL": url}) as client:
-        task_id = upload(client, source, format="gif")["task_id"]
-        routes = [f"/api/tasks/{task_id}/status/", f"/api/tasks/{task_id}/result/", "/api/tasks/"]
-        proxy.cut()
-        answers = [client.get(route) for route in routes]
-        with source.open("rb") as handle:
-            answers.append(client.post("/api/tasks/create/", files={"file": ("clip.mp4", handle, "video/mp4")},
-                                       data={"format": "gif"}))
-        for answer in answers:
-            assert answer.status_code == 503, (answer.request.url, answer.text)
-            assert answer.json()["success"] is False
-            assert "task store (database)" in answer.json()["error"]
-            assert answer.headers["Retry-After"] == "5"
-        proxy.restore()
-        assert client.get(routes[0]).status_code == 200
-        assert [task["task_id"] for task in client.get(routes[2]).json()["tasks"]] == [task_id]

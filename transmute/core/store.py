@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,13 +40,24 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from transmute.core.models import Task, TaskEvent, TaskResult, TaskStatus, utcnow
 from transmute.core.sqlite_writer import SqliteWriter
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,  # connection lost or refused, SQLite locked or unreadable
+    InterfaceError,  # a pooled connection found closed
+    PoolTimeout,  # every pooled connection busy for the whole pool timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    sqlite3.OperationalError,
+)
+"""Errors meaning the database cannot be reached right now: the same call may well succeed in a moment."""
 
 FINISHED_CACHE_SIZE = 10_000
 """Finished tasks each gateway keeps in memory: done and failed are final, so a status read of one never

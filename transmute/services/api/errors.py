@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
-import asyncpg
-import sqlalchemy.exc
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import (
@@ -29,6 +26,7 @@ from transmute.core.errors import (
     TaskNotReady,
     TransmuteError,
 )
+from transmute.core.store import DATABASE_UNAVAILABLE
 from transmute.services.api.schemas import ErrorResponse
 
 log = logging.getLogger("transmute.api")
@@ -130,16 +128,6 @@ def handle_not_found(request: Request, exc: NotFoundException) -> Response:
         return error_response(HTTP_404_NOT_FOUND, exc.detail)
     return handle_http_error(request, exc)
 
-
-DATABASE_UNAVAILABLE = (
-    sqlalchemy.exc.OperationalError,  # connection lost or refused, SQLite locked or unreadable
-    sqlalchemy.exc.InterfaceError,  # a pooled connection found closed
-    sqlalchemy.exc.TimeoutError,  # every pooled connection busy for the whole pool timeout
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    sqlite3.OperationalError,
-)
-"""Errors that mean the task store cannot be reached right now, not that the request is wrong."""
 
 def handle_unavailable(request: Request, exc: Exception) -> Response:
     """A dependency that does not answer is a 503 the client may retry, not an internal error."""

@@ -16,9 +16,19 @@ import dramatiq
 import msgspec
 
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
-from transmute.core.store import TaskStore
+from transmute.core.store import DATABASE_UNAVAILABLE, TaskStore
 
 log = logging.getLogger("transmute.projector")
+
+RETRIES_AFTER_OTHER_ERRORS = 20
+"""Tries of an event that failed for a reason other than the database being away (about 3 minutes)."""
+
+
+def retry_event(retries: int, exc: BaseException) -> bool:
+    """Whether to apply a failed event again: always while the database cannot be reached (applying is
+    idempotent, and a dropped `done` would leave its task running for ever), else up to 20 times."""
+    return isinstance(exc, (*DATABASE_UNAVAILABLE, ConnectionError, TimeoutError)) \
+        or retries < RETRIES_AFTER_OTHER_ERRORS
 
 
 @dataclass
@@ -43,7 +53,7 @@ def start_projector(broker: dramatiq.Broker, store: TaskStore, loop: asyncio.Abs
         broker.actors[PROJECT_EVENT_ACTOR].fn = projector
     else:
         dramatiq.actor(projector, broker=broker, actor_name=PROJECT_EVENT_ACTOR, queue_name=EVENTS_QUEUE,
-                       max_retries=20, min_backoff=500, max_backoff=10_000)
+                       retry_when=retry_event, min_backoff=500, max_backoff=10_000)
     worker = dramatiq.Worker(broker, queues={EVENTS_QUEUE}, worker_threads=1, worker_timeout=100)
     worker.start()
     return worker
