@@ -1,3 +1,5 @@
+import re
+import subprocess
 import threading
 import time
 
@@ -136,6 +138,24 @@ def eight_seconds(tmp_path_factory):
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30:duration=8",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
     return path
+
+
+def ssim_to_source(gif, source, width: int) -> float:
+    """SSIM of a GIF against the source scaled as faithfully as ffmpeg can (chroma interpolated)."""
+    done = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(gif), "-i", str(source), "-filter_complex",
+         f"[1:v]fps=15,scale={width}:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24[ref];"
+         "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-"], capture_output=True, text=True, check=True)
+    return float(re.findall(r"All:([0-9.]+)", done.stderr)[-1])
+
+
+@pytest.mark.parametrize("width", [160, None])
+def test_high_quality_is_closer_to_the_source_than_the_high_level(clips, tmp_path, width):
+    options = {"width": width} if width else {}
+    high = convert(clips["video"], tmp_path / "high.gif", quality="high", **options).path
+    best = convert(clips["video"], tmp_path / "best.gif", high_quality=True, **options).path
+    size = width or 320
+    assert ssim_to_source(best, clips["video"], size) > ssim_to_source(high, clips["video"], size) + 0.05
 
 
 def test_progress_rises_steadily_and_ends_at_100(eight_seconds, tmp_path):

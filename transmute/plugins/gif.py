@@ -77,9 +77,11 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
     "high": QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5),
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
-                               scale_flags="lanczos+accurate_rnd",
-                               diff_mode="none")
-"""`high_quality=true`: the best palette and scaling, whatever `quality` says (slower)."""
+                               scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none")
+"""`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
+source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
+too. Against the source: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients
+and noise; ~20 % slower at 480 px from 720p, about twice as slow at full size (docs/gif-quality.md)."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
@@ -164,6 +166,10 @@ def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
     video = video.filter("fps", fps=params.fps)
     if the_plan.width is not None:
         video = video.filter("scale", the_plan.width, -1, flags=settings.scale_flags)
+    elif settings.scale_flags != "lanczos":
+        # At the source's size too: the scaler with these flags, not ffmpeg's fast automatic conversion
+        # (which repeats chroma samples), turns the frames into RGB.
+        video = video.filter("scale", "iw", "ih", flags=settings.scale_flags)
     if params.grayscale:
         # Gray frames give a gray palette, so every output pixel has r == g == b.
         video = video.filter("format", "gray")
