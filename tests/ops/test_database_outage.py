@@ -23,6 +23,8 @@ def test_while_the_database_is_unreachable_the_task_routes_answer_503_and_recove
         with source.open("rb") as handle:
             answers.append(client.post("/api/tasks/create/", files={"file": ("clip.mp4", handle, "video/mp4")},
                                        data={"format": "gif"}))
+        sources = tmp_path / "data" / "objects" / "sources"
+        assert len(list(sources.iterdir())) == 1, "the upload of the refused create is left in the storage"
         for answer in answers:
             assert answer.status_code == 503, (answer.request.url, answer.text)
             assert answer.json()["success"] is False

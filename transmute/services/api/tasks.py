@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -87,16 +88,22 @@ class TasksController(Controller):
     async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
         new = await read_new_task(request, services.storage,
                                   max_upload_bytes=services.settings.limits.max_upload_bytes)
-        task = await services.store.create(
-            target_format=new.params.format,
-            source_type=new.source_type,
-            params=new.params.to_dict(),
-            original_filename=new.original_filename,
-            file_size=new.file_size,
-            source_key=new.source_key,
-            source_url=new.source_url,
-            owner=owner_of(request),
-        )
+        try:
+            task = await services.store.create(
+                target_format=new.params.format,
+                source_type=new.source_type,
+                params=new.params.to_dict(),
+                original_filename=new.original_filename,
+                file_size=new.file_size,
+                source_key=new.source_key,
+                source_url=new.source_url,
+                owner=owner_of(request),
+            )
+        except Exception:
+            if new.source_key:  # no task will ever point at the stored upload: do not leave it behind
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(services.storage.delete, new.source_key)
+            raise
         await services.publish(task)
         return CreatedResponse(
             task_id=task.id, status=task.status.value, message=CREATED_MESSAGE, api_urls=ApiUrls.of(task.id)
