@@ -299,9 +299,20 @@ def running_task(base_url: str, stall_url: str) -> str:
     return task_id
 
 
-def fig_status(rows: list[Row], mode: str, base_url: str, trivial: str, tasks: dict[str, str], seconds: int) -> None:
-    """Figure 3 for each task state in `tasks` ("done": served from the gateway's memory once read; "running":
-    read from the database at every request)."""
+def fig_status(rows: list[Row], mode: str, base_url: str, trivial: str, done_id: str, stall_url: str,
+               release_stall: threading.Event, seconds: int) -> None:
+    """Figure 3 for a done task (served from the gateway's memory once read) and a running one (its worker
+    stuck on `stall_url` until `release_stall` is set: read from the database at every request)."""
+    release_stall.clear()
+    try:
+        _status_rows(rows, mode, base_url, trivial, {"done": done_id, "running": running_task(base_url, stall_url)},
+                     seconds)
+    finally:
+        release_stall.set()  # the stuck download ends; the conversion thread is free again
+
+
+def _status_rows(rows: list[Row], mode: str, base_url: str, trivial: str, tasks: dict[str, str],
+                 seconds: int) -> None:
     for state, task_id in tasks.items():
         route = f"{base_url}/api/tasks/{task_id}/status/"
         if seconds > 1:  # warm both (not in the smoke)
@@ -636,10 +647,8 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                     done_id = done_task(server.url, clips["tiny"])
                 if 3 in wanted:
                     say("figure 3: status route")
-                    release_stall.clear()
-                    tasks = {"done": done_id, "running": running_task(server.url, stall_url)}
-                    fig_status(rows, "embedded", server.url, trivial, tasks, scale.wrk_seconds)
-                    release_stall.set()  # the stuck download ends; the conversion thread is free again
+                    fig_status(rows, "embedded", server.url, trivial, done_id, stall_url, release_stall,
+                               scale.wrk_seconds)
                 if 5 in wanted:
                     say("figure 5: gateway memory (upload, ZIP)")
                     fig_upload_memory(rows, server, work, scale.upload_mb)
@@ -674,10 +683,8 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                         done_id = done_task(cluster.url, clips["tiny"])
                     if 3 in wanted:
                         say("figure 3: status route (distributed)")
-                        release_stall.clear()
-                        tasks = {"done": done_id, "running": running_task(cluster.url, stall_url)}
-                        fig_status(rows, "distributed", cluster.url, trivial, tasks, scale.wrk_seconds)
-                        release_stall.set()
+                        fig_status(rows, "distributed", cluster.url, trivial, done_id, stall_url, release_stall,
+                                   scale.wrk_seconds)
                 if 8 in wanted:
                     say("figure 8: scaling")
                     fig_scaling(rows, cluster, scaling_url, scale)
