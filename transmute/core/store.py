@@ -59,6 +59,10 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 """Errors meaning the database cannot be reached right now: the same call may well succeed in a moment."""
 
+STORE_UNREACHABLE: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, ConnectionError, TimeoutError)
+"""DATABASE_UNAVAILABLE, plus the bare errors of opening a connection (asyncpg's connect raises them
+unwrapped) and of a wait for the store that timed out."""
+
 FINISHED_CACHE_SIZE = 10_000
 """Finished tasks each gateway keeps in memory: done and failed are final, so a status read of one never
 needs the database again (clients poll a task's status until it is done, then often once or twice more)."""

@@ -26,7 +26,7 @@ from transmute.core.errors import (
     TaskNotReady,
     TransmuteError,
 )
-from transmute.core.store import DATABASE_UNAVAILABLE
+from transmute.core.store import DATABASE_UNAVAILABLE, STORE_UNREACHABLE
 from transmute.services.api.schemas import ErrorResponse
 
 log = logging.getLogger("transmute.api")
@@ -155,6 +155,6 @@ EXCEPTION_HANDLERS = {
     ValidationException: handle_validation_error,
     NotFoundException: handle_not_found,
     HTTPException: handle_http_error,
-    **dict.fromkeys((*DATABASE_UNAVAILABLE, ConnectionError, TimeoutError), handle_unavailable),
+    **dict.fromkeys(STORE_UNREACHABLE, handle_unavailable),
     Exception: handle_internal_error,
 }

@@ -16,7 +16,7 @@ import dramatiq
 import msgspec
 
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
-from transmute.core.store import DATABASE_UNAVAILABLE, TaskStore
+from transmute.core.store import STORE_UNREACHABLE, TaskStore
 
 log = logging.getLogger("transmute.projector")
 
@@ -27,8 +27,7 @@ RETRIES_AFTER_OTHER_ERRORS = 20
 def retry_event(retries: int, exc: BaseException) -> bool:
     """Whether to apply a failed event again: always while the database cannot be reached (applying is
     idempotent, and a dropped `done` would leave its task running for ever), else up to 20 times."""
-    return isinstance(exc, (*DATABASE_UNAVAILABLE, ConnectionError, TimeoutError)) \
-        or retries < RETRIES_AFTER_OTHER_ERRORS
+    return isinstance(exc, STORE_UNREACHABLE) or retries < RETRIES_AFTER_OTHER_ERRORS
 
 
 @dataclass
