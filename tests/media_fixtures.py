@@ -106,12 +106,13 @@ def read_gif(path: Path) -> Gif:
     return gif
 
 
-def rgb_frames(path: Path) -> list[bytes]:
-    """Every frame of a GIF decoded to raw rgb24 (full frames, as a viewer shows them)."""
+def rgb_frames(path: Path, pix_fmt: str = "rgb24") -> list[bytes]:
+    """Every frame of a GIF decoded to raw rgb24, or rgba with `pix_fmt="rgba"` (full frames, as a viewer
+    shows them)."""
     gif = read_gif(path)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt,
                           "-vsync", "passthrough", "-"], check=True, capture_output=True).stdout
-    size = gif.width * gif.height * 3
+    size = gif.width * gif.height * (4 if pix_fmt == "rgba" else 3)
     return [raw[i: i + size] for i in range(0, len(raw), size)]
 
 
