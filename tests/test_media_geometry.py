@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_fixtures import convert, ffmpeg, rgb_frames
+from tests.media_fixtures import convert, ffmpeg, make_truncated, rgb_frames
 from transmute.core.conversion import convert_file
 from transmute.core.media import probe
 from transmute.core.params import parse_params
@@ -28,7 +28,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "anamorphic": "anamorphic.mp4", "pal_wide": "pal_wide.mp4", "upright": "upright.mp4",
         "rotated": "rotated.mp4", "vp9_alpha": "alpha.webm", "prores_4444": "alpha.mov",
         "transparent_gif": "alpha.gif", "interlaced": "interlaced.ts", "progressive": "progressive.ts",
-        "whole": "whole.mp4", "truncated": "truncated.mp4"}.items()}
+        }.items()}
     # 960x720 stored, pixels 4:3 wide: a 16:9 picture (1280x720 shown).
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=960x720:r=5:d=1,setsar=4/3", *X264, str(made["anamorphic"]))
     # PAL 16:9: 720x576 stored, pixels 64:45 wide (1024x576 shown).
@@ -50,11 +50,8 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ffmpeg("-f", "lavfi", "-i", moving, "-vf", "tinterlace=mode=interleave_top,setfield=tff", *mpeg2,
            "-flags", "+ildct+ilme", "-top", "1", str(made["interlaced"]))
     ffmpeg("-f", "lavfi", "-i", moving, "-vf", "fps=25", *mpeg2, str(made["progressive"]))
-    # The index up front says 4 s; the bytes of the last 60 % are gone, as after an interrupted copy.
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=4", *X264, "-movflags", "+faststart",
-           str(made["whole"]))
-    whole = made["whole"].read_bytes()
-    made["truncated"].write_bytes(whole[: int(len(whole) * 0.4)])
+    made["truncated"] = make_truncated(folder)
+    made["whole"] = made["truncated"].with_name("whole.mp4")
     return made
 
 
