@@ -1,8 +1,9 @@
 """The built-in GIF format: an ordinary pluggy plugin, registered through the `transmute.plugins` entry point.
 
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
-seeking) -> speed (setpts) -> fps -> scale (lanczos) -> grayscale. Then, when the frames the graph must
-buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
+seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> scale (lanczos, to the display size in
+square pixels) -> grayscale (keeping alpha); see transmute.core.media for the display size and the filters.
+Then, when the frames the graph must buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
 - one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
   -> GIF89a that loops forever. The source is decoded once, but every output frame waits in memory until
