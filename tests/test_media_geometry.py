@@ -160,8 +160,10 @@ def test_a_truncated_source_converts_with_a_warning(sources, tmp_path):
     assert "instead of the 4.0 s" in warnings[0] and "truncated" in warnings[0]
 
 
-def test_a_whole_source_converts_without_a_warning(sources, tmp_path):
+@pytest.mark.parametrize("values", [{"fps": 5}, {"fps": 1}, {"fps": 1, "boomerang": True},
+                                    {"fps": 1, "start_time": 1.2, "end_time": 3.9, "speed": 0.5}])
+def test_a_whole_source_converts_without_a_warning(sources, tmp_path, values):
     warnings: list[str] = []
-    convert_file(sources["whole"], tmp_path / "out.gif", parse_params({"fps": 5}), work_dir=tmp_path,
+    convert_file(sources["whole"], tmp_path / "out.gif", parse_params(values), work_dir=tmp_path,
                  warnings=warnings)
     assert warnings == []

@@ -486,9 +486,10 @@ def explain_ffmpeg_error(stderr_lines: Sequence[str], *, reading: bool = False) 
 # ---------------------------------------------------------------------------------------------- run
 
 
-SHORT_OUTPUT_TOLERANCE = (0.5, 0.1)
-"""A run's output may fall short of the expected length by this many seconds, or this share of it (the larger),
-before the source is reported as ending early (frame rounding and edit lists cost a frame or two)."""
+SHORT_OUTPUT_TOLERANCE = (0.5, 0.1, 2)
+"""A run's output may fall short of the expected length by this many seconds, this share of it, or this many
+output frames (the largest), before the source is reported as ending early: ffmpeg's clock stops at the last
+frame's start, a boomerang's turn frame is not repeated, and edit lists cost a frame or two."""
 
 _collected_warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("transmute_warnings",
                                                                                       default=None)
@@ -513,11 +514,15 @@ def warn(message: str) -> None:
         found.append(message)
 
 
-def _check_length(written: float, expected: float) -> None:
+def _check_length(written: float, expected: float, frame_rate: float | None) -> None:
     """Warn when a run wrote clearly less than expected: the source holds less than its header says
     (a truncated download or copy), and the user would otherwise get a short result without a word."""
-    seconds, share = SHORT_OUTPUT_TOLERANCE
-    if written < 0 or expected - written <= max(seconds, share * expected):
+    if written < 0:
+        return
+    seconds, share, frames = SHORT_OUTPUT_TOLERANCE
+    frame = 1 / frame_rate if frame_rate else 0.0
+    written += frame  # ffmpeg's clock stops where the last frame starts; it is shown for one frame more
+    if expected - written <= max(seconds, share * expected, frames * frame):
         return
     warn(f"The result is {written:.1f} s long instead of the {expected:.1f} s expected: the video ends earlier "
          "than its header says (the file may be truncated or damaged).")
@@ -570,6 +575,7 @@ def run_ffmpeg(
     stall_estimate: float | None = None,
     stall_share: float = 0.9,
     warn_if_short: bool = True,
+    frame_rate: float | None = None,
 ) -> None:
     """Run ffmpeg to completion, reporting progress into `progress_span`; raise a MediaError otherwise.
 
@@ -582,7 +588,8 @@ def run_ffmpeg(
     `stall_estimate`: seconds the run is expected to spend before its first output frame (see _Stall);
     progress creeps towards `stall_share` of the span meanwhile.
     `warn_if_short`: when the run succeeded but wrote clearly less than `expected_duration`, say so with
-    `warn` (see collecting_warnings); off for runs whose output is not a clip (a palette).
+    `warn` (see collecting_warnings); off for runs whose output is not a clip (a palette). `frame_rate`:
+    the output's frames per second, when known (the check allows for a frame or two of rounding).
     """
     args = _command(stream_or_args)
     command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
@@ -671,5 +678,5 @@ def run_ffmpeg(
     if process.returncode != 0:
         raise MediaError(explain_ffmpeg_error(list(stderr_tail)))
     if warn_if_short:
-        _check_length(clock["out_time"], expected_duration)
+        _check_length(clock["out_time"], expected_duration, frame_rate)
     report(high, final=True)

@@ -274,7 +274,7 @@ class GifFormat(OutputFormat):
                                       job.params, settings, job.output_path)
                     run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
                                timeout=remaining(), progress_span=(0.0, 100.0), stall_estimate=estimate,
-                               stall_share=ONE_PASS_STALL_SHARE)
+                               stall_share=ONE_PASS_STALL_SHARE, frame_rate=job.params.fps)
                 else:
                     work_dir = job.work_dir
                     if work_dir is None:
@@ -295,7 +295,8 @@ class GifFormat(OutputFormat):
                     buffered = job.params.reverse or job.params.boomerang
                     run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
                                timeout=remaining(), progress_span=(PALETTE_SHARE, 100.0),
-                               stall_estimate=estimate if buffered else None, stall_share=0.5)
+                               stall_estimate=estimate if buffered else None, stall_share=0.5,
+                               frame_rate=job.params.fps)
             except ConversionTimeout:
                 Path(job.output_path).unlink(missing_ok=True)
                 raise ConversionTimeout(
