@@ -42,6 +42,17 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
+def make_truncated(folder: Path) -> Path:
+    """`truncated.mp4` in `folder`: a 320x240 clip whose index (up front) says 4 s but whose bytes stop at 40 %
+    (about 1.5 s), as after an interrupted copy; `whole.mp4` beside it is the clip before the cut."""
+    whole, truncated = folder / "whole.mp4", folder / "truncated.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=4", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(whole))
+    data = whole.read_bytes()
+    truncated.write_bytes(data[: int(len(data) * 0.4)])
+    return truncated
+
+
 # ------------------------------------------------------------------------------------------ GIF reading
 
 
@@ -106,12 +117,13 @@ def read_gif(path: Path) -> Gif:
     return gif
 
 
-def rgb_frames(path: Path) -> list[bytes]:
-    """Every frame of a GIF decoded to raw rgb24 (full frames, as a viewer shows them)."""
+def rgb_frames(path: Path, pix_fmt: str = "rgb24") -> list[bytes]:
+    """Every frame of a GIF decoded to raw rgb24, or rgba with `pix_fmt="rgba"` (full frames, as a viewer
+    shows them)."""
     gif = read_gif(path)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt,
                           "-vsync", "passthrough", "-"], check=True, capture_output=True).stdout
-    size = gif.width * gif.height * 3
+    size = gif.width * gif.height * (4 if pix_fmt == "rgba" else 3)
     return [raw[i: i + size] for i in range(0, len(raw), size)]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.media_fixtures import read_gif
+from tests.media_fixtures import make_truncated, read_gif
 from transmute.cli import main
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
@@ -115,6 +115,15 @@ def test_ctrl_c_during_a_conversion_is_one_line_and_a_non_zero_exit(clips, tmp_p
         plugin_manager().unregister(plugin)
     assert done.exit_code == 130
     assert done.output == "transmute: error: interrupted.\n"
+
+
+def test_a_truncated_input_converts_with_a_warning_line_on_stderr(tmp_path):
+    target = tmp_path / "out.gif"
+    done = run("convert", str(make_truncated(tmp_path)), "-o", str(target), "--fps", "5")
+    assert done.returncode == 0, done.stderr
+    assert read_gif(target).duration == pytest.approx(1.6, abs=0.3)
+    [line] = done.stderr.splitlines()
+    assert line.startswith("transmute: warning: The result is 1.") and "instead of the 4.0 s expected" in line
 
 
 def test_formats_lists_gif_with_its_parameters_and_defaults():

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from transmute.core.models import TaskEvent
+from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
 from transmute.core.store import TaskRow, TaskStore
 
 
@@ -73,5 +73,21 @@ async def test_writes_still_queued_when_the_store_closes_are_committed(tmp_path)
     try:
         assert (await reopened.list(page=1, per_page=1)).total == 50
         assert {task.id for task in created} == {task.id for task in (await reopened.list(page=1, per_page=50)).tasks}
+    finally:
+        await reopened.close()
+
+
+async def test_the_warnings_of_a_done_task_are_stored_with_its_result(store) -> None:
+    warned, quiet = await _create(store, 1), await _create(store, 2)
+    for task, warnings in ((warned, ["The result is 1.5 s long instead of the 4.0 s expected."]), (quiet, [])):
+        result = TaskResult(key=f"results/{task.id}.gif", filename="out.gif", size=10, mime_type="image/gif",
+                            format="gif", warnings=warnings)
+        assert await store.apply_event(TaskEvent(task_id=task.id, seq=next_seq(), kind="done", at=utcnow(),
+                                                 result=result))
+    reopened = TaskStore(str(store.engine.url))
+    try:
+        assert (await reopened.get(warned.id)).result.warnings == ["The result is 1.5 s long instead of the 4.0 s "
+                                                                   "expected."]
+        assert (await reopened.get(quiet.id)).result.warnings == []
     finally:
         await reopened.close()

@@ -2,6 +2,8 @@
 
 Every failure is one line on stderr, `transmute: error: <message>`, and a non-zero exit status:
 2 for a bad parameter or argument, 1 for a conversion that failed, 130 when interrupted. Never a traceback.
+A conversion that succeeded but noticed something wrong (a source shorter than its header says) prints
+`transmute: warning: <message>` on stderr for each, and exits 0.
 """
 
 from __future__ import annotations
@@ -115,7 +117,11 @@ def convert(input_path: str, output_path: str, format_: str | None, timeout: flo
             def progress(percent: float) -> None:
                 bar.update(max(0.0, percent - bar.n))
 
-            convert_file(source, target, params, work_dir=Path(work_dir), progress=progress, timeout=timeout)
+            warnings: list[str] = []
+            convert_file(source, target, params, work_dir=Path(work_dir), progress=progress, timeout=timeout,
+                         warnings=warnings)
+        for warning in warnings:
+            click.echo(f"transmute: warning: {warning}", err=True)
     except (TransmuteError, KeyboardInterrupt) as error:
         fail_for(error)
     except OSError as error:

@@ -55,7 +55,7 @@ def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(ope
     ("/api/tasks/create/", "post", {"success", "task_id", "status", "message", "api_urls"}),
     ("/api/tasks/{task_id}/status/", "get", {"success", "task_id", "status", "progress", "created_at", "updated_at",
                                             "started_at", "completed_at", "error_message", "is_finished",
-                                            "is_active", "duration_seconds", "metadata"}),
+                                            "is_active", "duration_seconds", "metadata", "warnings"}),
     ("/api/tasks/", "get", {"success", "tasks", "pagination"}),
     ("/api/formats/", "get", {"success", "formats"}),
 ])

@@ -27,7 +27,8 @@ def test_the_result_of_a_done_task_has_the_spec_shape(api: TestClient, done_task
     response = api.get(f"/api/tasks/{task_id}/result/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"success", "task_id", "status", "result", "completed_at", "duration_seconds"}
+    assert set(body) == {"success", "task_id", "status", "result", "completed_at", "duration_seconds", "warnings"}
+    assert body["warnings"] == []
     assert body["success"] is True
     assert body["task_id"] == task_id
     assert body["status"] == "done"

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from litestar.testing import TestClient
 
 from tests.api.support import DEADLINE, Media, upload, wait_finished
+from tests.media_fixtures import make_truncated
 
 STATUS_FIELDS = {
     "success", "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at",
-    "error_message", "is_finished", "is_active", "duration_seconds", "metadata",
+    "error_message", "is_finished", "is_active", "duration_seconds", "metadata", "warnings",
 }
 METADATA_FIELDS = {"source_type", "target_format", "original_filename", "file_size", "conversion_params"}
 
@@ -35,6 +36,7 @@ def test_a_done_task_has_every_status_field_of_the_spec_with_its_type(done_task:
     assert done_task["is_active"] is False
     assert type(done_task["duration_seconds"]) in (int, float)
     assert set(done_task["metadata"]) == METADATA_FIELDS
+    assert done_task["warnings"] == []
 
 
 def test_timestamps_are_iso_8601_utc_and_in_the_order_of_the_tasks_life(done_task: dict) -> None:
@@ -140,3 +142,12 @@ def test_the_status_of_an_unknown_task_is_a_404_json_error(api: TestClient) -> N
         body = response.json()
         assert body["success"] is False
         assert task_id in body["error"]
+
+
+def test_a_truncated_upload_is_done_with_a_warning_in_its_status_and_result(api: TestClient, tmp_path) -> None:
+    created = upload(api, make_truncated(tmp_path), fps=5)
+    status = wait_finished(api, created["task_id"])
+    assert status["status"] == "done", status
+    [warning] = status["warnings"]
+    assert "instead of the 4.0 s expected" in warning and "truncated" in warning
+    assert api.get(f"/api/tasks/{created['task_id']}/result/").json()["warnings"] == [warning]

@@ -98,7 +98,7 @@ async def test_a_task_read_back_from_postgresql_is_the_task_that_was_written_at_
                   TaskEvent(task_id=created.id, seq=2, kind="progress", progress=40, at=base + timedelta(seconds=2)),
                   TaskEvent(task_id=created.id, seq=3, kind="done", at=base + timedelta(seconds=3),
                             result=TaskResult(key="results/1.gif", filename="clip.gif", size=99,
-                                              mime_type="image/gif", format="gif"))]
+                                              mime_type="image/gif", format="gif", warnings=["short"]))]
         seen = []
         for event in events:
             assert await other_replica.apply_event(event)  # another gateway replica's projector applied it
@@ -107,6 +107,7 @@ async def test_a_task_read_back_from_postgresql_is_the_task_that_was_written_at_
         done = seen[-1]
         assert done.started_at == base + timedelta(seconds=1) and done.completed_at == base + timedelta(seconds=3)
         assert done.result is not None and done.result.key == "results/1.gif" and done.result.size == 99
+        assert done.result.warnings == ["short"]
         assert done.params == {"width": 320, "reverse": True} and done.owner == "team-a"
         # A finished task is final: read again it is the same, and still hidden from other keys.
         assert await store.get(created.id, owner="team-a") == done

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transmute.core.config import LimitsConfig
 from transmute.core.formats import ConversionJob, OutputFormat, ProgressCallback
-from transmute.core.media import check_input_file, limits_applied, probe
+from transmute.core.media import check_input_file, collecting_warnings, limits_applied, probe
 from transmute.core.params import ConversionParams
 from transmute.core.plugins import get_format
 
@@ -22,15 +22,17 @@ def convert_file(
     cancel: threading.Event | None = None,
     timeout: float | None = None,
     limits: LimitsConfig | None = None,
+    warnings: list[str] | None = None,
 ) -> OutputFormat:
     """Convert `input_path` to `output_path` as `params` say; return the format used.
 
     `limits` (default: the environment's) bound the source and the output; the probe and the plugin check
-    them before ffmpeg decodes a frame. Raises UnknownFormat, MediaError (and its timeout and cancel
-    subclasses) with actionable messages.
+    them before ffmpeg decodes a frame. `warnings`, when given, receives what the conversion noticed but
+    survived (one sentence each: a source shorter than its header says...). Raises UnknownFormat,
+    MediaError (and its timeout and cancel subclasses) with actionable messages.
     """
     output_format = get_format(params.format)
-    with limits_applied(limits):
+    with limits_applied(limits), collecting_warnings() as found:
         check_input_file(input_path)
         media = probe(input_path)
         output_format.convert(
@@ -45,4 +47,6 @@ def convert_file(
                 work_dir=work_dir,
             )
         )
+    if warnings is not None:
+        warnings.extend(found)
     return output_format

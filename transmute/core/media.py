@@ -42,6 +42,7 @@ import msgspec
 
 from transmute.core.config import LimitsConfig
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
+from transmute.core.params import DEFAULT_WIDTH
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -95,6 +96,27 @@ class MediaInfo(msgspec.Struct, frozen=True, kw_only=True):
     container: str = ""
     video_codec: str = ""
     has_audio: bool = False
+    sample_aspect_ratio: float = 1.0
+    """Width of one stored pixel over its height (anamorphic DVD, DV, broadcast: not 1)."""
+    rotation: int = 0
+    """Degrees the player turns the picture (0, 90, 180, 270); ffmpeg turns decoded frames the same way."""
+    interlaced: bool = False
+    """Each frame holds two fields taken at different instants (field order tt, bb, tb or bt)."""
+    has_alpha: bool = False
+    """The picture carries transparency (an alpha pixel format, or WebM's alpha_mode tag)."""
+
+    @property
+    def display_width(self) -> int:
+        """Width as a player shows it: sample aspect ratio applied, then rotation."""
+        return self._display_size()[0]
+
+    @property
+    def display_height(self) -> int:
+        return self._display_size()[1]
+
+    def _display_size(self) -> tuple[int, int]:
+        width, height = max(1, round(self.width * self.sample_aspect_ratio)), self.height
+        return (height, width) if self.rotation in (90, 270) else (width, height)
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -249,6 +271,35 @@ def _ratio(text: Any) -> float:
         return 0.0
 
 
+_ALPHA_PIX_FMTS = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
+"""Pixel formats that carry transparency (pal8: a GIF's palette may hold a transparent entry)."""
+_INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
+
+
+def _sample_aspect_ratio(video: dict[str, Any]) -> float:
+    """The stream's sample aspect ratio; 1 when absent, unknown ("0:1", "N/A") or absurd."""
+    text = str(video.get("sample_aspect_ratio") or "").replace(":", "/")
+    value = _ratio(text)
+    return value if 0.1 <= value <= 10 else 1.0
+
+
+def _rotation(video: dict[str, Any]) -> int:
+    """Degrees (0, 90, 180, 270) a player turns the picture: the display matrix, else the old `rotate` tag,
+    counted as that tag counts them (ffprobe shows `rotate=270` as a matrix rotation of -90)."""
+    for side_data in video.get("side_data_list") or []:
+        if "rotation" in side_data:
+            with contextlib.suppress(TypeError, ValueError):
+                return round(float(side_data["rotation"]) / 90) % 4 * 90
+    with contextlib.suppress(TypeError, ValueError):
+        return round(float((video.get("tags") or {}).get("rotate", 0)) / 90) % 4 * 90
+    return 0
+
+
+def _has_alpha(video: dict[str, Any]) -> bool:
+    tags = {str(key).lower(): str(value) for key, value in (video.get("tags") or {}).items()}
+    return tags.get("alpha_mode") == "1" or bool(_ALPHA_PIX_FMTS.match(str(video.get("pix_fmt") or "")))
+
+
 def _number(text: Any) -> float | None:
     try:
         value = float(text)
@@ -309,9 +360,52 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT,
         container=container,
         video_codec=str(video.get("codec_name") or ""),
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        sample_aspect_ratio=_sample_aspect_ratio(video),
+        rotation=_rotation(video),
+        interlaced=str(video.get("field_order") or "") in _INTERLACED_FIELD_ORDERS,
+        has_alpha=_has_alpha(video),
     )
     check_source(info, limits)
     return info
+
+
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+"""ffmpeg's native VP8/VP9 decoders ignore the alpha channel WebM stores beside the picture; libvpx reads it."""
+
+
+def decoder_options(media: MediaInfo) -> dict[str, str]:
+    """Input options that decode `media` faithfully: libvpx for VP8/VP9 streams that carry alpha."""
+    decoder = _ALPHA_DECODERS.get(media.video_codec) if media.has_alpha else None
+    return {"c:v": decoder} if decoder else {}
+
+
+# ---------------------------------------------------------------------------------------------- geometry, filters
+
+
+def output_size(media: MediaInfo, *, width: int | None, keep_original_size: bool) -> tuple[int, int]:
+    """The output size in square pixels, from the source's display size (sample aspect ratio and rotation
+    applied): `keep_original_size` keeps it, `width` sets the width, else DEFAULT_WIDTH but never wider
+    than the source shows; the height follows the display aspect ratio."""
+    display_width, display_height = media.display_width, media.display_height
+    if keep_original_size:
+        return display_width, display_height
+    if width is None:
+        width = min(DEFAULT_WIDTH, display_width)
+    return width, max(1, round(display_height * width / display_width))
+
+
+def deinterlaced(video: Any, media: MediaInfo) -> Any:
+    """The ffmpeg-python stream `video`, deinterlaced (bwdif) when the source is interlaced.
+
+    Two fields a field-time apart in one frame comb every moving edge; bwdif rebuilds whole frames, and
+    must come before any scaling mixes the fields' lines. One frame out per frame in (the rate is set later).
+    """
+    return video.filter("bwdif", mode="send_frame", deint="all") if media.interlaced else video
+
+
+def to_gray(video: Any) -> Any:
+    """The ffmpeg-python stream `video` in gray, its transparency kept (ya8: gray plus the alpha plane)."""
+    return video.filter("format", "ya8")
 
 
 def _not_a_container(demuxer: str) -> str:
@@ -392,6 +486,48 @@ def explain_ffmpeg_error(stderr_lines: Sequence[str], *, reading: bool = False) 
 # ---------------------------------------------------------------------------------------------- run
 
 
+SHORT_OUTPUT_TOLERANCE = (0.5, 0.1, 2)
+"""A run's output may fall short of the expected length by this many seconds, this share of it, or this many
+output frames (the largest), before the source is reported as ending early: ffmpeg's clock stops at the last
+frame's start, a boomerang's turn frame is not repeated, and edit lists cost a frame or two."""
+
+_collected_warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("transmute_warnings",
+                                                                                      default=None)
+
+
+@contextlib.contextmanager
+def collecting_warnings():
+    """Within this block (this thread), what a conversion notices but survives is added to the yielded list:
+    one sentence each, for the user (the task's `warnings`, the CLI's stderr)."""
+    found: list[str] = []
+    token = _collected_warnings.set(found)
+    try:
+        yield found
+    finally:
+        _collected_warnings.reset(token)
+
+
+def warn(message: str) -> None:
+    """Tell the user of the conversion running in this thread something went wrong but a result was made."""
+    found = _collected_warnings.get()
+    if found is not None and message not in found:
+        found.append(message)
+
+
+def _check_length(written: float, expected: float, frame_rate: float | None) -> None:
+    """Warn when a run wrote clearly less than expected: the source holds less than its header says
+    (a truncated download or copy), and the user would otherwise get a short result without a word."""
+    if written < 0:
+        return
+    seconds, share, frames = SHORT_OUTPUT_TOLERANCE
+    frame = 1 / frame_rate if frame_rate else 0.0
+    written += frame  # ffmpeg's clock stops where the last frame starts; it is shown for one frame more
+    if expected - written <= max(seconds, share * expected, frames * frame):
+        return
+    warn(f"The result is {written:.1f} s long instead of the {expected:.1f} s expected: the video ends earlier "
+         "than its header says (the file may be truncated or damaged).")
+
+
 def _command(stream_or_args: Any) -> list[str]:
     """The ffmpeg argument list (without the program name) for an ffmpeg-python node or a list."""
     if isinstance(stream_or_args, (list, tuple)):
@@ -438,6 +574,8 @@ def run_ffmpeg(
     progress_span: tuple[float, float] = (0.0, 100.0),
     stall_estimate: float | None = None,
     stall_share: float = 0.9,
+    warn_if_short: bool = True,
+    frame_rate: float | None = None,
 ) -> None:
     """Run ffmpeg to completion, reporting progress into `progress_span`; raise a MediaError otherwise.
 
@@ -449,6 +587,9 @@ def run_ffmpeg(
     `timeout`: wall-clock seconds; past it the process group is killed and ConversionTimeout raised.
     `stall_estimate`: seconds the run is expected to spend before its first output frame (see _Stall);
     progress creeps towards `stall_share` of the span meanwhile.
+    `warn_if_short`: when the run succeeded but wrote clearly less than `expected_duration`, say so with
+    `warn` (see collecting_warnings); off for runs whose output is not a clip (a palette). `frame_rate`:
+    the output's frames per second, when known (the check allows for a frame or two of rounding).
     """
     args = _command(stream_or_args)
     command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
@@ -536,4 +677,6 @@ def run_ffmpeg(
         raise ConversionCancelled("The conversion was cancelled.")
     if process.returncode != 0:
         raise MediaError(explain_ffmpeg_error(list(stderr_tail)))
+    if warn_if_short:
+        _check_length(clock["out_time"], expected_duration, frame_rate)
     report(high, final=True)

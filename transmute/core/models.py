@@ -61,6 +61,8 @@ class TaskResult(msgspec.Struct, kw_only=True):
     size: int
     mime_type: str
     format: str
+    warnings: list[str] = msgspec.field(default_factory=list)
+    """What the conversion noticed but survived (a source shorter than its header says...), one sentence each."""
 
 
 class ConvertMessage(msgspec.Struct, kw_only=True):

@@ -93,6 +93,8 @@ class TaskRow(Base):
     result_filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
     result_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     result_mime: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    result_warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """TaskResult.warnings; NULL when there were none (and in rows of an older transmute)."""
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -128,6 +130,7 @@ def _to_task(row: Any) -> Task:
             size=row.result_size or 0,
             mime_type=row.result_mime or "application/octet-stream",
             format=row.target_format,
+            warnings=list(row.result_warnings or []),
         )
     return Task(
         id=str(row.id),
@@ -357,6 +360,8 @@ class TaskStore:
             row = None if record is None else SimpleNamespace(**record)
             if row is not None and isinstance(row.params, str | bytes):  # asyncpg hands JSON back as text
                 row.params = msgspec.json.decode(row.params)
+            if row is not None and isinstance(row.result_warnings, str | bytes):
+                row.result_warnings = msgspec.json.decode(row.result_warnings)
         else:
             async with self._read_engine.connect() as conn:
                 row = (await conn.execute(self._get_query, {"row_id": row_id})).first()
@@ -463,6 +468,7 @@ class TaskStore:
                 result_filename=event.result.filename,
                 result_size=event.result.size,
                 result_mime=event.result.mime_type,
+                result_warnings=event.result.warnings or None,
             )
             values["started_at"] = func.coalesce(TaskRow.started_at, event.at)
         elif event.kind == "failed":

@@ -1,8 +1,9 @@
 """The built-in GIF format: an ordinary pluggy plugin, registered through the `transmute.plugins` entry point.
 
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
-seeking) -> speed (setpts) -> fps -> scale (lanczos) -> grayscale. Then, when the frames the graph must
-buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
+seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> scale (lanczos, to the display size in
+square pixels) -> grayscale (keeping alpha); see transmute.core.media for the display size and the filters.
+Then, when the frames the graph must buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
 - one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
   -> GIF89a that loops forever. The source is decoded once, but every output frame waits in memory until
@@ -44,8 +45,19 @@ import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
-from transmute.core.media import FFMPEG, INPUT_OPTIONS, active_limits, check_output, local_input, run_ffmpeg
-from transmute.core.params import DEFAULT_WIDTH, ConversionParams
+from transmute.core.media import (
+    FFMPEG,
+    INPUT_OPTIONS,
+    active_limits,
+    check_output,
+    decoder_options,
+    deinterlaced,
+    local_input,
+    output_size,
+    run_ffmpeg,
+    to_gray,
+)
+from transmute.core.params import ConversionParams
 
 PALETTE_SHARE = 40.0
 """Two passes: percent of the progress bar given to the palette pass (about 40 % of the time at 480 px)."""
@@ -118,7 +130,7 @@ class Plan:
     start: float
     span: float
     width: int | None
-    """Output width, None to keep the source size."""
+    """Output width (frames are scaled to out_width x out_height), None to keep the decoded frames' size."""
     out_width: int
     out_height: int
     out_duration: float
@@ -135,16 +147,10 @@ def plan(job: ConversionJob) -> Plan:
                          f"({media.duration:g} s); choose a start time before {media.duration:g} s.")
     end = media.duration if params.end_time is None else min(params.end_time, media.duration)
     span = end - params.start_time
-    if params.keep_original_size:
-        width = None
-    elif params.width is not None:
-        width = params.width
-    else:
-        width = min(DEFAULT_WIDTH, media.width)
-    if width == media.width:
-        width = None
-    out_width = width or media.width
-    out_height = max(1, round(media.height * out_width / media.width)) if width else media.height
+    out_width, out_height = output_size(media, width=params.width, keep_original_size=params.keep_original_size)
+    # Scale unless the decoded (and turned) frames already have the output size in square pixels.
+    same = (out_width, out_height) == (media.display_width, media.display_height)
+    width = None if same and media.sample_aspect_ratio == 1.0 else out_width
     out_duration = span / params.speed
     forward = max(1, round(out_duration * params.fps))
     # reverse holds the span; boomerang's backward half holds it again (after reverse, if both).
@@ -159,20 +165,23 @@ def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
     """The shared chain: trimmed input -> speed -> fps -> scale -> grayscale (ffmpeg-python stream)."""
     params = job.params
     source = ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
-                          **INPUT_OPTIONS)
+                          **INPUT_OPTIONS, **decoder_options(job.media))
     video = source.video
+    video = deinterlaced(video, job.media)
     if params.speed != 1.0:
         video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
     video = video.filter("fps", fps=params.fps)
     if the_plan.width is not None:
-        video = video.filter("scale", the_plan.width, -1, flags=settings.scale_flags)
+        # To the display size's proportions, in square pixels (GIF has no sample aspect ratio).
+        video = video.filter("scale", the_plan.out_width, the_plan.out_height, flags=settings.scale_flags)
+        video = video.filter("setsar", "1")
     elif settings.scale_flags != "lanczos":
         # At the source's size too: the scaler with these flags, not ffmpeg's fast automatic conversion
         # (which repeats chroma samples), turns the frames into RGB.
         video = video.filter("scale", "iw", "ih", flags=settings.scale_flags)
     if params.grayscale:
         # Gray frames give a gray palette, so every output pixel has r == g == b.
-        video = video.filter("format", "gray")
+        video = to_gray(video)
     return video
 
 
@@ -265,7 +274,7 @@ class GifFormat(OutputFormat):
                                       job.params, settings, job.output_path)
                     run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
                                timeout=remaining(), progress_span=(0.0, 100.0), stall_estimate=estimate,
-                               stall_share=ONE_PASS_STALL_SHARE)
+                               stall_share=ONE_PASS_STALL_SHARE, frame_rate=job.params.fps)
                 else:
                     work_dir = job.work_dir
                     if work_dir is None:
@@ -278,7 +287,7 @@ class GifFormat(OutputFormat):
                     )
                     run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, progress=job.progress,
                                cancel=job.cancel, timeout=remaining(), progress_span=(0.0, PALETTE_SHARE),
-                               stall_estimate=estimate, stall_share=0.95)
+                               stall_estimate=estimate, stall_share=0.95, warn_if_short=False)
 
                     palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file")
                     gif = _paletteuse(_order(_frames(job, the_plan, settings), job.params), palette_input.video,
@@ -286,7 +295,8 @@ class GifFormat(OutputFormat):
                     buffered = job.params.reverse or job.params.boomerang
                     run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
                                timeout=remaining(), progress_span=(PALETTE_SHARE, 100.0),
-                               stall_estimate=estimate if buffered else None, stall_share=0.5)
+                               stall_estimate=estimate if buffered else None, stall_share=0.5,
+                               frame_rate=job.params.fps)
             except ConversionTimeout:
                 Path(job.output_path).unlink(missing_ok=True)
                 raise ConversionTimeout(

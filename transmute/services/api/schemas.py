@@ -58,6 +58,11 @@ class TaskMetadata(msgspec.Struct):
     conversion_params: dict[str, Any]
 
 
+def warnings_of(task: Task) -> list[str]:
+    """The warnings of a task's conversion (none before it is done)."""
+    return list(task.result.warnings) if task.result is not None else []
+
+
 def _state_of(task: Task) -> dict:
     """The fields the status and the listing both show: id, status, progress, error, timestamps."""
     return {
@@ -88,6 +93,8 @@ class StatusResponse(msgspec.Struct, kw_only=True):
     is_active: bool
     duration_seconds: float | None
     metadata: TaskMetadata
+    warnings: list[str]
+    """What the conversion noticed but survived (a source shorter than its header says...); empty otherwise."""
 
     @classmethod
     def of(cls, task: Task) -> StatusResponse:
@@ -96,6 +103,7 @@ class StatusResponse(msgspec.Struct, kw_only=True):
             is_finished=task.status.is_finished,
             is_active=not task.status.is_finished,
             duration_seconds=task.duration_seconds,
+            warnings=warnings_of(task),
             metadata=TaskMetadata(
                 source_type=task.source_type,
                 target_format=task.target_format,
@@ -127,6 +135,8 @@ class ResultResponse(msgspec.Struct, kw_only=True):
     result: ResultInfo
     completed_at: str | None
     duration_seconds: float | None
+    warnings: list[str]
+    """As in the status: what the conversion noticed but survived."""
 
 
 class FailedResultResponse(msgspec.Struct, kw_only=True):

@@ -31,6 +31,7 @@ from transmute.services.api.schemas import (
     TaskListResponse,
     TaskSummary,
     iso,
+    warnings_of,
 )
 from transmute.services.api.services import Services
 from transmute.services.api.sources import read_new_task
@@ -142,6 +143,7 @@ class TasksController(Controller):
             ),
             completed_at=iso(task.completed_at),
             duration_seconds=task.duration_seconds,
+            warnings=warnings_of(task),
         )
 
     @get("/{task_id:str}/download/", summary="Download a done task's file",

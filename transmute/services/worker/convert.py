@@ -199,6 +199,7 @@ class Converter:
             else:
                 raise SourceError("The task has neither an uploaded file nor a URL.")
             output = work_dir / "output"
+            warnings: list[str] = []
             output_format = convert_file(
                 source,
                 output,
@@ -208,23 +209,25 @@ class Converter:
                 cancel=self.shutdown,
                 timeout=self.limits.conversion_timeout,
                 limits=self.limits,
+                warnings=warnings,
             )
             key = result_key(message.task_id, output_format.extension)
             size = self._with_storage_retries(
                 "store the result", lambda: self.storage.put_file(key, output, content_type=output_format.mime_type)
             )
-            reporter.done(self._result(key, size, output_format))
+            reporter.done(self._result(key, size, output_format, warnings))
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
     @staticmethod
-    def _result(key: str, size: int, output_format) -> TaskResult:
+    def _result(key: str, size: int, output_format, warnings: list[str] | None = None) -> TaskResult:
         return TaskResult(
             key=key,
             filename=key.rsplit("/", 1)[-1],
             size=size,
             mime_type=output_format.mime_type,
             format=output_format.name,
+            warnings=warnings or [],
         )
 
 
