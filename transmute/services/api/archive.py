@@ -28,6 +28,10 @@ class BatchArchive:
     services: Services
     entries: list[ArchiveEntry] = field(default_factory=list)
     filename: str = ""
+    missing: list[str] = field(default_factory=list)
+    """Requested ids of no task (or of another key's task)."""
+    unfinished: dict[str, str] = field(default_factory=dict)
+    """Requested tasks without a file, by id: their status (queued, running, failed...), or `expired`."""
 
     @classmethod
     async def prepare(cls, services: Services, task_ids: list[str], *, owner: str | None) -> BatchArchive:
@@ -39,10 +43,15 @@ class BatchArchive:
         used: set[str] = set()
         for task_id in task_ids:
             task = tasks.get(task_id)
-            if task is None or task.status is not TaskStatus.DONE or task.result is None:
+            if task is None:
+                archive.missing.append(task_id)
+                continue
+            if task.status is not TaskStatus.DONE or task.result is None:
+                archive.unfinished[task_id] = task.status.value
                 continue
             size = await anyio.to_thread.run_sync(services.storage.size, task.result.key)
             if size is None:
+                archive.unfinished[task_id] = "expired"
                 continue
             archive.entries.append(
                 ArchiveEntry(
@@ -54,6 +63,15 @@ class BatchArchive:
             )
         return archive
 
+    def why_skipped(self) -> str:
+        """The skipped tasks in words: which ids do not exist, which have no file yet and why."""
+        parts = []
+        if self.missing:
+            parts.append(f"{_listed(self.missing)} {'does' if len(self.missing) == 1 else 'do'} not exist")
+        parts.extend(f"task {task_id} {_HAS_NO_FILE.get(status, f'is {status}')}"
+                     for task_id, status in self.unfinished.items())
+        return "; ".join(parts)
+
     def stream(self) -> Iterator[bytes]:
         """The ZIP's bytes; results are stored as they are (GIFs do not deflate), zip64 when needed."""
         members = (
@@ -62,6 +80,20 @@ class BatchArchive:
             for entry in self.entries
         )
         return stream_zip(members)
+
+
+_HAS_NO_FILE = {
+    "queued": "is queued, not converted yet",
+    "running": "is still running",
+    "failed": "failed, so it has no file",
+    "cancelled": "was cancelled",
+    "expired": "is done but its file has expired",
+    "done": "is done but has no file",
+}
+
+
+def _listed(ids: list[str]) -> str:
+    return ("task " if len(ids) == 1 else "tasks ") + ", ".join(ids)
 
 
 def _unique(name: str, used: set[str]) -> str:

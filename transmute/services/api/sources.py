@@ -40,6 +40,58 @@ class NewTask:
     source_url: str | None = None
 
 
+JSON_MAX_DEPTH = 8
+"""Levels of arrays and objects a JSON body may nest (the API's bodies need two)."""
+
+
+def _json_value_type(depth: int) -> Any:
+    """A JSON value nesting at most `depth` arrays or objects, as a msgspec type."""
+    scalar = str | int | float | bool | None
+    value: Any = scalar
+    for _ in range(depth):
+        value = scalar | list[value] | dict[str, value]
+    return value
+
+
+# Decoding against a bounded type refuses a deep body at level JSON_MAX_DEPTH + 1, as it reads it: msgspec
+# never recurses further (decoding into Any raises RecursionError near 1000 levels), and nothing after the
+# decoder (validation, an error message quoting the value) ever walks a deep value.
+_JSON_DECODER = msgspec.json.Decoder(_json_value_type(JSON_MAX_DEPTH))
+
+
+async def read_json_body(request: Request, max_bytes: int, *, example: str) -> Any:
+    """The request's JSON body, decoded; None when it is empty.
+
+    The body is read as it arrives and refused (413) as soon as it passes `max_bytes`, or at once when its
+    Content-Length says it will: a JSON body is never held whole up to the upload limit. Malformed JSON and
+    JSON nested deeper than JSON_MAX_DEPTH are a 400 saying so (`example` shows what to send).
+    """
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _json_too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _json_too_large(max_bytes)
+    if not body.strip():
+        return None
+    try:
+        return _JSON_DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        if "got `array`" in str(exc) or "got `object`" in str(exc):
+            raise ApiError(HTTP_400_BAD_REQUEST, f"The JSON body nests arrays or objects more than {JSON_MAX_DEPTH} "
+                           f"levels deep; send a flat object like {example}.") from None
+        raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 too
+        raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
+
+
+def _json_too_large(max_bytes: int) -> ApiError:
+    return ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"The JSON body is larger than the {max_bytes / 1024:g} KB "
+                    "limit (TRANSMUTE_MAX_JSON_KB).")
+
+
 def _checked_params(values: dict[str, Any], *, from_text: bool) -> ConversionParams:
     params = parse_params(values, from_text=from_text)
     get_format(params.format)  # an unknown format is the client's mistake: say so now, not in the worker
@@ -53,15 +105,17 @@ def _safe_filename(name: str) -> str:
     return cleaned[:255]
 
 
-async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_bytes: int) -> NewTask:
+async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_bytes: int,
+                        max_json_bytes: int) -> NewTask:
     """The source and parameters of a create request; ApiError or InvalidParameter when they are wrong.
 
     An upload is spooled to a temporary file as it arrives (Litestar's multipart parser keeps at most
-    1 MB of it in memory), then copied to storage in chunks; past `max_upload_bytes` it is a 413.
+    1 MB of it in memory), then copied to storage in chunks; past `max_upload_bytes` it is a 413. A JSON
+    body has its own, much smaller limit, `max_json_bytes` (see read_json_body).
     """
     content_type, _ = request.content_type
     if content_type == "application/json":
-        return await _read_json(request)
+        return await _read_json(request, max_json_bytes)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return await _read_form(request, storage, max_upload_bytes)
     raise ApiError(
@@ -71,12 +125,8 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_
     )
 
 
-async def _read_json(request: Request) -> NewTask:
-    body = await request.body()
-    try:
-        data = msgspec.json.decode(body) if body.strip() else None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 too
-        raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
+async def _read_json(request: Request, max_json_bytes: int) -> NewTask:
+    data = await read_json_body(request, max_json_bytes, example='{"url": "https://...", "width": 320}')
     if not isinstance(data, dict):
         raise ApiError(HTTP_400_BAD_REQUEST, "The JSON body must be an object with a 'url' field.")
     if "file" in data:
