@@ -34,6 +34,7 @@ def queued_id(api: TestClient) -> str:
 def read_zip(response) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert archive.testzip() is None
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}, "members are stored"
         return {name: archive.read(name) for name in archive.namelist()}
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import anyio.to_thread
-from stream_zip import ZIP_AUTO, stream_zip
+from stream_zip import NO_COMPRESSION_32, NO_COMPRESSION_64, stream_zip
 
 from transmute.core.models import TaskStatus, utcnow
 from transmute.services.api.services import Services
@@ -73,13 +74,35 @@ class BatchArchive:
         return "; ".join(parts)
 
     def stream(self) -> Iterator[bytes]:
-        """The ZIP's bytes; results are stored as they are (GIFs do not deflate), zip64 when needed."""
-        members = (
-            (entry.name, entry.modified_at, 0o644, ZIP_AUTO(entry.size, level=0),
-             self.services.storage.iter_chunks(entry.key))
-            for entry in self.entries
-        )
-        return stream_zip(members)
+        """The ZIP's bytes, each result stored as it is (GIFs do not deflate), zip64 when the archive needs it.
+
+        A stored member's header carries its size and CRC-32 before its bytes, and stream-zip takes them
+        up front: each result is read twice from storage, once for its CRC (just before its turn, in the
+        thread that streams) and once into the archive, a chunk at a time both times (constant memory).
+        """
+        zip64 = needs_zip64(entry.size for entry in self.entries)
+        return stream_zip(self._member(entry, zip64=zip64) for entry in self.entries)
+
+    def _member(self, entry: ArchiveEntry, *, zip64: bool) -> tuple:
+        size, crc = 0, 0
+        for chunk in self.services.storage.iter_chunks(entry.key):
+            size, crc = size + len(chunk), zlib.crc32(chunk, crc)
+        method = (NO_COMPRESSION_64 if zip64 else NO_COMPRESSION_32)(size, crc)
+        return entry.name, entry.modified_at, 0o644, method, self.services.storage.iter_chunks(entry.key)
+
+
+ZIP32_LIMIT = 0xFFFFFFFF
+HEADERS_ALLOWANCE = 1024 * 1024
+"""More than the local headers and names of the largest batch take (50 members, names of 255 characters)."""
+
+
+def needs_zip64(sizes: Iterable[int]) -> bool:
+    """Whether an archive of members of these sizes needs zip64: a member or an offset past 4 GiB.
+
+    Decided once for the whole archive from the sizes storage reports, with room for the headers, since
+    stream-zip's stored methods are either zip32 or zip64 (only its deflating ZIP_AUTO switches by offset).
+    """
+    return sum(sizes) + HEADERS_ALLOWANCE > ZIP32_LIMIT
 
 
 _HAS_NO_FILE = {
