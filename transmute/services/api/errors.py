@@ -104,9 +104,12 @@ def handle_validation_error(request: Request, exc: ValidationException) -> Respo
 
 def handle_http_error(request: Request, exc: HTTPException) -> Response:
     template = _FRAMEWORK_MESSAGES.get(exc.status_code)
+    headers = exc.headers or {}
+    if exc.status_code == HTTP_429_TOO_MANY_REQUESTS:
+        # Only the refusal says when to come back: an allowed answer carries the RateLimit-* headers alone.
+        headers = {**headers, "Retry-After": str(max(1, int(headers.get("RateLimit-Reset") or 1)))}
     if template:
         limit = request.app.state.get("max_upload_mb", "allowed")
-        headers = exc.headers or {}
         policy = headers.get("RateLimit-Policy", "").split(";")[0].strip()
         window = headers.get("RateLimit-Policy", "").partition("w=")[2]
         message = template.format(
@@ -120,7 +123,7 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
         message = exc.detail if exc.detail and isinstance(exc.detail, str) else "The request could not be served."
     if exc.status_code == HTTP_400_BAD_REQUEST and message.lower().startswith("request entity too large"):
         return handle_http_error(request, HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE))
-    return error_response(exc.status_code, message, headers=exc.headers)
+    return error_response(exc.status_code, message, headers=headers or None)
 
 
 def handle_not_found(request: Request, exc: NotFoundException) -> Response:
