@@ -92,9 +92,7 @@ class TasksController(Controller):
           summary="Create a conversion task (multipart upload or JSON with a URL)",
           responses=error_responses(400, 413, 415))
     async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
-        limits = services.settings.limits
-        new = await read_new_task(request, services.storage, max_upload_bytes=limits.max_upload_bytes,
-                                  max_json_bytes=limits.max_json_bytes)
+        new = await read_new_task(request, services.storage, limits=services.settings.limits)
         try:
             task = await services.store.create(
                 target_format=new.params.format,
