@@ -218,3 +218,16 @@ def test_a_post_whose_body_is_not_json_is_a_400_error(api: TestClient) -> None:
                         headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]
+
+
+def test_a_chunked_json_body_is_cut_off_at_the_limit_while_it_is_read(api: TestClient) -> None:
+    """No Content-Length to refuse it by: the body is counted as it arrives, never held whole."""
+    def chunks():
+        yield b'{"task_ids": [1'
+        for _ in range(1000):  # 8 MB in all, if it were all read
+            yield b" " * 8192
+        yield b"]}"
+
+    response = api.post("/api/tasks/batch-download/", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "TRANSMUTE_MAX_JSON_KB" in response.json()["error"]
