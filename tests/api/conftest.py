@@ -55,10 +55,11 @@ def done_task(api: TestClient, media: Media) -> dict:
 
 
 @pytest.fixture(scope="session")
-def failed_task(api: TestClient, media: Media) -> dict:
-    """A task whose upload is not a video: its final status body."""
-    created = upload(api, media.text)
-    status = wait_finished(api, created["task_id"])
+def failed_task(api: TestClient, http_source: str) -> dict:
+    """A task whose source URL is not a video (an upload that is not is refused at create): its final status."""
+    response = api.post("/api/tasks/create/", json={"url": f"{http_source}/notes.mp4"})
+    assert response.status_code == 200, response.text
+    status = wait_finished(api, response.json()["task_id"])
     assert status["status"] == "failed", status
     return status
 

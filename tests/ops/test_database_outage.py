@@ -10,11 +10,11 @@ from tests.distributed.conftest import TcpProxy
 from transmute.services.api.projector import retry_event
 
 
-def test_while_the_database_is_unreachable_the_task_routes_answer_503_and_recover_after(tmp_path: Path, database: str):
+def test_while_the_database_is_unreachable_the_task_routes_answer_503_and_recover_after(
+        tmp_path: Path, database: str, small_clip: Path):
     proxy = TcpProxy("127.0.0.1:5432")
     url = database.replace("127.0.0.1:5432", proxy.address)
-    source = tmp_path / "clip.mp4"
-    source.write_bytes(b"not a video, but a task all the same")
+    source = small_clip
     with embedded_client(tmp_path / "data", env={"TRANSMUTE_DATABASE_URL": url}) as client:
         task_id = upload(client, source, format="gif")["task_id"]
         routes = [f"/api/tasks/{task_id}/status/", f"/api/tasks/{task_id}/result/", "/api/tasks/"]

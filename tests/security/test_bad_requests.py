@@ -49,6 +49,14 @@ class Bad:
     """The field `details.field` must name, when the error is about one parameter."""
 
 
+def assert_one_details_shape(body: dict, field: str | None) -> None:
+    """`details` has one shape everywhere: {"field": <the parameter>}, present when the error is about one."""
+    if field:
+        assert body["details"] == {"field": field}, body
+    if "details" in body:
+        assert set(body["details"]) == {"field"} and isinstance(body["details"]["field"], str), body
+
+
 def as_json(body: Any) -> Callable[[TestClient, bytes], Any]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return lambda client, clip: client.post(CREATE, content=raw, headers={"Content-Type": "application/json"})
@@ -104,13 +112,19 @@ CREATES: dict[str, Bad] = {
     "high_quality as an object": Bad(url_with(high_quality={}), 400, ("'high_quality'",), "high_quality"),
     "unknown format": Bad(url_with(format="webm"), 400, ("'format'", "installed formats"), "format"),
     "format as a number": Bad(url_with(format=5), 400, ("'format'",), "format"),
-    "format of 100 000 characters": Bad(url_with(format="x" * 100_000), 400, ("'format'",), "format"),
+    "format of 60 000 characters": Bad(url_with(format="x" * 60_000), 400, ("'format'",), "format"),
     "unknown parameter": Bad(url_with(colour="red"), 400, ("Unknown parameter 'colour'",), "colour"),
-    "url of 100 000 characters": Bad(as_json({"url": URL + "a" * 100_000}), 400, ("'url'", "2048"), "url"),
+    "url of 60 000 characters": Bad(as_json({"url": URL + "a" * 60_000}), 400, ("'url'", "2048"), "url"),
     "url as a number": Bad(as_json({"url": 5}), 400, ("'url'",), "url"),
     "url missing": Bad(as_json({"width": 480}), 400, ("'url'", "required"), "url"),
     "url with a file scheme": Bad(as_json({"url": "file:///etc/passwd"}), 400, ("'url'", "http or https"), "url"),
     "file in JSON": Bad(as_json({"url": URL, "file": "x"}), 400, ("'file'",), "file"),
+    "a parameter nested 1000 levels deep": Bad(as_json(b'{"url": "%s", "width": %s%s}' % (
+        URL.encode(), b"[" * 1000, b"]" * 1000)), 400, ("nests arrays or objects more than 8 levels",)),
+    "objects nested 5000 levels deep": Bad(as_json(b'{"a": ' * 5000 + b"1" + b"}" * 5000), 400,
+                                           ("nests arrays or objects more than 8 levels",)),
+    "a 65 KB JSON body": Bad(as_json({"url": URL, "format": "x" * 65 * 1024}), 413,
+                             ("64 KB", "TRANSMUTE_MAX_JSON_KB")),
     # the body itself
     "malformed JSON": Bad(as_json(b'{"url": '), 400, ("not valid JSON",)),
     "JSON that is not UTF-8": Bad(as_json(b'{"url": "\xff\xfe"}'), 400, ("not valid JSON",)),
@@ -171,8 +185,7 @@ def test_a_bad_create_request_is_a_clear_4xx_and_creates_no_task(client: TestCli
     assert body["success"] is False and isinstance(body["error"], str) and body["error"], body
     for words in bad.says:
         assert words in body["error"], (case, body["error"])
-    if bad.field:
-        assert body["details"]["field"] == bad.field, body
+    assert_one_details_shape(body, bad.field)
     assert len(body["error"]) < 2000, "the error must not echo a huge value back whole"
     assert task_count(client) == before, f"{case}: a rejected create left a task behind"
 
@@ -197,17 +210,17 @@ def test_get_on_the_create_route_is_a_json_405(client: TestClient) -> None:
 
 OTHERS: dict[str, Bad] = {
     # the list's query parameters
-    "page=0": Bad(get("/api/tasks/?page=0"), 400, ("'page'",)),
-    "page=-1": Bad(get("/api/tasks/?page=-1"), 400, ("'page'",)),
-    "page=abc": Bad(get("/api/tasks/?page=abc"), 400, ("'page'",)),
-    "page=1.5": Bad(get("/api/tasks/?page=1.5"), 400, ("'page'",)),
-    "page past 64 bits": Bad(get("/api/tasks/?page=99999999999999999999999"), 400, ("'page'",)),
-    "per_page=0": Bad(get("/api/tasks/?per_page=0"), 400, ("'per_page'",)),
-    "per_page=abc": Bad(get("/api/tasks/?per_page=abc"), 400, ("'per_page'",)),
-    "per_page=-5": Bad(get("/api/tasks/?per_page=-5"), 400, ("'per_page'",)),
-    "status=bogus": Bad(get("/api/tasks/?status=bogus"), 400, ("'status'", "bogus")),
-    "order=bogus": Bad(get("/api/tasks/?order=bogus"), 400, ("'order'", "bogus")),
-    "format of 100 characters": Bad(get("/api/tasks/?format=" + "x" * 100), 400, ("'format'",)),
+    "page=0": Bad(get("/api/tasks/?page=0"), 400, ("'page'",), "page"),
+    "page=-1": Bad(get("/api/tasks/?page=-1"), 400, ("'page'",), "page"),
+    "page=abc": Bad(get("/api/tasks/?page=abc"), 400, ("'page'",), "page"),
+    "page=1.5": Bad(get("/api/tasks/?page=1.5"), 400, ("'page'",), "page"),
+    "page past 64 bits": Bad(get("/api/tasks/?page=99999999999999999999999"), 400, ("'page'",), "page"),
+    "per_page=0": Bad(get("/api/tasks/?per_page=0"), 400, ("'per_page'",), "per_page"),
+    "per_page=abc": Bad(get("/api/tasks/?per_page=abc"), 400, ("'per_page'",), "per_page"),
+    "per_page=-5": Bad(get("/api/tasks/?per_page=-5"), 400, ("'per_page'",), "per_page"),
+    "status=bogus": Bad(get("/api/tasks/?status=bogus"), 400, ("'status'", "bogus"), "status"),
+    "order=bogus": Bad(get("/api/tasks/?order=bogus"), 400, ("'order'", "bogus"), "order"),
+    "format of 100 characters": Bad(get("/api/tasks/?format=" + "x" * 100), 400, ("'format'",), "format"),
     # batch ids in a JSON body
     "a batch id that is an object": Bad(raw(b'{"task_ids": [{}]}', "application/json", BATCH), 400,
                                         ("task id",), "task_ids"),
@@ -230,7 +243,18 @@ OTHERS: dict[str, Bad] = {
     "a malformed batch body": Bad(raw(b'{"task_ids": [1,', "application/json", BATCH), 400, ("not valid JSON",)),
     "a batch body that is not UTF-8": Bad(raw(b'{"task_ids": ["\xff"]}', "application/json", BATCH), 400,
                                           ("not valid JSON",)),
-    "a batch body in text/plain": Bad(raw(b"1,2,3", "text/plain", BATCH), 400, ("not valid JSON",)),
+    "a batch body in text/plain": Bad(raw(b"1,2,3", "text/plain", BATCH), 415, ("application/json", "text/plain")),
+    "a batch body without a Content-Type": Bad(raw(b'{"task_ids": [1]}', None, BATCH), 415, ("application/json",)),
+    "batch ids nested 5000 levels deep": Bad(raw(b'{"task_ids": %s%s}' % (b"[" * 5000, b"]" * 5000),
+                                                 "application/json", BATCH), 400, ("more than 8 levels",)),
+    "a 65 KB batch body": Bad(raw(b'{"task_ids": [1]}' + b" " * 65 * 1024, "application/json", BATCH), 413,
+                              ("64 KB", "TRANSMUTE_MAX_JSON_KB")),
+    "a batch id that is a word": Bad(raw(b'{"task_ids": [1, "abc"]}', "application/json", BATCH), 400,
+                                     ('"abc" is not a task id',), "task_ids"),
+    "a batch id that is a path": Bad(raw(b'{"task_ids": ["../../etc"]}', "application/json", BATCH), 400,
+                                     ('"../../etc" is not a task id',), "task_ids"),
+    "a negative batch id": Bad(raw(b'{"task_ids": [-1]}', "application/json", BATCH), 400,
+                               ("-1 is not a task id",), "task_ids"),
     # batch ids in the query
     "no task_ids in the query": Bad(get(BATCH), 400, ("'task_ids'", "required"), "task_ids"),
     "empty task_ids in the query": Bad(get(BATCH + "?task_ids="), 400, ("no task id",), "task_ids"),
@@ -238,9 +262,14 @@ OTHERS: dict[str, Bad] = {
     "51 ids in the query": Bad(get(BATCH + "?task_ids=" + ",".join(map(str, range(51)))), 400, ("At most 50",),
                                "task_ids"),
     "a 5000-character task_ids": Bad(get(BATCH + "?task_ids=" + "1," * 2500), 400, ("'task_ids'",)),
-    "an unknown id in the query": Bad(get(BATCH + "?task_ids=nope"), 404, ("None of the 1",)),
+    "a word among the ids in the query": Bad(get(BATCH + "?task_ids=1,nope"), 400, ('"nope" is not a task id',),
+                                             "task_ids"),
+    "a path among the ids in the query": Bad(get(BATCH + "?task_ids=..%2F..%2Fetc"), 400,
+                                             ('"../../etc" is not a task id',), "task_ids"),
+    "an unknown id in the query": Bad(get(BATCH + "?task_ids=987654321"), 404,
+                                      ("None of the 1", "task 987654321 does not exist")),
     # junk in path ids
-    "an id of 5000 characters": Bad(get("/api/tasks/" + "9" * 5000 + "/status/"), 400, ("'task_id'",)),
+    "an id of 5000 characters": Bad(get("/api/tasks/" + "9" * 5000 + "/status/"), 400, ("'task_id'",), "task_id"),
     "an encoded ../../etc/passwd id": Bad(get("/api/tasks/..%2F..%2Fetc%2Fpasswd/status/"), 404, ()),
     "a ../ id": Bad(get("/api/tasks/../../etc/passwd/download/"), 404, ("No such route",)),
     "an encoded .. id": Bad(get("/api/tasks/%2e%2e/result/"), 404, ("No task",)),
@@ -263,8 +292,7 @@ def test_a_bad_list_batch_or_path_request_is_a_clear_4xx(client: TestClient, cli
     assert body["success"] is False and body["error"], body
     for words in bad.says:
         assert words in body["error"], (case, body["error"])
-    if bad.field:
-        assert body["details"]["field"] == bad.field, body
+    assert_one_details_shape(body, bad.field)
     assert len(body["error"]) < 2000
 
 

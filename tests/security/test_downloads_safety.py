@@ -22,11 +22,10 @@ from urllib.parse import unquote
 
 import anyio
 import pytest
-import stream_zip
 from litestar.testing import TestClient
 
 from tests.api.support import embedded_client, make_clip, upload, wait_finished
-from transmute.services.api.archive import ArchiveEntry, BatchArchive, _unique
+from transmute.services.api.archive import ArchiveEntry, BatchArchive, _unique, needs_zip64
 from transmute.services.api.tasks import content_disposition
 
 NASTY_NAMES = [
@@ -117,12 +116,11 @@ def _archive(entries: list[tuple[str, int, int]]) -> BatchArchive:
                                  for name, size, _ in entries])
 
 
-def test_zip_auto_picks_zip64_for_a_member_past_4_gib_and_zip32_below() -> None:
-    method = stream_zip.ZIP_AUTO(2**32 + 1, level=0)._get(0, None)[0]
-    assert method is stream_zip._ZIP_64
-    assert stream_zip.ZIP_AUTO(100 * 2**20, level=0)._get(0, None)[0] is stream_zip._ZIP_32
-    # and for a small member that starts past 4 GiB into the archive
-    assert stream_zip.ZIP_AUTO(10, level=0)._get(2**32 + 1, None)[0] is stream_zip._ZIP_64
+def test_zip64_is_chosen_when_a_member_or_an_offset_would_pass_4_gib() -> None:
+    assert needs_zip64([2**32 + 1]) is True
+    assert needs_zip64([2**31, 2**31]) is True  # the second member starts past 4 GiB
+    assert needs_zip64([2**32 - 2 * 2**20]) is False
+    assert needs_zip64([10 * 2**20] * 50) is False
 
 
 def _local_headers(data: bytes) -> list[tuple[int, bytes]]:
@@ -137,15 +135,41 @@ def _local_headers(data: bytes) -> list[tuple[int, bytes]]:
     return found
 
 
-def test_the_batch_archive_declares_each_size_so_a_result_past_4_gib_gets_zip64() -> None:
-    # The size is what storage reported; stream_zip picks the format from it before the first byte.
-    data = b"".join(_archive([("big.gif", 2**32 + 10, 4096), ("small.gif", 4096, 4096)]).stream())
-    (big_version, big_extra), (small_version, small_extra) = _local_headers(data)
-    assert big_version == 45 and big_extra[:2] == b"\x01\x00"  # zip64 extra field (header id 0x0001)
-    assert small_version == 20 and small_extra[:2] != b"\x01\x00"
+def test_an_archive_past_4_gib_is_zip64_throughout_and_a_smaller_one_zip32() -> None:
+    # The sizes are what storage reported; the format is chosen from them before the first byte.
+    big = b"".join(_archive([("big.gif", 2**32 + 10, 4096), ("small.gif", 4096, 4096)]).stream())
+    small = b"".join(_archive([("one.gif", 4096, 4096), ("two.gif", 4096, 4096)]).stream())
+    for data, version in ((big, 45), (small, 20)):
+        headers = _local_headers(data)
+        assert [found for found, _ in headers] == [version, version]
+        assert all((extra[:2] == b"\x01\x00") is (version == 45) for _, extra in headers)  # zip64 extra field
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            assert [info.compress_type for info in archive.infolist()] == [zipfile.ZIP_STORED] * 2
+            assert all(archive.read(name) == bytes(4096) for name in archive.namelist())
+
+
+def test_every_member_is_stored_byte_for_byte_not_deflated() -> None:
+    """The docs say stored; members were deflated at level 0 (a deflate stream of stored blocks)."""
+    data = b"".join(_archive([("a.gif", 3000, 3000), ("b.gif", 0, 0), ("c.gif", 5 * 2**20, 5 * 2**20)]).stream())
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        assert archive.namelist() == ["big.gif", "small.gif"]
-        assert archive.read("small.gif") == bytes(4096)
+        assert archive.testzip() is None
+        for info in archive.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED, info
+            assert info.compress_size == info.file_size
+            assert archive.read(info) == bytes(info.file_size)
+
+
+def test_a_batch_of_50_results_of_10_mb_streams_in_constant_memory() -> None:
+    size = 10 * 1024 * 1024
+    archive = _archive([(f"{n}.gif", size, size) for n in range(50)])
+    tracemalloc.start()
+    try:
+        written = sum(len(chunk) for chunk in archive.stream())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert written > 50 * size
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.1f} MB while streaming {written / 2**20:.0f} MB"
 
 
 def test_the_batch_archive_streams_300_mb_in_constant_memory() -> None:

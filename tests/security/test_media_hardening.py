@@ -259,14 +259,18 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
 
 
 @pytest.mark.parametrize("name", DISGUISES)
-def test_an_uploaded_playlist_in_disguise_fails_its_task_and_fetches_nothing(service, disguised, canary, name):
+def test_an_uploaded_playlist_in_disguise_is_refused_at_create_and_fetches_nothing(service, disguised, canary, name):
     client, scratch = service
     _, hits = canary
-    created = upload(client, disguised[name])
-    status = wait_finished(client, created["task_id"])
-    assert status["status"] == "failed"
-    assert status["error_message"].startswith("The file is not a video transmute can read")
-    assert KIND[name] in status["error_message"]
+    before = client.get("/api/tasks/").json()["pagination"]["total"]
+    with disguised[name].open("rb") as handle:
+        response = client.post("/api/tasks/create/", files={"file": (disguised[name].name, handle, "video/mp4")})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"].startswith("The file is not a video transmute can read")  # the CLI's message
+    assert KIND[name] in body["error"]
+    assert body["details"] == {"field": "file"}
+    assert client.get("/api/tasks/").json()["pagination"]["total"] == before
     assert hits == []
     assert list(scratch.iterdir()) == []
 
@@ -276,7 +280,8 @@ def test_the_worker_scratch_folder_is_empty_after_a_done_and_a_failed_task(servi
     done = wait_finished(client, upload(client, clip, width=32, fps=5)["task_id"])
     assert done["status"] == "done"
     assert list(scratch.iterdir()) == []
-    failed = wait_finished(client, upload(client, disguised["sdp as .mkv"])["task_id"])
+    # past the reverse memory limit the fixture sets: the worker fails it after preparing its folder
+    failed = wait_finished(client, upload(client, clip, keep_original_size="true", reverse="true")["task_id"])
     assert failed["status"] == "failed"
     assert list(scratch.iterdir()) == []
 

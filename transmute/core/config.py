@@ -121,6 +121,12 @@ class LimitsConfig:
     """Most frames one conversion may write (span / speed * fps, doubled for boomerang)."""
     max_reverse_mb: float = 1024
     """Memory reverse and boomerang may use: they hold every output frame (width * height * 4 bytes each)."""
+    max_json_kb: float = 64
+    """Largest JSON request body (create with a URL, batch download), apart from the upload limit."""
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_kb * 1024)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -145,6 +151,7 @@ class LimitsConfig:
             max_source_duration=_env_number("MAX_SOURCE_DURATION", 4 * 3600, minimum=1),
             max_output_frames=int(_env_number("MAX_OUTPUT_FRAMES", 30_000, minimum=1)),
             max_reverse_mb=_env_number("MAX_REVERSE_MB", 1024, minimum=1),
+            max_json_kb=_env_number("MAX_JSON_KB", 64, minimum=1),
         )
 
 

@@ -76,8 +76,10 @@ ERROR_DESCRIPTIONS = {
     404: "No such task (or route).",
     405: "The route does not take this method.",
     409: "The task has no result yet (queued or running), or it failed.",
-    413: "The upload is larger than the limit (TRANSMUTE_MAX_UPLOAD_MB, 500 MB by default).",
-    415: "The body is neither multipart/form-data nor application/json.",
+    413: "The upload is larger than the limit (TRANSMUTE_MAX_UPLOAD_MB, 500 MB by default), or a JSON body "
+         "larger than TRANSMUTE_MAX_JSON_KB (64 KB by default).",
+    415: "The body is not of a type the route takes (create: multipart/form-data or application/json; "
+         "batch POST: application/json).",
     503: "The storage could not serve the file.",
 }
 

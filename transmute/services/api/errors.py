@@ -27,7 +27,7 @@ from transmute.core.errors import (
     TransmuteError,
 )
 from transmute.core.store import DATABASE_UNAVAILABLE, STORE_UNREACHABLE
-from transmute.services.api.schemas import ErrorResponse
+from transmute.services.api.schemas import ErrorDetails, ErrorResponse
 
 log = logging.getLogger("transmute.api")
 
@@ -58,10 +58,10 @@ def _short(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
-def error_response(status_code: int, message: str, details: Any = None, headers: dict | None = None) -> Response:
-    """The JSON error body every route and handler answers with."""
+def error_response(status_code: int, message: str, field: str | None = None, headers: dict | None = None) -> Response:
+    """The JSON error body every route and handler answers with; `field` names the parameter it is about."""
     message = _short(message)
-    body = ErrorResponse(error=message) if details is None else ErrorResponse(error=message, details=details)
+    body = ErrorResponse(error=message) if field is None else ErrorResponse(error=message, details=ErrorDetails(field))
     return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
 
 
@@ -86,27 +86,32 @@ def handle_transmute_error(request: Request, exc: TransmuteError) -> Response:
     status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), HTTP_400_BAD_REQUEST)
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    details = {"field": exc.field} if isinstance(exc, InvalidParameter) else None
+    field = exc.field if isinstance(exc, InvalidParameter) else None
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == HTTP_503_SERVICE_UNAVAILABLE else None
-    return error_response(status, exc.message, details, headers=headers)
+    return error_response(status, exc.message, field, headers=headers)
 
 
 def handle_validation_error(request: Request, exc: ValidationException) -> Response:
+    # Litestar lists every bad parameter; the answer names the first, in the one shape of every error.
     extra = exc.extra if isinstance(exc.extra, list) else None
-    message = exc.detail or "The request is not valid."
+    message, field = exc.detail or "The request is not valid.", None
     if extra:
         first = extra[0]
         if isinstance(first, dict) and first.get("key"):
+            field = str(first["key"])
             source = getattr(first.get("source"), "value", first.get("source")) or "request"
-            message = f"Invalid {source} parameter {first['key']!r}: {first.get('message', 'not valid')}."
-    return error_response(HTTP_400_BAD_REQUEST, message, extra)
+            message = f"Invalid {source} parameter {field!r}: {first.get('message', 'not valid')}."
+    return error_response(HTTP_400_BAD_REQUEST, message, field)
 
 
 def handle_http_error(request: Request, exc: HTTPException) -> Response:
     template = _FRAMEWORK_MESSAGES.get(exc.status_code)
+    headers = exc.headers or {}
+    if exc.status_code == HTTP_429_TOO_MANY_REQUESTS:
+        # Only the refusal says when to come back: an allowed answer carries the RateLimit-* headers alone.
+        headers = {**headers, "Retry-After": str(max(1, int(headers.get("RateLimit-Reset") or 1)))}
     if template:
         limit = request.app.state.get("max_upload_mb", "allowed")
-        headers = exc.headers or {}
         policy = headers.get("RateLimit-Policy", "").split(";")[0].strip()
         window = headers.get("RateLimit-Policy", "").partition("w=")[2]
         message = template.format(
@@ -120,7 +125,7 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
         message = exc.detail if exc.detail and isinstance(exc.detail, str) else "The request could not be served."
     if exc.status_code == HTTP_400_BAD_REQUEST and message.lower().startswith("request entity too large"):
         return handle_http_error(request, HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE))
-    return error_response(exc.status_code, message, headers=exc.headers)
+    return error_response(exc.status_code, message, headers=headers or None)
 
 
 def handle_not_found(request: Request, exc: NotFoundException) -> Response:

@@ -30,12 +30,19 @@ class ApiUrls(msgspec.Struct):
         return cls(status=f"{base}/status/", result=f"{base}/result/", download=f"{base}/download/")
 
 
+class ErrorDetails(msgspec.Struct):
+    """What an error is about, when it is about one parameter (of the body, the form, the query or the path)."""
+
+    field: str
+    """The parameter's name, as the client sent it (`width`, `task_ids`, `page`...)."""
+
+
 class ErrorResponse(msgspec.Struct, kw_only=True):
-    """Every error: a sentence a person can act on, sometimes with details."""
+    """Every error: a sentence a person can act on, with `details` naming the parameter when it is about one."""
 
     success: bool = False
     error: str
-    details: Any | msgspec.UnsetType = msgspec.UNSET
+    details: ErrorDetails | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreatedResponse(msgspec.Struct, kw_only=True):

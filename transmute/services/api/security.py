@@ -4,8 +4,8 @@
   `/api` and `/media` route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`, and a key sees
   only its own tasks (the store keeps a hash of the key as the task's owner, never the key).
 - `TRANSMUTE_RATE_LIMIT`: like `120/minute` (per second, minute or hour), per key when keys are on,
-  else per client address; `0` or unset turns it off. Litestar's rate-limit middleware counts, with
-  a `Retry-After` added to its 429.
+  else per client address; `0` or unset turns it off. Litestar's rate-limit middleware counts; its 429
+  (and only it) gets a `Retry-After` in errors.handle_http_error.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
-from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware, get_remote_address
+from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 
 from transmute.core.config import ConfigError
 
@@ -123,16 +122,6 @@ def rate_limit_identity(request: Any) -> str:
     return f"key:{user}" if user else f"ip:{get_remote_address(request)}"
 
 
-class RetryAfterRateLimitMiddleware(RateLimitMiddleware):
-    """Litestar's rate limiter, whose 429 also says when to come back (`Retry-After`)."""
-
-    def create_response_headers(self, cache_object: Any) -> dict[str, str]:
-        headers = super().create_response_headers(cache_object)
-        if len(cache_object.history) >= self.max_requests:
-            headers["Retry-After"] = str(max(1, cache_object.reset - int(time.time())))
-        return headers
-
-
 def security_middleware(config: SecurityConfig) -> list[DefineMiddleware]:
     """The middleware to install, outermost first: keys (so the limiter knows the key), then the limiter."""
     middleware: list[DefineMiddleware] = []
@@ -143,7 +132,6 @@ def security_middleware(config: SecurityConfig) -> list[DefineMiddleware]:
             RateLimitConfig(
                 rate_limit=config.rate_limit,  # type: ignore[arg-type]
                 identifier_for_request=rate_limit_identity,
-                middleware_class=RetryAfterRateLimitMiddleware,
                 exclude=[r"^/health", r"^/metrics"],
             ).middleware
         )

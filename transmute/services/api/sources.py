@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import tempfile
 import uuid
+import weakref
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+import anyio
 import anyio.to_thread
 import msgspec
 from litestar import Request
@@ -18,8 +24,10 @@ from litestar.status_codes import (
     HTTP_415_UNSUPPORTED_MEDIA_TYPE,
 )
 
-from transmute.core.errors import InvalidParameter, SourceError
+from transmute.core.config import LimitsConfig
+from transmute.core.errors import InvalidParameter, MediaError, SourceError
 from transmute.core.fetch import check_url, private_urls_allowed
+from transmute.core.media import probe
 from transmute.core.params import ConversionParams, parse_params
 from transmute.core.plugins import get_format
 from transmute.core.storage import ObjectStorage
@@ -40,6 +48,58 @@ class NewTask:
     source_url: str | None = None
 
 
+JSON_MAX_DEPTH = 8
+"""Levels of arrays and objects a JSON body may nest (the API's bodies need two)."""
+
+
+def _json_value_type(depth: int) -> Any:
+    """A JSON value nesting at most `depth` arrays or objects, as a msgspec type."""
+    scalar = str | int | float | bool | None
+    value: Any = scalar
+    for _ in range(depth):
+        value = scalar | list[value] | dict[str, value]
+    return value
+
+
+# Decoding against a bounded type refuses a deep body at level JSON_MAX_DEPTH + 1, as it reads it: msgspec
+# never recurses further (decoding into Any raises RecursionError near 1000 levels), and nothing after the
+# decoder (validation, an error message quoting the value) ever walks a deep value.
+_JSON_DECODER = msgspec.json.Decoder(_json_value_type(JSON_MAX_DEPTH))
+
+
+async def read_json_body(request: Request, max_bytes: int, *, example: str) -> Any:
+    """The request's JSON body, decoded; None when it is empty.
+
+    The body is read as it arrives and refused (413) as soon as it passes `max_bytes`, or at once when its
+    Content-Length says it will: a JSON body is never held whole up to the upload limit. Malformed JSON and
+    JSON nested deeper than JSON_MAX_DEPTH are a 400 saying so (`example` shows what to send).
+    """
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _json_too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _json_too_large(max_bytes)
+    if not body.strip():
+        return None
+    try:
+        return _JSON_DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        if "got `array`" in str(exc) or "got `object`" in str(exc):
+            raise ApiError(HTTP_400_BAD_REQUEST, f"The JSON body nests arrays or objects more than {JSON_MAX_DEPTH} "
+                           f"levels deep; send a flat object like {example}.") from None
+        raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 too
+        raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
+
+
+def _json_too_large(max_bytes: int) -> ApiError:
+    return ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"The JSON body is larger than the {max_bytes / 1024:g} KB "
+                    "limit (TRANSMUTE_MAX_JSON_KB).")
+
+
 def _checked_params(values: dict[str, Any], *, from_text: bool) -> ConversionParams:
     params = parse_params(values, from_text=from_text)
     get_format(params.format)  # an unknown format is the client's mistake: say so now, not in the worker
@@ -53,17 +113,19 @@ def _safe_filename(name: str) -> str:
     return cleaned[:255]
 
 
-async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_bytes: int) -> NewTask:
+async def read_new_task(request: Request, storage: ObjectStorage, *, limits: LimitsConfig) -> NewTask:
     """The source and parameters of a create request; ApiError or InvalidParameter when they are wrong.
 
     An upload is spooled to a temporary file as it arrives (Litestar's multipart parser keeps at most
-    1 MB of it in memory), then copied to storage in chunks; past `max_upload_bytes` it is a 413.
+    1 MB of it in memory), probed (a 400 when it is not a video transmute can read, with the message
+    `transmute convert` gives), then copied to storage in chunks; past `limits.max_upload_bytes` it is a
+    413. A JSON body has its own, much smaller limit, `limits.max_json_bytes` (see read_json_body).
     """
     content_type, _ = request.content_type
     if content_type == "application/json":
-        return await _read_json(request)
+        return await _read_json(request, limits.max_json_bytes)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _read_form(request, storage, max_upload_bytes)
+        return await _read_form(request, storage, limits)
     raise ApiError(
         HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         "Send multipart/form-data with a 'file' field, or application/json with a 'url' field; "
@@ -71,12 +133,8 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_
     )
 
 
-async def _read_json(request: Request) -> NewTask:
-    body = await request.body()
-    try:
-        data = msgspec.json.decode(body) if body.strip() else None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 too
-        raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
+async def _read_json(request: Request, max_json_bytes: int) -> NewTask:
+    data = await read_json_body(request, max_json_bytes, example='{"url": "https://...", "width": 320}')
     if not isinstance(data, dict):
         raise ApiError(HTTP_400_BAD_REQUEST, "The JSON body must be an object with a 'url' field.")
     if "file" in data:
@@ -107,7 +165,7 @@ def _url_filename(url: str) -> str:
     return _safe_filename(path.rsplit("/", 1)[-1]) if "/" in path.split("://", 1)[-1] else ""
 
 
-async def _read_form(request: Request, storage: ObjectStorage, max_upload_bytes: int) -> NewTask:
+async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsConfig) -> NewTask:
     try:
         form = await request.form()
     except ClientException as exc:
@@ -140,27 +198,32 @@ async def _read_form(request: Request, storage: ObjectStorage, max_upload_bytes:
             raise InvalidParameter("file", "'file' is required: upload the video as a multipart field named 'file'.")
         if not isinstance(upload, UploadFile):
             raise InvalidParameter("file", "'file' must be an uploaded file (curl -F \"file=@video.mp4\").")
-        return await _store_upload(upload, params, storage, max_upload_bytes)
+        return await _store_upload(upload, params, storage, limits)
     finally:
         for value in form.values():
             if isinstance(value, UploadFile):
                 await value.close()
 
 
-async def _store_upload(
-    upload: UploadFile, params: ConversionParams, storage: ObjectStorage, max_upload_bytes: int
-) -> NewTask:
+async def _store_upload(upload: UploadFile, params: ConversionParams, storage: ObjectStorage,
+                        limits: LimitsConfig) -> NewTask:
     handle = upload.file
     size = await anyio.to_thread.run_sync(lambda: handle.seek(0, os.SEEK_END))
     if size == 0:
         raise InvalidParameter("file", "The uploaded file is empty.")
-    if size > max_upload_bytes:
+    if size > limits.max_upload_bytes:
         # The body limit leaves room for the other form fields; the file itself gets exactly the limit.
         raise ApiError(HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"The uploaded file is larger than the "
-                       f"{max_upload_bytes / (1024 * 1024):g} MB limit.")
-    await anyio.to_thread.run_sync(handle.seek, 0)
-    key = f"sources/{uuid.uuid4().hex}"
-    await anyio.to_thread.run_sync(storage.put_fileobj, key, handle, size, upload.content_type)
+                       f"{limits.max_upload_mb:g} MB limit.")
+    folder = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="transmute-upload-"))
+    try:
+        name = f"upload{_extension(upload.filename or '')}"
+        source = await anyio.to_thread.run_sync(_spool_to_file, handle, Path(folder) / name)
+        await _probe_upload(source, limits)
+        key = f"sources/{uuid.uuid4().hex}"
+        await anyio.to_thread.run_sync(_put_file, storage, key, source, size, upload.content_type)
+    finally:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
     return NewTask(
         params=params,
         source_type="file",
@@ -168,3 +231,48 @@ async def _store_upload(
         file_size=size,
         source_key=key,
     )
+
+
+PROBE_TIMEOUT = 10.0
+"""Seconds the probe of an upload at create may take; a video's description is read in milliseconds."""
+PROBE_CONCURRENCY = 4
+"""Probes one gateway process runs at once: more uploads wait for a slot, so probes (threads waiting for
+ffprobe) never take the default thread pool that copies uploads and talks to storage."""
+_probe_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary())
+
+
+async def _probe_upload(path: Path, limits: LimitsConfig) -> None:
+    """A 400 with `transmute convert`'s own message when the upload is not a video transmute can convert.
+
+    The same probe as the worker's and the CLI's (transmute.core.media.probe: allowed containers only, a
+    video stream, within the source limits), bounded in time, run in a thread of its own small pool.
+    """
+    loop = asyncio.get_running_loop()
+    slots = _probe_slots.get(loop)
+    if slots is None:
+        slots = _probe_slots[loop] = anyio.CapacityLimiter(PROBE_CONCURRENCY)
+    try:
+        await anyio.to_thread.run_sync(lambda: probe(path, timeout=PROBE_TIMEOUT, limits=limits), limiter=slots)
+    except MediaError as exc:
+        raise InvalidParameter("file", exc.message) from None
+
+
+def _extension(filename: str) -> str:
+    """The client's file extension when it is a plain one (`.mp4`): ffprobe weighs it as `transmute convert`
+    sees it, so both say the same of the same file."""
+    suffix = Path(_safe_filename(filename)).suffix
+    return suffix if 1 < len(suffix) <= 9 and suffix[1:].isascii() and suffix[1:].isalnum() else ""
+
+
+def _spool_to_file(handle: IO[bytes], path: Path) -> Path:
+    """The upload (spooled by the multipart parser, in memory or an unnamed file) as a file ffprobe can open."""
+    handle.seek(0)
+    with path.open("wb") as out:
+        shutil.copyfileobj(handle, out, 1024 * 1024)
+    return path
+
+
+def _put_file(storage: ObjectStorage, key: str, path: Path, size: int, content_type: str | None) -> None:
+    with path.open("rb") as handle:
+        storage.put_fileobj(key, handle, size, content_type)

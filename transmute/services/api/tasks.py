@@ -12,7 +12,12 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Stream
-from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+)
 
 from transmute.core.errors import InvalidParameter, StorageError
 from transmute.core.models import Task, TaskStatus
@@ -34,9 +39,10 @@ from transmute.services.api.schemas import (
     warnings_of,
 )
 from transmute.services.api.services import Services
-from transmute.services.api.sources import read_new_task
+from transmute.services.api.sources import read_json_body, read_new_task
 
-TaskId = Annotated[str, Parameter(description="The task's id, as `create` returned it.", max_length=64)]
+MAX_ID_CHARS = 64
+TaskId = Annotated[str, Parameter(description="The task's id, as `create` returned it.", max_length=MAX_ID_CHARS)]
 CREATED_MESSAGE = "Задача создана и поставлена в очередь на выполнение"
 BATCH_DESCRIPTION = (
     "The files of the done tasks among those asked for, in one ZIP streamed as it is built. Unknown and "
@@ -87,8 +93,7 @@ class TasksController(Controller):
           summary="Create a conversion task (multipart upload or JSON with a URL)",
           responses=error_responses(400, 413, 415))
     async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
-        new = await read_new_task(request, services.storage,
-                                  max_upload_bytes=services.settings.limits.max_upload_bytes)
+        new = await read_new_task(request, services.storage, limits=services.settings.limits)
         try:
             task = await services.store.create(
                 target_format=new.params.format,
@@ -210,7 +215,7 @@ class TasksController(Controller):
     @post("/batch-download/", status_code=HTTP_200_OK, operation_class=BatchPostOperation,
           summary="Download many done tasks' files as one ZIP (ids in a JSON body)",
           description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
-                                                    **error_responses(400, 404)})
+                                                    **error_responses(400, 404, 413, 415)})
     async def batch_download_post(
         self,
         request: Request,
@@ -223,13 +228,16 @@ class TasksController(Controller):
 
 
 async def _batch_zip(request: Request, services: Services, task_ids: str | None) -> Stream:
-    ids = await _batch_ids(request, task_ids, services.settings.limits.max_batch)
+    limits = services.settings.limits
+    ids = await _batch_ids(request, task_ids, limits.max_batch, limits.max_json_bytes)
     archive = await BatchArchive.prepare(services, ids, owner=owner_of(request))
     if not archive.entries:
         raise ApiError(
             HTTP_404_NOT_FOUND,
-            f"None of the {len(ids)} requested tasks has a result to download yet.",
+            f"None of the {len(ids)} requested tasks has a file to download: {archive.why_skipped()}.",
             total_tasks=len(ids),
+            missing_tasks=archive.missing,
+            unfinished_tasks=list(archive.unfinished),
         )
     return Stream(
         archive.stream(),
@@ -243,42 +251,60 @@ async def _batch_zip(request: Request, services: Services, task_ids: str | None)
     )
 
 
-async def _batch_ids(request: Request, query_ids: str | None, limit: int) -> list[str]:
-    """The requested ids, from `?task_ids=1,2` or a JSON body `{"task_ids": [1, "2"]}`, checked."""
-    if request.method == "POST":
-        body = await request.body()
-        try:
-            data = msgspec.json.decode(body) if body.strip() else None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 too
-            raise ApiError(HTTP_400_BAD_REQUEST, f"The request body is not valid JSON: {exc}.") from None
-        if not isinstance(data, dict) or "task_ids" not in data:
-            if query_ids is None:
-                raise InvalidParameter("task_ids", "Send a JSON object like {\"task_ids\": [1, 2, 3]}.")
-            raw: list = query_ids.split(",")
-        else:
-            raw = data["task_ids"]
-            if not isinstance(raw, list):
-                raise InvalidParameter("task_ids", "'task_ids' must be a list of task ids, like [1, 2, 3].")
-    elif query_ids is None:
-        raise InvalidParameter("task_ids", "'task_ids' is required, like ?task_ids=1,2,3.")
-    else:
+BATCH_EXAMPLE = '{"task_ids": [1, 2, 3]}'
+
+
+async def _batch_ids(request: Request, query_ids: str | None, limit: int, max_json_bytes: int) -> list[str]:
+    """The requested ids, from `?task_ids=1,2` or a JSON body `{"task_ids": [1, "2"]}`, checked and in
+    their canonical form (`01` is task 1), each once, in the order asked."""
+    raw = await _posted_ids(request, query_ids, max_json_bytes) if request.method == "POST" else None
+    if raw is None:
+        if query_ids is None:
+            raise InvalidParameter("task_ids", "'task_ids' is required, like ?task_ids=1,2,3.")
         raw = query_ids.split(",")
-    ids: list[str] = []
-    for value in raw:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise InvalidParameter("task_ids", f"Every task id must be a number or a string; got {value!r}.")
-        text = str(value).strip()
-        if not text:
-            continue
-        if len(text) > 64 or not text.isprintable():
-            raise InvalidParameter("task_ids", f"{text[:64]!r} is not a task id.")
-        if text not in ids:
-            ids.append(text)
+    # Counted before anything looks at an id: a long list costs nothing but this 400.
+    if len(raw) > limit:
+        raise InvalidParameter("task_ids", f"At most {limit} tasks can be downloaded at once; got {len(raw)}.")
+    ids = list(dict.fromkeys(task_id for value in raw if (task_id := _canonical_id(value)) is not None))
     if not ids:
         raise InvalidParameter("task_ids", "'task_ids' lists no task id.")
-    if len(ids) > limit:
-        raise InvalidParameter("task_ids", f"At most {limit} tasks can be downloaded at once; got {len(ids)}.")
     return ids
+
+
+async def _posted_ids(request: Request, query_ids: str | None, max_json_bytes: int) -> list | None:
+    """The `task_ids` list of a POST's JSON body; None when the body has none and the query gives them."""
+    content_type, _ = request.content_type
+    if content_type != "application/json":
+        if query_ids is not None and not _has_body(request):
+            return None
+        raise ApiError(HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Send the task ids as application/json, like "
+                       f"{BATCH_EXAMPLE}; got Content-Type {content_type or 'none'!r}.")
+    data = await read_json_body(request, max_json_bytes, example=BATCH_EXAMPLE)
+    if not isinstance(data, dict) or "task_ids" not in data:
+        if query_ids is not None:
+            return None
+        raise InvalidParameter("task_ids", f"Send a JSON object like {BATCH_EXAMPLE}.")
+    if not isinstance(data["task_ids"], list):
+        raise InvalidParameter("task_ids", "'task_ids' must be a list of task ids, like [1, 2, 3].")
+    return data["task_ids"]
+
+
+def _has_body(request: Request) -> bool:
+    return request.headers.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in request.headers
+
+
+def _canonical_id(value: object) -> str | None:
+    """A task id as the store writes it (`01` and 1 are task 1); None for a blank; 400 for what is no id."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    text = value.strip() if isinstance(value, str) else None
+    if text == "":
+        return None
+    if text is not None and len(text) <= MAX_ID_CHARS and text.isascii() and text.isdigit():
+        return str(int(text))
+    shown = msgspec.json.encode(text if text is not None else value).decode()  # as the client wrote it
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    raise InvalidParameter("task_ids", f"{shown} is not a task id: task ids are whole numbers, like 1 or 42.")
 
 
 async def stream_object(
