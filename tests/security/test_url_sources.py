@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.api.support import embedded_client
 from transmute.core.errors import SourceError
 from transmute.core.fetch import _redirect_checker, check_url, download, is_public_address
 
@@ -240,3 +243,36 @@ def test_a_redirect_to_a_private_address_is_refused_by_the_address_rules(locatio
     redirect.headers["Location"] = location
     with pytest.raises(SourceError, match=r"redirects to an address .*private, local or reserved"):
         _redirect_checker(allow_private=False)(redirect)
+
+
+@pytest.fixture
+def hung_dns(monkeypatch) -> Iterator[str]:
+    """A host name whose lookup hangs (a DNS server that never answers) until the test ends."""
+    hung, released = "hung-dns.example", threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == hung:
+            released.wait(120)
+            raise socket.gaierror("no answer")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.delenv("TRANSMUTE_ALLOW_PRIVATE_URLS", raising=False)
+    try:
+        yield hung
+    finally:
+        released.set()
+
+
+def test_a_host_that_does_not_resolve_in_time_is_a_400_naming_it_and_uploads_keep_going(hung_dns, tmp_path, clips):
+    with embedded_client(tmp_path / "data", env={"TRANSMUTE_RESOLVE_TIMEOUT": "1"}) as client:
+        # More hung lookups than the threads uploads use (anyio's default pool has 40).
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            answers = list(pool.map(lambda _: client.post("/api/tasks/create/",
+                                                          json={"url": f"http://{hung_dns}/clip.mp4"}), range(50)))
+            upload = client.post("/api/tasks/create/", files={"file": ("a.mp4", clips["small"].read_bytes())})
+        assert upload.status_code == 200, upload.text
+        for answer in answers:
+            assert answer.status_code == 400
+            assert f"The host name '{hung_dns}' in 'url' did not resolve within 1 seconds" in answer.json()["error"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import msgspec
@@ -26,6 +29,13 @@ from transmute.core.storage import ObjectStorage
 from transmute.services.api.errors import ApiError
 
 SOURCE_FIELDS = ("file", "url")
+RESOLVER_THREADS = 8
+"""Name lookups of create-time URLs at once; more wait their turn (within the same timeout)."""
+
+# Lookups get their own few threads: a slow or hung DNS server must not take the threads that copy
+# uploads and talk to the storage (anyio's default pool). getaddrinfo cannot be interrupted, so a
+# lookup past the timeout keeps its thread until the resolver gives up, but the request answers at once.
+_resolver = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="transmute-resolve")
 
 
 @dataclass
@@ -53,17 +63,19 @@ def _safe_filename(name: str) -> str:
     return cleaned[:255]
 
 
-async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_bytes: int) -> NewTask:
+async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_bytes: int,
+                        resolve_timeout: float = 5.0) -> NewTask:
     """The source and parameters of a create request; ApiError or InvalidParameter when they are wrong.
 
     An upload is spooled to a temporary file as it arrives (Litestar's multipart parser keeps at most
     1 MB of it in memory), then copied to storage in chunks; past `max_upload_bytes` it is a 413.
+    A URL's host must resolve within `resolve_timeout` seconds.
     """
     content_type, _ = request.content_type
     if content_type == "application/json":
-        return await _read_json(request)
+        return await _read_json(request, resolve_timeout)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _read_form(request, storage, max_upload_bytes)
+        return await _read_form(request, storage, max_upload_bytes, resolve_timeout)
     raise ApiError(
         HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         "Send multipart/form-data with a 'file' field, or application/json with a 'url' field; "
@@ -71,7 +83,7 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, max_upload_
     )
 
 
-async def _read_json(request: Request) -> NewTask:
+async def _read_json(request: Request, resolve_timeout: float) -> NewTask:
     body = await request.body()
     try:
         data = msgspec.json.decode(body) if body.strip() else None
@@ -85,21 +97,28 @@ async def _read_json(request: Request) -> NewTask:
     if url is None:
         raise InvalidParameter("url", "'url' is required in a JSON request (or upload a 'file' as multipart).")
     params = _checked_params(data, from_text=False)
-    url = await _checked_url(url)
+    url = await _checked_url(url, resolve_timeout)
     return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
 
 
-async def _checked_url(url: object) -> str:
-    """The URL if transmute may fetch it; the host is resolved in a thread (DNS must not block the loop).
+async def _checked_url(url: object, resolve_timeout: float) -> str:
+    """The URL if transmute may fetch it; the host is resolved in the resolver's threads (DNS must not block
+    the loop), within `resolve_timeout` seconds.
 
     With TRANSMUTE_ALLOW_PRIVATE_URLS nothing is resolved, so the check runs in the loop (no thread hop).
     """
     try:
         if private_urls_allowed():
             return check_url(url, allow_private=True)
-        return await anyio.to_thread.run_sync(check_url, url)
+        check_url(url, resolve=False)  # a malformed URL is refused without a lookup
+        lookup = asyncio.get_running_loop().run_in_executor(_resolver, check_url, url)
+        return await asyncio.wait_for(lookup, resolve_timeout)
     except SourceError as exc:
         raise InvalidParameter("url", exc.message) from None
+    except TimeoutError:
+        host = urlsplit(str(url).strip()).hostname
+        raise InvalidParameter("url", f"The host name {host!r} in 'url' did not resolve within {resolve_timeout:g} "
+                                      "seconds; check the name, or try again later.") from None
 
 
 def _url_filename(url: str) -> str:
@@ -107,7 +126,8 @@ def _url_filename(url: str) -> str:
     return _safe_filename(path.rsplit("/", 1)[-1]) if "/" in path.split("://", 1)[-1] else ""
 
 
-async def _read_form(request: Request, storage: ObjectStorage, max_upload_bytes: int) -> NewTask:
+async def _read_form(request: Request, storage: ObjectStorage, max_upload_bytes: int,
+                     resolve_timeout: float) -> NewTask:
     try:
         form = await request.form()
     except ClientException as exc:
@@ -134,7 +154,7 @@ async def _read_form(request: Request, storage: ObjectStorage, max_upload_bytes:
                 raise InvalidParameter(name, f"{name!r} must be a plain form field, not a file.")
         params = _checked_params(fields, from_text=True)
         if url:
-            url = await _checked_url(url)
+            url = await _checked_url(url, resolve_timeout)
             return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
         if upload is None:
             raise InvalidParameter("file", "'file' is required: upload the video as a multipart field named 'file'.")

@@ -87,7 +87,8 @@ class TasksController(Controller):
           responses=error_responses(400, 413, 415))
     async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
         new = await read_new_task(request, services.storage,
-                                  max_upload_bytes=services.settings.limits.max_upload_bytes)
+                                  max_upload_bytes=services.settings.limits.max_upload_bytes,
+                                  resolve_timeout=services.settings.limits.resolve_timeout)
         try:
             task = await services.store.create(
                 target_format=new.params.format,
