@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.e2e.conftest import Server
 from tests.media_fixtures import make_truncated, read_gif
 from transmute.cli import main
 from transmute.core.formats import ConversionJob, OutputFormat
@@ -26,7 +28,7 @@ def test_the_console_script_converts_with_every_option(clips, tmp_path):
                "--grayscale", "--reverse", "--boomerang", "--high-quality", "--dither", "floyd_steinberg",
                "--keep-original-size")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stdout.startswith(f"transmute: wrote {target} (") and "Traceback" not in done.stderr
     gif = read_gif(target)
     assert gif.version == b"GIF89a" and gif.loop_count == 0
     assert (gif.width, gif.height) == (320, 240)  # keep_original_size wins over --width
@@ -67,6 +69,57 @@ def test_an_input_that_is_not_a_video_fails_with_one_line(clips, tmp_path, clip,
     assert done.output.startswith("transmute: error: " + message) and done.output.count("\n") == 1
 
 
+def test_a_folder_given_as_input_is_called_a_folder(tmp_path):
+    done = CliRunner().invoke(main, ["convert", str(tmp_path), "-o", str(tmp_path / "o.gif")])
+    assert done.exit_code == 2
+    assert done.output == f"transmute: error: The input {str(tmp_path)!r} is a folder; give a video file.\n"
+
+
+def test_an_output_extension_that_is_not_the_formats_is_refused_before_converting(clips, tmp_path):
+    target = tmp_path / "x.png"
+    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(target)])
+    assert done.exit_code == 2
+    assert done.output == (f"transmute: error: The output {str(target)!r} ends in .png, but the gif format "
+                           "writes .gif files; name it x.gif.\n")
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("name", ["x.GIF", "x.Gif", "no-extension"])
+def test_the_formats_extension_in_any_case_or_none_is_accepted(clips, tmp_path, name):
+    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(tmp_path / name)])
+    assert done.exit_code == 0, done.output
+    assert read_gif(tmp_path / name).width == 160
+
+
+def test_help_shows_what_each_conversion_option_takes():
+    shown = CliRunner().invoke(main, ["convert", "--help"], terminal_width=200).output
+    assert re.search(r"--width INTEGER RANGE .*\[16<=x<=4096\]", shown), shown
+    assert re.search(r"--fps INTEGER RANGE .*\[1<=x<=50\]", shown), shown
+    assert re.search(r"--speed FLOAT RANGE .*\[0\.25<=x<=4", shown), shown
+    assert "--quality [low|medium|high]" in shown and "--dither [bayer|none|" in shown
+    assert "TEXT" not in shown.split("--width", 1)[1].split("--timeout", 1)[0]
+
+
+@pytest.mark.parametrize("command", ["serve", "api", "worker"])
+def test_every_server_command_takes_its_log_level_from_TRANSMUTE_LOG_LEVEL(monkeypatch, command):
+    monkeypatch.setenv("TRANSMUTE_LOG_LEVEL", "WARNING")
+    context = main.commands[command].make_context(command, [])
+    assert context.params["log_level"] == "warning"
+    monkeypatch.delenv("TRANSMUTE_LOG_LEVEL")
+    assert main.commands[command].make_context(command, []).params["log_level"] == "info"
+    assert main.commands[command].make_context(command, ["--log-level", "debug"]).params["log_level"] == "debug"
+
+
+def test_serve_with_TRANSMUTE_LOG_LEVEL_warning_writes_no_info_lines(tmp_path):
+    server = Server(data_dir=tmp_path / "data", log_path=tmp_path / "serve.log", env={"TRANSMUTE_LOG_LEVEL": "warning"})
+    try:
+        server.start()
+    finally:
+        server.kill_group()
+    written = server.log(tail=None)
+    assert "serving on" not in written and " INFO " not in written and "INFO:" not in written, written
+
+
 def test_a_missing_input_file_fails_with_one_line(tmp_path):
     done = CliRunner().invoke(main, ["convert", str(tmp_path / "gone.mp4"), "-o", str(tmp_path / "o.gif")])
     assert done.exit_code == 2
@@ -80,10 +133,17 @@ def test_a_start_past_the_end_of_the_video_fails_with_one_line(clips, tmp_path):
     assert "is at or beyond the end of the video (3 s)" in done.output and done.output.count("\n") == 1
 
 
-def test_convert_without_options_writes_a_gif_quietly_when_not_on_a_terminal(clips, tmp_path):
-    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(tmp_path / "o.gif")])
-    assert done.exit_code == 0 and done.output == ""
-    assert read_gif(tmp_path / "o.gif").width == 160
+def test_convert_without_options_writes_a_gif_and_one_summary_line_when_not_on_a_terminal(clips, tmp_path):
+    target = tmp_path / "o.gif"
+    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(target)])
+    assert done.exit_code == 0
+    gif = read_gif(target)
+    assert gif.width == 160
+    size = target.stat().st_size
+    # 1 s of 160x120 at the default 15 fps
+    assert re.fullmatch(rf"transmute: wrote {re.escape(str(target))} \({size / 1024:.1f} KB, 160x120, "
+                        rf"{gif.frame_count} frames, 1\.0 s\) in \d+\.\d s\.\n", done.output), done.output
+    assert gif.frame_count == 15
 
 
 def test_convert_follows_a_symbolic_link_named_on_the_command_line(clips, tmp_path):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
+import typing
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from transmute.core.errors import InvalidParameter, TransmuteError
+from transmute.core.errors import InvalidParameter, MediaError, TransmuteError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -74,18 +76,59 @@ def _progress_bar() -> Any:
                 bar_format="{l_bar}{bar}| {n:.0f}/100 [{elapsed}<{remaining}]")
 
 
+class _CheckedLater:
+    """A click type that shows in --help what a parameter takes, and passes the value on as typed:
+    parse_params checks it, so the CLI's messages are the API's (`'fps' must be an integer from 1 to 50`)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return value
+
+
+class _IntShown(_CheckedLater, click.IntRange):
+    pass
+
+
+class _FloatShown(_CheckedLater, click.FloatRange):
+    pass
+
+
+class _ChoiceShown(_CheckedLater, click.Choice):
+    pass
+
+
+def _param_type(name: str) -> click.ParamType:
+    """The click type of a conversion parameter, from its declaration in ConversionParams."""
+    import msgspec
+
+    from transmute.core.params import ConversionParams
+
+    (field,) = [f for f in msgspec.inspect.type_info(ConversionParams).fields if f.name == name]
+    declared = field.type
+    if isinstance(declared, msgspec.inspect.UnionType):  # `int | None`: the int
+        declared = next(t for t in declared.types if not isinstance(t, msgspec.inspect.NoneType))
+    if isinstance(declared, msgspec.inspect.Metadata):
+        declared = declared.type
+    if isinstance(declared, msgspec.inspect.IntType):
+        return _IntShown(min=declared.ge, max=declared.le)
+    if isinstance(declared, msgspec.inspect.FloatType):
+        return _FloatShown(min=declared.ge, max=declared.le)
+    if isinstance(declared, msgspec.inspect.LiteralType):  # in the declared order (the default first)
+        return _ChoiceShown(typing.get_args(typing.get_type_hints(ConversionParams)[name]))
+    return click.STRING
+
+
 @main.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output_path", required=True, help="Where to write the result.")
 @click.option("-f", "--format", "format_", help="Output format (default: gif); see 'transmute formats'.")
-@click.option("--width", help="Output width in pixels (16-4096); height keeps the aspect ratio.")
-@click.option("--fps", help="Output frame rate (1-50, default 15).")
-@click.option("--start-time", help="Start of the span to convert, in seconds.")
-@click.option("--end-time", help="End of the span to convert, in seconds (clamped to the video's end).")
-@click.option("--quality", help="low, medium or high (default medium).")
-@click.option("--speed", help="Playback speed, 0.25-4 (output length = span / speed).")
-@click.option("--dither", help="bayer, none, floyd_steinberg, sierra2, sierra2_4a, sierra3, burkes, atkinson "
-                               "or heckbert.")
+@click.option("--width", type=_param_type("width"), help="Output width in pixels; height keeps the aspect ratio.")
+@click.option("--fps", type=_param_type("fps"), help="Output frame rate (default 15).")
+@click.option("--start-time", type=_param_type("start_time"), help="Start of the span to convert, in seconds.")
+@click.option("--end-time", type=_param_type("end_time"),
+              help="End of the span to convert, in seconds (clamped to the video's end).")
+@click.option("--quality", type=_param_type("quality"), help="Palette size and encoder effort (default medium).")
+@click.option("--speed", type=_param_type("speed"), help="Playback speed (output length = span / speed).")
+@click.option("--dither", type=_param_type("dither"), help="Dithering of the palette (default bayer).")
 @click.option("--grayscale", is_flag=True, default=None, help="Gray output.")
 @click.option("--reverse", is_flag=True, default=None, help="Play the span backwards.")
 @click.option("--boomerang", is_flag=True, default=None, help="Play the span forward, then backward.")
@@ -97,6 +140,7 @@ def convert(input_path: str, output_path: str, format_: str | None, timeout: flo
     """Convert the video INPUT into OUTPUT (a GIF unless --format says otherwise)."""
     from transmute.core.conversion import convert_file
     from transmute.core.params import parse_params
+    from transmute.core.plugins import get_format
 
     values = {name: value for name, value in options.items() if value is not None}
     if format_ is not None:
@@ -108,11 +152,15 @@ def convert(input_path: str, output_path: str, format_: str | None, timeout: flo
         # The person at the terminal names their own files: follow a link to the file it points at
         # (the conversion itself accepts only regular files).
         source = Path(input_path).resolve()
+        if source.is_dir():
+            fail(f"The input {input_path!r} is a folder; give a video file.", EXIT_USAGE)
         if not source.is_file():
             fail(f"The input file {input_path!r} does not exist.", EXIT_USAGE)
         target = Path(output_path)
         if not target.parent.is_dir():
             fail(f"The output folder {str(target.parent)!r} does not exist.", EXIT_USAGE)
+        _check_extension(target, get_format(params.format))
+        started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="transmute-") as work_dir, _progress_bar() as bar:
             def progress(percent: float) -> None:
                 bar.update(max(0.0, percent - bar.n))
@@ -122,10 +170,51 @@ def convert(input_path: str, output_path: str, format_: str | None, timeout: flo
                          warnings=warnings)
         for warning in warnings:
             click.echo(f"transmute: warning: {warning}", err=True)
+        click.echo(_summary(target, time.monotonic() - started))
     except (TransmuteError, KeyboardInterrupt) as error:
         fail_for(error)
     except OSError as error:
         fail(f"{error.strerror or error} ({error.filename})." if error.filename else str(error))
+
+
+def _check_extension(target: Path, output_format: Any) -> None:
+    """Refuse an output name whose extension says another format than the one written (x.png holding a GIF)."""
+    from transmute.core.plugins import output_formats
+
+    given = target.suffix.lstrip(".")
+    if not given or given.lower() == output_format.extension.lower():
+        return
+    hint = f"name it {target.stem}.{output_format.extension}"
+    matching = [name for name, fmt in sorted(output_formats().items()) if fmt.extension.lower() == given.lower()]
+    if matching:
+        hint += f", or pass --format {matching[0]}"
+    fail(f"The output {str(target)!r} ends in .{given}, but the {output_format.name} format writes "
+         f".{output_format.extension} files; {hint}.", EXIT_USAGE)
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _summary(target: Path, seconds: float) -> str:
+    """One line on what was written: path, size, and (when the output can be probed) picture and length."""
+    from transmute.core.media import probe
+
+    details = [_size(target.stat().st_size)]
+    try:
+        media = probe(target)
+    except MediaError:
+        media = None  # a format without pictures (audio) or one ffprobe cannot read back: size only
+    if media is not None:
+        details.append(f"{media.width}x{media.height}")
+        if media.frame_count:
+            details.append(f"{media.frame_count} frames")
+        details.append(f"{media.duration:.1f} s")
+    return f"transmute: wrote {target} ({', '.join(details)}) in {seconds:.1f} s."
 
 
 @main.command()

@@ -12,10 +12,16 @@ from pathlib import Path
 
 import click
 
-from transmute.core.logs import configure_logging
+from transmute.core.logs import LOG_LEVEL_ENV, configure_logging
 
 log = logging.getLogger("transmute")
 DEFAULT_HEARTBEAT_FILE = "/tmp/transmute-worker.heartbeat"
+
+LOG_LEVEL_OPTION = click.option(
+    "--log-level", default="info", show_default=True, envvar=LOG_LEVEL_ENV, show_envvar=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help=f"Least severe log lines written (default: {LOG_LEVEL_ENV}, else info).")
+"""Every server command's --log-level: TRANSMUTE_LOG_LEVEL, documented as the default, is its default."""
 
 
 @click.command()
@@ -29,7 +35,7 @@ DEFAULT_HEARTBEAT_FILE = "/tmp/transmute-worker.heartbeat"
     help="Where the task database, uploads and results are kept.",
 )
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Conversion threads.")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
+@LOG_LEVEL_OPTION
 def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) -> None:
     """Run everything in one process: the API, conversion threads and the task store (SQLite)."""
     import uvicorn
@@ -49,7 +55,7 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Gateway processes (each a replica with its own projector and reconciler).")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
+@LOG_LEVEL_OPTION
 def api(host: str, port: int, workers: int, log_level: str) -> None:
     """Run the gateway of distributed mode (RabbitMQ, PostgreSQL, S3; configured by TRANSMUTE_* variables)."""
     from transmute.distributed import run_api
@@ -64,7 +70,7 @@ def api(host: str, port: int, workers: int, log_level: str) -> None:
               help="Worker processes (a dead one is replaced).")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Conversions at once in each process.")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
+@LOG_LEVEL_OPTION
 def worker(processes: int, threads: int, log_level: str) -> None:
     """Run conversion workers of distributed mode (they need the broker and the object storage only)."""
     from transmute.distributed import run_worker

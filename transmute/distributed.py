@@ -173,11 +173,20 @@ def _hand_back_waiting(worker: Any, ops: Any, broker: Any) -> None:
             worker.work_queue.task_done()
 
 
+def worker_scratch_dir() -> Path:
+    """Where a worker's conversions keep their files: a folder of their own under the system temp folder, so
+    the cleanup at start touches nothing else there."""
+    folder = Path(tempfile.gettempdir()) / "transmute-scratch"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def worker_process(slot: int, threads: int, log_level: str) -> None:
     """One worker process: consume the convert queue with `threads` threads until SIGTERM or SIGINT, then drain."""
     import dramatiq
 
     from transmute.core.models import CONVERT_QUEUE
+    from transmute.core.scratch import clean_start
     from transmute.core.storage import create_storage
     from transmute.services.broker import create_broker
     from transmute.services.worker.convert import Converter, register_convert_actor
@@ -192,7 +201,10 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     broker = create_broker(settings.broker)
     ops = install_worker_ops(broker)
     storage = create_storage(settings.storage)
-    converter = Converter(broker=broker, storage=storage, limits=settings.limits, requeue_interrupted=True)
+    scratch = worker_scratch_dir()
+    clean_start(scratch, storage)  # what a killed worker process on this host left behind
+    converter = Converter(broker=broker, storage=storage, limits=settings.limits, requeue_interrupted=True,
+                          scratch_dir=scratch)
     register_convert_actor(converter)
     worker = dramatiq.Worker(broker, queues={CONVERT_QUEUE}, worker_threads=threads, worker_timeout=1000)
     # One message per thread, none waiting: a prefetched message would sit unacknowledged behind a long

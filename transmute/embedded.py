@@ -16,6 +16,7 @@ from litestar import Litestar
 
 from transmute.core.config import BrokerConfig, Settings
 from transmute.core.models import CONVERT_QUEUE
+from transmute.core.scratch import clean_start
 from transmute.services.api.app import create_app
 from transmute.services.api.services import Services
 from transmute.services.broker import create_broker
@@ -36,6 +37,8 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
     async def worker_threads(services: Services) -> AsyncIterator[None]:
         scratch = data_dir / "tmp"
         scratch.mkdir(exist_ok=True)
+        # What a killed run left (its conversions' scratch folders, half-written objects) goes first.
+        await anyio.to_thread.run_sync(clean_start, scratch, services.storage)
         converter = Converter(broker=broker, storage=services.storage, limits=settings.limits, scratch_dir=scratch)
         install_worker_ops(broker)  # conversion metrics (in this app's /metrics) and task ids in log lines
         register_convert_actor(converter)

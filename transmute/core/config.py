@@ -121,6 +121,8 @@ class LimitsConfig:
     """Most frames one conversion may write (span / speed * fps, doubled for boomerang)."""
     max_reverse_mb: float = 1024
     """Memory reverse and boomerang may use: they hold every output frame (width * height * 4 bytes each)."""
+    resolve_timeout: float = 5
+    """Seconds the gateway waits for the host name of a create-time URL to resolve (a 400 after)."""
     max_json_kb: float = 64
     """Largest JSON request body (create with a URL, batch download), apart from the upload limit."""
 
@@ -152,6 +154,7 @@ class LimitsConfig:
             max_output_frames=int(_env_number("MAX_OUTPUT_FRAMES", 30_000, minimum=1)),
             max_reverse_mb=_env_number("MAX_REVERSE_MB", 1024, minimum=1),
             max_json_kb=_env_number("MAX_JSON_KB", 64, minimum=1),
+            resolve_timeout=_env_number("RESOLVE_TIMEOUT", 5, minimum=0.1),
         )
 
 

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from transmute.core.config import StorageConfig
 from transmute.core.errors import StorageError
+from transmute.core.scratch import PARTIAL_PREFIX, lock, remove_abandoned_partials
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -70,6 +71,10 @@ class ObjectStorage(abc.ABC):
         """
         return []
 
+    def remove_abandoned(self) -> int:
+        """Remove what writes of dead processes left behind; their count (nothing to do by default)."""
+        return 0
+
     def check(self) -> None:  # noqa: B027 - optional hook, nothing to check by default
         """Raise StorageError when the storage cannot be reached."""
 
@@ -90,12 +95,14 @@ class FilesystemStorage(ObjectStorage):
         target = self.path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Copy to a temporary name, then rename: a reader never sees half a file, a retry overwrites.
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-        os.close(fd)
+        # The partial file is locked while written, so a process starting meanwhile leaves it alone.
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
         try:
-            with open(partial, "wb") as handle:
+            with open(fd, "wb") as handle:
+                lock(fd)
                 shutil.copyfileobj(fileobj, handle, CHUNK_SIZE)
-            os.replace(partial, target)
+                handle.flush()
+                os.replace(partial, target)
         except OSError as exc:
             Path(partial).unlink(missing_ok=True)
             raise StorageError(f"Could not store {key!r}: {exc.strerror or exc}.") from exc
@@ -136,8 +143,12 @@ class FilesystemStorage(ObjectStorage):
         return sorted(
             path.relative_to(self.root).as_posix()
             for path in folder.rglob("*")
-            if path.is_file() and not path.name.startswith(".partial-")
+            if path.is_file() and not path.name.startswith(PARTIAL_PREFIX)
         )
+
+    def remove_abandoned(self) -> int:
+        """Remove the partial files of writes whose process died (kill -9 mid-write); their count."""
+        return remove_abandoned_partials(self.root)
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):

@@ -8,9 +8,11 @@ import shutil
 import tempfile
 import uuid
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -34,6 +36,13 @@ from transmute.core.storage import ObjectStorage
 from transmute.services.api.errors import ApiError
 
 SOURCE_FIELDS = ("file", "url")
+RESOLVER_THREADS = 8
+"""Name lookups of create-time URLs at once; more wait their turn (within the same timeout)."""
+
+# Lookups get their own few threads: a slow or hung DNS server must not take the threads that copy
+# uploads and talk to the storage (anyio's default pool). getaddrinfo cannot be interrupted, so a
+# lookup past the timeout keeps its thread until the resolver gives up, but the request answers at once.
+_resolver = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="transmute-resolve")
 
 
 @dataclass
@@ -119,11 +128,12 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, limits: Lim
     An upload is spooled to a temporary file as it arrives (Litestar's multipart parser keeps at most
     1 MB of it in memory), probed (a 400 when it is not a video transmute can read, with the message
     `transmute convert` gives), then copied to storage in chunks; past `limits.max_upload_bytes` it is a
-    413. A JSON body has its own, much smaller limit, `limits.max_json_bytes` (see read_json_body).
+    413. A URL's host must resolve within `limits.resolve_timeout` seconds. A JSON body has its own, much
+    smaller limit, `limits.max_json_bytes` (see read_json_body).
     """
     content_type, _ = request.content_type
     if content_type == "application/json":
-        return await _read_json(request, limits.max_json_bytes)
+        return await _read_json(request, limits)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return await _read_form(request, storage, limits)
     raise ApiError(
@@ -133,8 +143,8 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, limits: Lim
     )
 
 
-async def _read_json(request: Request, max_json_bytes: int) -> NewTask:
-    data = await read_json_body(request, max_json_bytes, example='{"url": "https://...", "width": 320}')
+async def _read_json(request: Request, limits: LimitsConfig) -> NewTask:
+    data = await read_json_body(request, limits.max_json_bytes, example='{"url": "https://...", "width": 320}')
     if not isinstance(data, dict):
         raise ApiError(HTTP_400_BAD_REQUEST, "The JSON body must be an object with a 'url' field.")
     if "file" in data:
@@ -143,21 +153,28 @@ async def _read_json(request: Request, max_json_bytes: int) -> NewTask:
     if url is None:
         raise InvalidParameter("url", "'url' is required in a JSON request (or upload a 'file' as multipart).")
     params = _checked_params(data, from_text=False)
-    url = await _checked_url(url)
+    url = await _checked_url(url, limits.resolve_timeout)
     return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
 
 
-async def _checked_url(url: object) -> str:
-    """The URL if transmute may fetch it; the host is resolved in a thread (DNS must not block the loop).
+async def _checked_url(url: object, resolve_timeout: float) -> str:
+    """The URL if transmute may fetch it; the host is resolved in the resolver's threads (DNS must not block
+    the loop), within `resolve_timeout` seconds.
 
     With TRANSMUTE_ALLOW_PRIVATE_URLS nothing is resolved, so the check runs in the loop (no thread hop).
     """
     try:
         if private_urls_allowed():
             return check_url(url, allow_private=True)
-        return await anyio.to_thread.run_sync(check_url, url)
+        check_url(url, resolve=False)  # a malformed URL is refused without a lookup
+        lookup = asyncio.get_running_loop().run_in_executor(_resolver, check_url, url)
+        return await asyncio.wait_for(lookup, resolve_timeout)
     except SourceError as exc:
         raise InvalidParameter("url", exc.message) from None
+    except TimeoutError:
+        host = urlsplit(str(url).strip()).hostname
+        raise InvalidParameter("url", f"The host name {host!r} in 'url' did not resolve within {resolve_timeout:g} "
+                                      "seconds; check the name, or try again later.") from None
 
 
 def _url_filename(url: str) -> str:
@@ -192,7 +209,7 @@ async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsCon
                 raise InvalidParameter(name, f"{name!r} must be a plain form field, not a file.")
         params = _checked_params(fields, from_text=True)
         if url:
-            url = await _checked_url(url)
+            url = await _checked_url(url, limits.resolve_timeout)
             return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
         if upload is None:
             raise InvalidParameter("file", "'file' is required: upload the video as a multipart field named 'file'.")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -38,6 +36,7 @@ from transmute.core.fetch import download
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ConvertMessage, TaskResult
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format
+from transmute.core.scratch import make_scratch, remove_scratch
 from transmute.core.storage import ObjectStorage
 from transmute.services.broker import send
 from transmute.services.worker.events import TaskReporter
@@ -179,7 +178,7 @@ class Converter:
             log.info("task %s: result already stored by an earlier attempt", message.task_id)
             reporter.done(self._result(key, stored, expected))
             return
-        work_dir = Path(tempfile.mkdtemp(prefix=f"transmute-{message.task_id}-", dir=self.scratch_dir))
+        work_dir = make_scratch(self.scratch_dir, f"transmute-{message.task_id}-")  # locked while in use
         try:
             source = work_dir / "source"
             reporter.started()
@@ -217,7 +216,7 @@ class Converter:
             )
             reporter.done(self._result(key, size, output_format, warnings))
         finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            remove_scratch(work_dir)
 
     @staticmethod
     def _result(key: str, size: int, output_format, warnings: list[str] | None = None) -> TaskResult:
