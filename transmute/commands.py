@@ -55,7 +55,6 @@ def api(host: str, port: int, workers: int, log_level: str) -> None:
     from transmute.distributed import run_api
 
     configure_logging(log_level)
-    log.info("transmute: gateway on http://%s:%d (%d process(es))", host, port, workers)
     run_api(host=host, port=port, workers=workers, log_level=log_level)
 
 

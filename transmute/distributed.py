@@ -82,7 +82,12 @@ def run_api(*, host: str, port: int, workers: int, log_level: str) -> None:
 
     os.environ[LOG_LEVEL_ENV] = log_level
     configure_logging(log_level)
-    distributed_settings()  # fail now, with one line, rather than in every uvicorn process
+    from transmute.services.api.security import SecurityConfig
+
+    # Fail now, with one line, rather than with a traceback in every uvicorn process.
+    distributed_settings()
+    SecurityConfig.from_env()
+    log.info("transmute: gateway on http://%s:%d (%d process(es))", host, port, workers)
     uvicorn.run(
         "transmute.distributed:create_api_app",
         factory=True,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.api.support import embedded_client, make_clip, wait_finished
+from tests.e2e.conftest import TRANSMUTE
 from transmute.core.config import ConfigError
 from transmute.services.api.security import SecurityConfig, parse_rate
 
@@ -147,3 +150,37 @@ def test_with_keys_on_each_key_has_its_own_rate_limit(tmp_path: Path):
         bob = [client.get("/api/tasks/", headers=as_bob()).status_code for _ in range(2)]
         assert alice == [200, 200, 429]
         assert bob == [200, 200]
+
+
+# ------------------------------------------------------------------------ keys set but empty; key guessing
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["api", "--port", "1"]])
+@pytest.mark.parametrize("keys", [", , ,", "", "@comments-only"])
+def test_a_key_setting_that_holds_no_key_refuses_to_start_with_one_line(tmp_path: Path, command: list[str],
+                                                                        keys: str):
+    comments = tmp_path / "comments-only"
+    comments.write_text("# the keys go here\n\n   # one a line\n")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRANSMUTE_")}
+    env |= {"TRANSMUTE_API_KEYS": keys.replace("@comments-only", f"@{comments}"),
+            "TRANSMUTE_BROKER_URL": "amqp://127.0.0.1:1/", "TRANSMUTE_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([str(TRANSMUTE), *command], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert done.returncode != 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("transmute: error: TRANSMUTE_API_KEYS is set but holds no key"), \
+        done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_wrong_or_missing_keys_are_rate_limited_per_client_address(tmp_path: Path):
+    env = {"TRANSMUTE_RATE_LIMIT": "3/minute", "TRANSMUTE_API_KEYS": ALICE}
+    with embedded_client(tmp_path, env=env) as client:
+        guesses = [client.get("/api/tasks/", headers={"X-API-Key": f"guess-{n:016d}"}) for n in range(3)]
+        assert [guess.status_code for guess in guesses] == [401, 401, 401]
+        for refused in (client.get("/api/tasks/", headers={"X-API-Key": "guess-number-four-000"}),
+                        client.get("/api/tasks/")):
+            assert refused.status_code == 429
+            assert refused.json()["success"] is False
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert client.get("/api/tasks/", headers=as_alice()).status_code == 200, "a valid key has its own count"
