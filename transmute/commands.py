@@ -36,12 +36,13 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
 
     from transmute.core.logs import uvicorn_log_config
     from transmute.embedded import create_embedded_app
+    from transmute.services.api.server import uvicorn_options
 
     configure_logging(log_level)
     app = create_embedded_app(data_dir, threads=workers)
     log.info("transmute: serving on http://%s:%d (data in %s)", host, port, data_dir.resolve())
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=uvicorn_log_config(),
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, **uvicorn_options())
 
 
 @click.command()

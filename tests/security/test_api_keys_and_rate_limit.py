@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -184,3 +185,41 @@ def test_wrong_or_missing_keys_are_rate_limited_per_client_address(tmp_path: Pat
             assert refused.json()["success"] is False
             assert 1 <= int(refused.headers["retry-after"]) <= 60
         assert client.get("/api/tasks/", headers=as_alice()).status_code == 200, "a valid key has its own count"
+
+
+# ------------------------------------------------------------------------ clients behind a proxy
+
+
+def statuses(server, client_addresses: list[str]) -> list[int]:
+    """GET /api/tasks/ once per address, each as if a proxy on 127.0.0.1 forwarded it for that client."""
+    return [httpx.get(f"{server.url}/api/tasks/", headers={"X-Forwarded-For": address}, timeout=10).status_code
+            for address in client_addresses]
+
+
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "10.0.0.0/8,127.0.0.0/8", None], ids=["address", "cidr", "default"])
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(start_server, trusted):
+    env = {"TRANSMUTE_RATE_LIMIT": "3/minute"} | ({"TRANSMUTE_TRUSTED_PROXIES": trusted} if trusted else {})
+    server = start_server(workers=1, env=env)
+    assert statuses(server, ["203.0.113.7"] * 3) == [200, 200, 200]
+    assert statuses(server, ["203.0.113.8"] * 3) == [200, 200, 200]
+    assert statuses(server, ["203.0.113.7"]) == [429]
+    # The proxy appends the address it saw: what the client wrote before it is not believed.
+    assert statuses(server, ["198.51.100.1, 203.0.113.7"]) == [429]
+    assert statuses(server, ["203.0.113.9"]) == [200]
+
+
+def test_an_untrusted_peer_cannot_pick_its_rate_limit_bucket_with_x_forwarded_for(start_server):
+    server = start_server(workers=1, env={"TRANSMUTE_RATE_LIMIT": "3/minute", "TRANSMUTE_TRUSTED_PROXIES": "none"})
+    assert 429 in statuses(server, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]), \
+        "requests from one peer share one bucket, whatever X-Forwarded-For says"
+
+
+def test_a_malformed_trusted_proxy_setting_refuses_to_start(tmp_path: Path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRANSMUTE_")}
+    env |= {"TRANSMUTE_TRUSTED_PROXIES": "10.0.0.0/8, ingress.local"}
+    done = subprocess.run([str(TRANSMUTE), "serve", "--port", "1", "--data-dir", str(tmp_path / "data")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        "transmute: error: TRANSMUTE_TRUSTED_PROXIES must be IP addresses or networks (CIDR) separated by commas, "
+        "or none; 'ingress.local' is neither.")
