@@ -46,9 +46,11 @@ def create_app(
     settings: Settings | None = None,
     *,
     broker: dramatiq.Broker | None = None,
+    events_broker: dramatiq.Broker | None = None,
     extra_lifespan: ExtraLifespan | None = None,
 ) -> Litestar:
-    """The gateway. `settings` default to the environment; `broker` to the one the settings name."""
+    """The gateway. `settings` default to the environment; `broker` to the one the settings name, and the
+    projector's `events_broker` to `broker`."""
     settings = settings or Settings.from_env()
     security = SecurityConfig.from_env()
     server = ServerConfig.from_env()
@@ -61,10 +63,12 @@ def create_app(
             await store.create_schema()
             storage = await anyio.to_thread.run_sync(create_storage, settings.storage)
             active_broker = broker or await anyio.to_thread.run_sync(create_broker, settings.broker)
-            install_projector_log_context(active_broker)
+            projector_broker = events_broker or active_broker
+            install_projector_log_context(projector_broker)
             services = Services(settings=settings, store=store, storage=storage, broker=active_broker)
             app.state.services = services
-            projector = start_projector(active_broker, store, asyncio.get_running_loop())
+            app.state.events_broker = projector_broker  # where the projector listens (tests send events there)
+            projector = start_projector(projector_broker, store, asyncio.get_running_loop())
             if extra_lifespan is None:
                 yield
             else:
