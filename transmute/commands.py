@@ -42,12 +42,13 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
 
     from transmute.core.logs import uvicorn_log_config
     from transmute.embedded import create_embedded_app
+    from transmute.services.api.server import uvicorn_options
 
     configure_logging(log_level)
     app = create_embedded_app(data_dir, threads=workers)
     log.info("transmute: serving on http://%s:%d (data in %s)", host, port, data_dir.resolve())
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=uvicorn_log_config(),
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, **uvicorn_options())
 
 
 @click.command()
@@ -61,7 +62,6 @@ def api(host: str, port: int, workers: int, log_level: str) -> None:
     from transmute.distributed import run_api
 
     configure_logging(log_level)
-    log.info("transmute: gateway on http://%s:%d (%d process(es))", host, port, workers)
     run_api(host=host, port=port, workers=workers, log_level=log_level)
 
 

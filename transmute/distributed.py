@@ -82,7 +82,14 @@ def run_api(*, host: str, port: int, workers: int, log_level: str) -> None:
 
     os.environ[LOG_LEVEL_ENV] = log_level
     configure_logging(log_level)
-    distributed_settings()  # fail now, with one line, rather than in every uvicorn process
+    from transmute.services.api.security import SecurityConfig
+    from transmute.services.api.server import uvicorn_options
+
+    # Fail now, with one line, rather than with a traceback in every uvicorn process.
+    distributed_settings()
+    SecurityConfig.from_env()
+    options = uvicorn_options()  # reads the server settings: a bad one fails here too
+    log.info("transmute: gateway on http://%s:%d (%d process(es))", host, port, workers)
     uvicorn.run(
         "transmute.distributed:create_api_app",
         factory=True,
@@ -92,6 +99,7 @@ def run_api(*, host: str, port: int, workers: int, log_level: str) -> None:
         log_level=log_level,
         log_config=uvicorn_log_config(),
         timeout_graceful_shutdown=10,
+        **options,
     )
 
 

@@ -31,7 +31,11 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings.from_env(data_dir)
+    # Two in-process brokers, one Dramatiq Worker each: convert messages for the worker threads, events for the
+    # projector. Dramatiq wants one Worker per broker (each adds its consumer middleware to its broker;
+    # two on one broker logged "You're adding a middleware of the same type twice" on every start).
     broker = create_broker(BrokerConfig(url=""))
+    events = create_broker(BrokerConfig(url=""))
 
     @asynccontextmanager
     async def worker_threads(services: Services) -> AsyncIterator[None]:
@@ -39,8 +43,13 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
         scratch.mkdir(exist_ok=True)
         # What a killed run left (its conversions' scratch folders, half-written objects) goes first.
         await anyio.to_thread.run_sync(clean_start, scratch, services.storage)
-        converter = Converter(broker=broker, storage=services.storage, limits=settings.limits, scratch_dir=scratch)
-        install_worker_ops(broker)  # conversion metrics (in this app's /metrics) and task ids in log lines
+        converter = Converter(broker=broker, storage=services.storage, limits=settings.limits, scratch_dir=scratch,
+                              events_broker=events)
+        # Conversion metrics (in this app's /metrics) and task ids in log lines; the outcome is read from the
+        # events the conversion sends, so the same middleware watches the events broker too.
+        ops = install_worker_ops(broker)
+        if ops not in events.middleware:
+            events.add_middleware(ops)
         register_convert_actor(converter)
         worker = dramatiq.Worker(broker, queues={CONVERT_QUEUE}, worker_threads=threads, worker_timeout=200)
         worker.start()
@@ -56,4 +65,4 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
             converter.shutdown.set()
             await anyio.to_thread.run_sync(worker.stop)
 
-    return create_app(settings, broker=broker, extra_lifespan=worker_threads)
+    return create_app(settings, broker=broker, events_broker=events, extra_lifespan=worker_threads)

@@ -13,7 +13,7 @@ from transmute.services.broker import send
 
 def report(api: TestClient, event: TaskEvent) -> None:
     """Send an event as a worker does, and wait until the projector has consumed it."""
-    broker = api.app.state.services.broker
+    broker = api.app.state.events_broker  # the projector's broker (its own one in embedded mode)
     send(broker, EVENTS_QUEUE, PROJECT_EVENT_ACTOR, msgspec.to_builtins(event))
     broker.join(EVENTS_QUEUE, timeout=10_000)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -411,6 +412,16 @@ def test_production_turns_on_api_keys_and_the_rate_limit(renders):
     amount, _, period = config_of(docs, API)["TRANSMUTE_RATE_LIMIT"].partition("/")
     assert int(amount) > 0 and period in ("second", "minute", "hour", "day")
     assert "TRANSMUTE_API_KEYS" not in env_of(container(renders["dev"], API))
+
+
+@pytest.mark.parametrize("layer", OVERLAYS)
+def test_the_gateway_trusts_x_forwarded_for_from_the_pod_network_only(renders, layer, monkeypatch):
+    """Behind the ingress every client would share the ingress pod's rate-limit bucket without it."""
+    from transmute.core.config import ServerConfig
+
+    monkeypatch.setenv("TRANSMUTE_TRUSTED_PROXIES", config_of(renders[layer], API)["TRANSMUTE_TRUSTED_PROXIES"])
+    networks = [ipaddress.ip_network(item) for item in ServerConfig.from_env().trusted_proxies]
+    assert networks and all(network.is_private and network.prefixlen >= 8 for network in networks), networks
 
 
 def test_production_autoscales_at_least_three_gateways(renders):

@@ -24,6 +24,7 @@ from tests.distributed.conftest import (  # noqa: F401  (fixtures)
     rabbitmq_vhost,
     s3_server,
 )
+from tests.e2e.conftest import start_server  # noqa: F401  (fixture: a real `transmute serve`)
 
 
 @pytest.fixture(scope="session")

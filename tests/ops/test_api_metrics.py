@@ -3,6 +3,11 @@ conversions of its worker threads."""
 
 from __future__ import annotations
 
+import socket
+import time
+
+import httpx
+
 from tests.api.support import upload, wait_finished
 from tests.ops.conftest import sample
 
@@ -54,3 +59,44 @@ def test_the_metrics_route_needs_no_api_key_and_stays_out_of_the_openapi_schema(
         assert client.get("/api/formats/").status_code == 401
         assert client.get("/metrics").status_code == 200
         assert "/metrics" not in client.get("/schema/openapi.json").json()["paths"]
+
+
+def test_refused_keys_and_rate_limited_requests_are_counted_with_their_real_status(tmp_path):
+    from tests.api.support import embedded_client
+
+    key = "a-long-enough-secret-key"
+    env = {"TRANSMUTE_API_KEYS": key, "TRANSMUTE_RATE_LIMIT": "2/minute"}
+    with embedded_client(tmp_path / "data", env=env) as client:
+        before = client.get("/metrics").text
+        assert client.get("/api/tasks/").status_code == 401
+        assert [client.get("/api/tasks/", headers={"X-API-Key": key}).status_code for _ in range(3)] == [200, 200, 429]
+        after = client.get("/metrics").text
+
+    def added(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    expected = {"200": 2, "401": 1, "429": 1, "500": 0}
+    assert {status: added("transmute_http_requests_total", path="/api/tasks", status_code=status)
+            for status in expected} == expected
+    assert added("transmute_http_requests_error_total") == 0, "a refused request is not a server error"
+
+
+def test_a_client_that_disconnects_mid_upload_is_counted_as_499_not_as_a_server_error(start_server):
+    server = start_server()
+    before = httpx.get(f"{server.url}/metrics", timeout=5).text
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"POST /api/tasks/create/ HTTP/1.1\r\nHost: test\r\n"
+                           b"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 1000000\r\n\r\n"
+                           b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
+                           + b"\0" * 4096)
+    give_up = time.monotonic() + 30
+    while True:
+        text = httpx.get(f"{server.url}/metrics", timeout=5).text
+        if sample(text, "transmute_http_requests_total", path="/api/tasks/create", status_code="499"):
+            break
+        assert time.monotonic() < give_up, f"no request counted as 499:\n{text[-3000:]}\n{server.log()}"
+        time.sleep(0.05)
+    for name, labels in (("transmute_http_requests_total", {"status_code": "500"}),
+                         ("transmute_http_requests_error_total", {})):
+        assert sample(text, name, **labels) == sample(before, name, **labels), "a client leaving is no server error"

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
 from tests.api.support import embedded_client, make_clip, wait_finished
+from tests.e2e.conftest import TRANSMUTE
 from transmute.core.config import ConfigError
 from transmute.services.api.security import SecurityConfig, parse_rate
 
@@ -148,3 +152,75 @@ def test_with_keys_on_each_key_has_its_own_rate_limit(tmp_path: Path):
         bob = [client.get("/api/tasks/", headers=as_bob()).status_code for _ in range(2)]
         assert alice == [200, 200, 429]
         assert bob == [200, 200]
+
+
+# ------------------------------------------------------------------------ keys set but empty; key guessing
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["api", "--port", "1"]])
+@pytest.mark.parametrize("keys", [", , ,", "", "@comments-only"])
+def test_a_key_setting_that_holds_no_key_refuses_to_start_with_one_line(tmp_path: Path, command: list[str],
+                                                                        keys: str):
+    comments = tmp_path / "comments-only"
+    comments.write_text("# the keys go here\n\n   # one a line\n")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRANSMUTE_")}
+    env |= {"TRANSMUTE_API_KEYS": keys.replace("@comments-only", f"@{comments}"),
+            "TRANSMUTE_BROKER_URL": "amqp://127.0.0.1:1/", "TRANSMUTE_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([str(TRANSMUTE), *command], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert done.returncode != 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("transmute: error: TRANSMUTE_API_KEYS is set but holds no key"), \
+        done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_wrong_or_missing_keys_are_rate_limited_per_client_address(tmp_path: Path):
+    env = {"TRANSMUTE_RATE_LIMIT": "3/minute", "TRANSMUTE_API_KEYS": ALICE}
+    with embedded_client(tmp_path, env=env) as client:
+        guesses = [client.get("/api/tasks/", headers={"X-API-Key": f"guess-{n:016d}"}) for n in range(3)]
+        assert [guess.status_code for guess in guesses] == [401, 401, 401]
+        for refused in (client.get("/api/tasks/", headers={"X-API-Key": "guess-number-four-000"}),
+                        client.get("/api/tasks/")):
+            assert refused.status_code == 429
+            assert refused.json()["success"] is False
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert client.get("/api/tasks/", headers=as_alice()).status_code == 200, "a valid key has its own count"
+
+
+# ------------------------------------------------------------------------ clients behind a proxy
+
+
+def statuses(server, client_addresses: list[str]) -> list[int]:
+    """GET /api/tasks/ once per address, each as if a proxy on 127.0.0.1 forwarded it for that client."""
+    return [httpx.get(f"{server.url}/api/tasks/", headers={"X-Forwarded-For": address}, timeout=10).status_code
+            for address in client_addresses]
+
+
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "10.0.0.0/8,127.0.0.0/8", None], ids=["address", "cidr", "default"])
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(start_server, trusted):
+    env = {"TRANSMUTE_RATE_LIMIT": "3/minute"} | ({"TRANSMUTE_TRUSTED_PROXIES": trusted} if trusted else {})
+    server = start_server(workers=1, env=env)
+    assert statuses(server, ["203.0.113.7"] * 3) == [200, 200, 200]
+    assert statuses(server, ["203.0.113.8"] * 3) == [200, 200, 200]
+    assert statuses(server, ["203.0.113.7"]) == [429]
+    # The proxy appends the address it saw: what the client wrote before it is not believed.
+    assert statuses(server, ["198.51.100.1, 203.0.113.7"]) == [429]
+    assert statuses(server, ["203.0.113.9"]) == [200]
+
+
+def test_an_untrusted_peer_cannot_pick_its_rate_limit_bucket_with_x_forwarded_for(start_server):
+    server = start_server(workers=1, env={"TRANSMUTE_RATE_LIMIT": "3/minute", "TRANSMUTE_TRUSTED_PROXIES": "none"})
+    assert 429 in statuses(server, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]), \
+        "requests from one peer share one bucket, whatever X-Forwarded-For says"
+
+
+def test_a_malformed_trusted_proxy_setting_refuses_to_start(tmp_path: Path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRANSMUTE_")}
+    env |= {"TRANSMUTE_TRUSTED_PROXIES": "10.0.0.0/8, ingress.local"}
+    done = subprocess.run([str(TRANSMUTE), "serve", "--port", "1", "--data-dir", str(tmp_path / "data")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        "transmute: error: TRANSMUTE_TRUSTED_PROXIES must be IP addresses or networks (CIDR) separated by commas, "
+        "or none; 'ingress.local' is neither.")

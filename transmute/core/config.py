@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,4 +227,43 @@ class Settings:
             broker=BrokerConfig.from_env(),
             limits=LimitsConfig.from_env(),
             reconciler=ReconcilerConfig.from_env(),
+        )
+
+
+def _addresses(name: str, default: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses and CIDR networks; `none` for an empty list."""
+    value = _env(name, default)
+    if value.lower() == "none":
+        return ()
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"TRANSMUTE_{name} must be IP addresses or networks (CIDR) separated by commas, "
+                              f"or none; {item!r} is neither.") from None
+    return items
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the gateway's HTTP server treats its clients: whose X-Forwarded-For it believes, how long a slow
+    client may take, how many connections one process holds (docs/security.md, "Slow clients and proxies")."""
+
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    """Peers whose X-Forwarded-For names the client (as uvicorn's own default: loopback, a proxy on the host)."""
+    header_timeout: float = 20
+    """Seconds from a connection's (or a request's) first byte to the end of its headers."""
+    client_idle_timeout: float = 60
+    """Seconds an upload may send nothing while the gateway waits for its body."""
+    max_connections: int = 500
+    """Open connections (and requests in flight) per gateway process; past it a 503."""
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        return cls(
+            trusted_proxies=_addresses("TRUSTED_PROXIES", "127.0.0.1,::1"),
+            header_timeout=_env_number("HEADER_TIMEOUT", 20, minimum=0.1),
+            client_idle_timeout=_env_number("CLIENT_IDLE_TIMEOUT", 60, minimum=0.1),
+            max_connections=int(_env_number("MAX_CONNECTIONS", 500, minimum=1)),
         )

@@ -12,10 +12,12 @@ import dramatiq
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from transmute.core.config import Settings
+from transmute.core.config import ServerConfig, Settings
 from transmute.core.storage import create_storage
 from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.formats import list_formats
@@ -29,6 +31,7 @@ from transmute.services.api.metrics import (
 )
 from transmute.services.api.projector import start_projector
 from transmute.services.api.security import SecurityConfig, security_middleware
+from transmute.services.api.server import ClientIdleTimeout
 from transmute.services.api.services import Services
 from transmute.services.api.tasks import TasksController
 from transmute.services.broker import create_broker
@@ -43,11 +46,14 @@ def create_app(
     settings: Settings | None = None,
     *,
     broker: dramatiq.Broker | None = None,
+    events_broker: dramatiq.Broker | None = None,
     extra_lifespan: ExtraLifespan | None = None,
 ) -> Litestar:
-    """The gateway. `settings` default to the environment; `broker` to the one the settings name."""
+    """The gateway. `settings` default to the environment; `broker` to the one the settings name, and the
+    projector's `events_broker` to `broker`."""
     settings = settings or Settings.from_env()
     security = SecurityConfig.from_env()
+    server = ServerConfig.from_env()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,10 +63,12 @@ def create_app(
             await store.create_schema()
             storage = await anyio.to_thread.run_sync(create_storage, settings.storage)
             active_broker = broker or await anyio.to_thread.run_sync(create_broker, settings.broker)
-            install_projector_log_context(active_broker)
+            projector_broker = events_broker or active_broker
+            install_projector_log_context(projector_broker)
             services = Services(settings=settings, store=store, storage=storage, broker=active_broker)
             app.state.services = services
-            projector = start_projector(active_broker, store, asyncio.get_running_loop())
+            app.state.events_broker = projector_broker  # where the projector listens (tests send events there)
+            projector = start_projector(projector_broker, store, asyncio.get_running_loop())
             if extra_lifespan is None:
                 yield
             else:
@@ -84,7 +92,13 @@ def create_app(
 
     return Litestar(
         route_handlers=[TasksController, list_formats, media_result, live, ready, MetricsController],
-        middleware=[RequestMetrics, *security_middleware(security)],
+        middleware=[
+            # First: the client's address (from a trusted proxy's X-Forwarded-For) is what the limiter counts by.
+            DefineMiddleware(ProxyHeadersMiddleware, trusted_hosts=list(server.trusted_proxies)),
+            RequestMetrics,
+            DefineMiddleware(ClientIdleTimeout, idle_timeout=server.client_idle_timeout),
+            *security_middleware(security),
+        ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],

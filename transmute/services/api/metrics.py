@@ -6,6 +6,9 @@
   as Litestar's PrometheusMiddleware names them. That middleware built a `Request`, a label dict and a
   wrapped `send` and looked every metric up again on each request (20-50 % of a cheap route's time, see
   docs/benchmarks.md); `RequestMetrics` is a plain ASGI middleware that keeps the labelled children.
+  The status is the one the client was answered with, also when a middleware refused the request (401,
+  429); a request whose client went away before its answer was complete is counted as 499 (nginx's
+  "client closed request"), so 5xx means a server fault.
 - `transmute_tasks_created_total{format}`: tasks recorded by the create route, counted where the task is
   recorded (`CountingTaskStore.create`), which also makes the new task's id current for the request's logs.
 
@@ -23,6 +26,7 @@ from typing import Any, ClassVar
 
 import dramatiq
 from dramatiq.middleware import Middleware
+from litestar.exceptions import HTTPException
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
@@ -41,6 +45,8 @@ HTTP_DURATION = Histogram("transmute_http_request_duration_seconds", "Request du
 HTTP_ERRORS = Counter("transmute_http_requests_error_total", "Total errors in requests", _LABELS)
 HTTP_IN_PROGRESS = Gauge("transmute_http_requests_in_progress", "Total requests currently in progress",
                          _LABELS, multiprocess_mode="livesum")
+CLIENT_CLOSED_REQUEST = 499
+"""The status counted for a request whose client disconnected before its answer was complete (as nginx does)."""
 _NOT_TRAFFIC = ("/metrics", "/health")
 """Probes and scrapes are not traffic: they stay out of the request metrics."""
 
@@ -67,18 +73,33 @@ class RequestMetrics:
         if gauge is None:
             gauge = self._in_progress[(method, template)] = HTTP_IN_PROGRESS.labels(method, template, 200, APP_NAME)
         status = 500  # unless a response starts
+        answered = client_left = False
         start = time.perf_counter()
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
             await send(message)
+
+        async def receive_watching() -> Message:
+            nonlocal client_left
+            message = await receive()
+            client_left = client_left or (message["type"] == "http.disconnect" and not answered)
+            return message
 
         gauge.inc()
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive_watching, send_status)
+        except HTTPException as refused:
+            # Raised by a middleware (key check, rate limit): Litestar turns it into its answer further out.
+            status = refused.status_code
+            raise
         finally:
+            if client_left:
+                status = CLIENT_CLOSED_REQUEST
             elapsed = time.perf_counter() - start
             gauge.dec()
             key = (method, template, status)

@@ -3,9 +3,11 @@
 - `TRANSMUTE_API_KEYS`: comma-separated keys, or `@/path/to/file` (one key a line). When set, every
   `/api` and `/media` route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`, and a key sees
   only its own tasks (the store keeps a hash of the key as the task's owner, never the key).
-- `TRANSMUTE_RATE_LIMIT`: like `120/minute` (per second, minute or hour), per key when keys are on,
-  else per client address; `0` or unset turns it off. Litestar's rate-limit middleware counts; its 429
-  (and only it) gets a `Retry-After` in errors.handle_http_error.
+  Set but holding no key (`", ,"`, a file of only comments) is a configuration error, never "auth off".
+- `TRANSMUTE_RATE_LIMIT`: like `120/minute` (per second, minute or hour), per valid key when keys are
+  on, else per client address; a request with a missing or wrong key counts against its client address,
+  so guessing keys runs into 429s too. `0` or unset turns it off. Litestar's rate-limit middleware
+  counts; its 429 (and only it) gets a `Retry-After` in errors.handle_http_error.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +48,15 @@ class SecurityConfig:
 
     @classmethod
     def from_env(cls) -> SecurityConfig:
-        return cls(api_keys=_read_keys(os.environ.get("TRANSMUTE_API_KEYS", "")),
+        keys = os.environ.get("TRANSMUTE_API_KEYS")
+        return cls(api_keys=() if keys is None else _read_keys(keys),
                    rate_limit=parse_rate(os.environ.get("TRANSMUTE_RATE_LIMIT", "")))
 
 
 def _read_keys(value: str) -> tuple[str, ...]:
-    value = value.strip()
+    """The keys a set TRANSMUTE_API_KEYS holds: at least one, or the gateway would be open by mistake."""
+    source = value.strip()
+    value = source
     if value.startswith("@"):
         path = Path(value[1:])
         try:
@@ -61,6 +67,10 @@ def _read_keys(value: str) -> tuple[str, ...]:
     else:
         keys = [part.strip() for part in value.split(",")]
     keys = [key for key in keys if key and not key.startswith("#")]
+    if not keys:
+        where = f"the file {source[1:]}" if source.startswith("@") else repr(source)
+        raise ConfigError(f"TRANSMUTE_API_KEYS is set but holds no key ({where}): give at least one key, "
+                          "or unset the variable to run without API keys.")
     short = [key for key in keys if len(key) < 16]
     if short:
         raise ConfigError("Every key in TRANSMUTE_API_KEYS must be at least 16 characters long.")
@@ -116,24 +126,35 @@ def _presented_key(connection: ASGIConnection) -> str:
     return connection.headers.get("x-api-key", "").strip()
 
 
-def rate_limit_identity(request: Any) -> str:
-    """Whom a request counts against: its key's owner when keys are on, else the client address."""
-    user = request.scope.get("user")
-    return f"key:{user}" if user else f"ip:{get_remote_address(request)}"
+def rate_limit_identity(keys: tuple[str, ...]) -> Callable[[Any], str]:
+    """Whom a request counts against: its key's owner for a valid key, else its client address.
+
+    The limiter runs before the key check (so a wrong or missing key is counted too): it looks the presented
+    key up by its hash, which tells nothing about how close a wrong key came.
+    """
+    owners = frozenset(owner_id(key) for key in keys)
+
+    def identity(request: Any) -> str:
+        given = _presented_key(request) if owners else ""
+        owner = owner_id(given) if given else ""
+        return f"key:{owner}" if owner in owners else f"ip:{get_remote_address(request)}"
+
+    return identity
 
 
 def security_middleware(config: SecurityConfig) -> list[DefineMiddleware]:
-    """The middleware to install, outermost first: keys (so the limiter knows the key), then the limiter."""
+    """The middleware to install, outermost first: the limiter (so requests refused for their key count too),
+    then the key check."""
     middleware: list[DefineMiddleware] = []
-    if config.api_keys:
-        middleware.append(DefineMiddleware(ApiKeyMiddleware, keys=config.api_keys))
     if config.rate_limit:
         middleware.append(
             RateLimitConfig(
                 rate_limit=config.rate_limit,  # type: ignore[arg-type]
-                identifier_for_request=rate_limit_identity,
+                identifier_for_request=rate_limit_identity(config.api_keys),
                 exclude=[r"^/health", r"^/metrics"],
             ).middleware
         )
+    if config.api_keys:
+        middleware.append(DefineMiddleware(ApiKeyMiddleware, keys=config.api_keys))
     return middleware
 

@@ -70,10 +70,12 @@ class Converter:
 
     requeue_interrupted: bool = False
     """Send a task interrupted by shutdown again (distributed mode: another worker takes it over)."""
+    events_broker: dramatiq.Broker | None = None
+    """Where task events go, when not on `broker` (embedded mode: the projector's own in-process broker)."""
 
     def __call__(self, payload: dict) -> None:
         message = msgspec.convert(payload, ConvertMessage)
-        reporter = TaskReporter(self.broker, message.task_id)
+        reporter = TaskReporter(self.events_broker or self.broker, message.task_id)
         marker = None
         try:
             marker = self._begin_attempt(message, reporter)
