@@ -121,6 +121,10 @@ class LimitsConfig:
     """Most frames one conversion may write (span / speed * fps, doubled for boomerang)."""
     max_reverse_mb: float = 1024
     """Memory reverse and boomerang may use: they hold every output frame (width * height * 4 bytes each)."""
+    max_conversion_memory_mb: float = 1536
+    """Address space (virtual memory, RLIMIT_AS) each ffmpeg and ffprobe child may map; 0 turns the ceiling off."""
+    max_decode_gigapixels: float = 50
+    """Most pixels one conversion may decode (source width * height * frames in the span), in billions."""
 
     @property
     def max_upload_bytes(self) -> int:
@@ -145,6 +149,8 @@ class LimitsConfig:
             max_source_duration=_env_number("MAX_SOURCE_DURATION", 4 * 3600, minimum=1),
             max_output_frames=int(_env_number("MAX_OUTPUT_FRAMES", 30_000, minimum=1)),
             max_reverse_mb=_env_number("MAX_REVERSE_MB", 1024, minimum=1),
+            max_conversion_memory_mb=_env_number("MAX_CONVERSION_MEMORY_MB", 1536),
+            max_decode_gigapixels=_env_number("MAX_DECODE_GIGAPIXELS", 50, minimum=0.001),
         )
 
 
