@@ -7,6 +7,7 @@ import pytest
 
 from tests.media_fixtures import brightness, convert, ffmpeg, rgb_frames
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
+from transmute.core.media import ALLOWED_DEMUXERS
 from transmute.core.params import DITHERS, parse_params
 from transmute.core.plugins import get_format, plugin_manager
 from transmute.plugins import gif as gif_plugin
@@ -217,7 +218,8 @@ def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_s
     assert command[source + 1].startswith("file:")
     input_options = dict(zip(command[1:source:2], command[2:source:2], strict=True))
     assert input_options["-protocol_whitelist"] == "file"
-    assert input_options["-format_whitelist"] == gif_plugin.INPUT_OPTIONS["format_whitelist"]
+    assert input_options["-format_whitelist"] == ",".join(ALLOWED_DEMUXERS)
+    assert input_options["-max_pixels"] == str(8192 * 8192)  # the decoder's cap: the largest source accepted
     assert command[-2].startswith("file:") and command[command.index("-loop") + 1] == "0"
     assert_progress_rises_to_100(one.progress)
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.media_fixtures import ffmpeg
+from transmute.core.config import LimitsConfig
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.media import explain_ffmpeg_error, probe, run_ffmpeg
+from transmute.core.media import explain_ffmpeg_error, limits_applied, probe, run_ffmpeg
 
 
 def realtime_run(tmp_path: Path, seconds: float) -> tuple[list[str], str]:
@@ -137,3 +139,42 @@ def test_an_interrupted_run_leaves_no_ffmpeg_behind(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_ffmpeg(args, expected_duration=30, progress=interrupt)
     assert running_with(marker) == []
+
+
+def test_ffmpeg_runs_under_the_memory_ceiling_and_a_run_past_it_fails_with_a_clear_message(clips):
+    # 15 frames of 6000x6000 (54 MB each in yuv420p) held by reverse: about 800 MB, past a 300 MB ceiling.
+    greedy = ["-i", f"file:{clips['small']}", "-vf", "scale=6000:6000,reverse", "-f", "null", "-"]
+    run_ffmpeg(greedy, expected_duration=1)  # the default ceiling, 1536 MB, holds it
+    with limits_applied(LimitsConfig(max_conversion_memory_mb=300)), pytest.raises(MediaError) as stopped:
+        run_ffmpeg(greedy, expected_duration=1)
+    assert stopped.value.message.startswith("The conversion needed more than 300 MB of memory "
+                                            "(TRANSMUTE_MAX_CONVERSION_MEMORY_MB) and was stopped")
+
+
+def test_the_memory_ceiling_is_the_address_space_limit_of_the_ffmpeg_child(tmp_path):
+    args, marker = realtime_run(tmp_path, 30)
+    limits: list[str] = []
+    with limits_applied(LimitsConfig(max_conversion_memory_mb=900)):
+
+        def read_limit(percent: float) -> None:
+            for pid in running_with(marker):
+                limits.extend(line for line in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                              if line.startswith("Max address space"))
+            raise ConversionCancelled("seen")
+
+        with pytest.raises(ConversionCancelled):
+            run_ffmpeg(args, expected_duration=30, progress=read_limit)
+    assert limits and limits[0].split()[3:5] == [str(900 * 1024 * 1024)] * 2
+
+
+def test_a_many_threaded_ffmpeg_converts_under_the_default_memory_ceiling(tmp_path):
+    # As on a host with 48 cores (ffmpeg starts a thread a core): each thread's malloc arena reserves address
+    # space, which alone exceeded the ceiling before the arenas were capped.
+    source = tmp_path / "hd.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30:duration=2", "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", str(source))
+    threads = ["-threads", "48", "-filter_threads", "48"]
+    run_ffmpeg([*threads, "-i", f"file:{source}", *threads, "-filter_complex",
+                "[0:v]fps=15,scale=480:-1,split[a][b];[a]palettegen[p];[b][p]paletteuse", "-y",
+                str(tmp_path / "out.gif")], expected_duration=2)
+    assert probe(tmp_path / "out.gif").width == 480

@@ -20,10 +20,11 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.api.support import embedded_client, make_clip, upload, wait_finished
+from tests.media_fixtures import ffmpeg
 from transmute.core.config import LimitsConfig
 from transmute.core.conversion import convert_file
 from transmute.core.errors import MediaError
-from transmute.core.media import ALLOWED_DEMUXERS, check_output, child_options, probe, run_ffmpeg
+from transmute.core.media import ALLOWED_DEMUXERS, check_decode, check_output, child_options, probe, run_ffmpeg
 from transmute.core.params import parse_params
 
 TRANSMUTE = str(Path(sys.executable).with_name("transmute"))
@@ -180,6 +181,7 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
     assert len(source_runs) == 5
     for command in source_runs:
         assert command[command.index("-format_whitelist") + 1] == ",".join(ALLOWED_DEMUXERS)
+        assert command[command.index("-max_pixels") + 1] == str(8192 * 8192)
 
 
 # ------------------------------------------------------------------------------------------ limits
@@ -202,12 +204,22 @@ def test_too_many_output_frames_are_refused_before_ffmpeg_runs():
 
 
 def test_reverse_memory_is_frames_times_output_size_times_four_bytes():
-    limits = LimitsConfig(max_reverse_mb=1024)
+    limits = LimitsConfig(max_reverse_mb=1024, max_conversion_memory_mb=0)  # no ceiling on ffmpeg's memory
     # 1000 frames of 640x480 at 4 bytes: 1171.875 MB > 1024 MB
     with pytest.raises(MediaError, match=r"1000 frames of 640x480 need about 1172 MB.*TRANSMUTE_MAX_REVERSE_MB"):
         check_output(frames=1000, width=640, height=480, buffered_frames=1000, limits=limits)
     check_output(frames=800, width=640, height=480, buffered_frames=800, limits=limits)  # 937.5 MB
     check_output(frames=1000, width=640, height=480, buffered_frames=0, limits=limits)  # nothing buffered
+
+
+def test_a_reverse_buffer_must_fit_the_memory_ceiling_with_room_for_ffmpeg_itself():
+    # 800 frames of 640x480: 937.5 MB, within TRANSMUTE_MAX_REVERSE_MB (1024) but not within 1536 - 768 MB.
+    with pytest.raises(MediaError, match=r"need about 938 MB, more than the 768 MB ffmpeg has for them within its "
+                                         r"1536 MB \(TRANSMUTE_MAX_CONVERSION_MEMORY_MB\)"):
+        check_output(frames=800, width=640, height=480, buffered_frames=800, limits=LimitsConfig())
+    check_output(frames=800, width=640, height=480, buffered_frames=800,
+                 limits=LimitsConfig(max_conversion_memory_mb=2048))
+    check_output(frames=600, width=640, height=480, buffered_frames=600, limits=LimitsConfig())  # 703 MB
 
 
 def test_a_reverse_that_would_not_fit_in_memory_fails_before_ffmpeg_runs(clip, tmp_path, monkeypatch):
@@ -230,6 +242,67 @@ def test_the_cli_reads_the_limits_from_the_environment_and_fails_in_one_line(cli
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "up to 100x8192" in done.stderr
     assert not (tmp_path / "out.gif").exists()
+
+
+# ------------------------------------------------------------------------------------------ decoding bounds
+
+
+@pytest.fixture(scope="module")
+def growing(folder: Path) -> Path:
+    """An MPEG-TS that probes as 160x120 (2 s of it) and then carries 1600x1600 frames (1 s): two segments
+    encoded apart with the same codec, joined as TS allows, by concatenating the bytes."""
+    x264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts"]
+    small, large = folder / "small.ts", folder / "large.ts"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=2", *x264, str(small))
+    ffmpeg("-f", "lavfi", "-i", "smptebars=size=1600x1600:rate=10:duration=1", "-output_ts_offset", "2", *x264,
+           str(large))
+    joined = folder / "growing.ts"
+    joined.write_bytes(small.read_bytes() + large.read_bytes())
+    return joined
+
+
+SMALL_SOURCES = {"TRANSMUTE_MAX_SOURCE_WIDTH": "1000", "TRANSMUTE_MAX_SOURCE_HEIGHT": "1000"}
+
+
+def test_frames_larger_than_the_limit_further_in_the_file_fail_the_conversion(growing, tmp_path):
+    limits = LimitsConfig(max_source_width=1000, max_source_height=1000)
+    assert (probe(growing, limits=limits).width, probe(growing, limits=limits).height) == (160, 120)
+    with pytest.raises(MediaError) as refused:
+        convert_file(growing, tmp_path / "out.gif", parse_params({}), work_dir=tmp_path, limits=limits)
+    assert refused.value.message.startswith("The video has frames of 1600x1600 pixels, larger than the 1000x1000 "
+                                            "(or 1000000 pixels) transmute accepts (TRANSMUTE_MAX_SOURCE_WIDTH, ")
+    assert not (tmp_path / "out.gif").exists()
+
+
+@pytest.mark.parametrize("options", [{"keep_original_size": True}, {"keep_original_size": True, "boomerang": True}])
+def test_frames_larger_than_probed_are_scaled_to_the_planned_size_before_they_are_buffered(growing, tmp_path,
+                                                                                           options):
+    convert_file(growing, tmp_path / "out.gif", parse_params(options), work_dir=tmp_path)
+    frames = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "frame=width,height", "-of", "csv=p=0",
+                             str(tmp_path / "out.gif")], capture_output=True, text=True, check=True).stdout.split()
+    assert frames and set(frames) == {"160,120"}
+
+
+def test_a_conversion_past_the_memory_ceiling_fails_in_one_line_from_the_cli(growing, tmp_path):
+    env = {**os.environ, "TRANSMUTE_MAX_CONVERSION_MEMORY_MB": "300"}
+    done = subprocess.run([TRANSMUTE, "convert", str(growing), "-o", str(tmp_path / "out.gif")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "needed more than 300 MB of memory (TRANSMUTE_MAX_CONVERSION_MEMORY_MB)" in done.stderr
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_a_span_past_the_decode_budget_is_refused_before_ffmpeg_runs(clip, tmp_path):
+    media = probe(clip)  # 160x120, 10 fps, 2 s: 20 frames, 384000 pixels
+    limits = LimitsConfig(max_decode_gigapixels=0.0003)
+    with pytest.raises(MediaError, match=r"would decode 20 frames of 160x120 \(0.000384 gigapixels\), more than the "
+                                         r"0.0003 allowed \(TRANSMUTE_MAX_DECODE_GIGAPIXELS\)"):
+        check_decode(media, 2.0, limits)
+    check_decode(media, 1.0, limits)
+    with pytest.raises(MediaError, match="TRANSMUTE_MAX_DECODE_GIGAPIXELS"):
+        convert_file(clip, tmp_path / "out.gif", parse_params({}), work_dir=tmp_path, limits=limits)
+    convert_file(clip, tmp_path / "out.gif", parse_params({"end_time": 1}), work_dir=tmp_path, limits=limits)
 
 
 # ------------------------------------------------------------------------------------------ the CLI
@@ -294,6 +367,13 @@ def test_the_service_applies_its_reverse_memory_limit_and_says_so(service, clip)
     assert status["error_message"].startswith("Reverse and boomerang hold every frame in memory: 20 frames of 160x120")
     assert "1 MB allowed (TRANSMUTE_MAX_REVERSE_MB)" in status["error_message"]
     assert list(scratch.iterdir()) == []
+
+
+def test_a_task_whose_frames_grow_past_the_limit_fails_with_a_clear_message(growing, tmp_path):
+    with embedded_client(tmp_path / "data", threads=1, env=SMALL_SOURCES) as client:
+        status = wait_finished(client, upload(client, growing)["task_id"])
+    assert status["status"] == "failed"
+    assert status["error_message"].startswith("The video has frames of 1600x1600 pixels, larger than the 1000x1000")
 
 
 def test_a_conversion_past_the_timeout_fails_its_task_with_a_clear_message(tmp_path):

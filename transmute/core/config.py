@@ -126,6 +126,10 @@ class LimitsConfig:
     """Seconds the gateway waits for the host name of a create-time URL to resolve (a 400 after)."""
     max_json_kb: float = 64
     """Largest JSON request body (create with a URL, batch download), apart from the upload limit."""
+    max_conversion_memory_mb: float = 1536
+    """Address space (virtual memory, RLIMIT_AS) each ffmpeg and ffprobe child may map; 0 turns the ceiling off."""
+    max_decode_gigapixels: float = 50
+    """Most pixels one conversion may decode (source width * height * frames in the span), in billions."""
 
     @property
     def max_json_bytes(self) -> int:
@@ -156,6 +160,8 @@ class LimitsConfig:
             max_reverse_mb=_env_number("MAX_REVERSE_MB", 1024, minimum=1),
             max_json_kb=_env_number("MAX_JSON_KB", 64, minimum=1),
             resolve_timeout=_env_number("RESOLVE_TIMEOUT", 5, minimum=0.1),
+            max_conversion_memory_mb=_env_number("MAX_CONVERSION_MEMORY_MB", 1536),
+            max_decode_gigapixels=_env_number("MAX_DECODE_GIGAPIXELS", 50, minimum=0.001),
         )
 
 

@@ -9,7 +9,9 @@ Only local files, and only real video containers:
   a file that is really a playlist or a list of files (HLS, ffconcat, SDP, an image sequence) is refused
   before its demuxer opens anything, whatever its name says;
 - sources and conversions are bounded (picture size, duration, output frames, the memory reverse and
-  boomerang buffer): see LimitsConfig and `check_source` / `check_output`;
+  boomerang buffer, the pixels decoded): see LimitsConfig and `check_source` / `check_output` / `check_decode`;
+- decoding itself is bounded too: every input has the decoder's `max_pixels`, and every child an address-space
+  ceiling (RLIMIT_AS); a run that meets either is stopped with a message naming the setting;
 - ffmpeg and ffprobe run in their own session and die with the thread that started them (Linux:
   PR_SET_PDEATHSIG), so a worker killed mid-conversion leaves no ffmpeg behind.
 
@@ -27,6 +29,7 @@ import json
 import math
 import os
 import re
+import resource
 import signal
 import stat
 import subprocess
@@ -71,7 +74,18 @@ Playlists and lists (hls, concat, sdp, rtsp...), image sequences (image2, *_pipe
 refused by ffmpeg itself (`-format_whitelist`), before their demuxer reads a line."""
 
 INPUT_OPTIONS: dict[str, str] = {"protocol_whitelist": "file", "format_whitelist": ",".join(ALLOWED_DEMUXERS)}
-"""The ffmpeg input options every source is opened with (ffmpeg-python: `ffmpeg.input(path, **INPUT_OPTIONS)`)."""
+"""The ffmpeg input options every source is opened with, besides the decoder's picture cap (see `input_options`)."""
+
+
+def input_options(limits: LimitsConfig | None = None) -> dict[str, str]:
+    """INPUT_OPTIONS plus `max_pixels`, the decoder's cap on one picture (the largest source the limits accept):
+    a frame larger than the probe saw, further in the file, is refused by the decoder instead of allocated.
+    ffmpeg-python: `ffmpeg.input(path, **input_options())`."""
+    return {**INPUT_OPTIONS, "max_pixels": str(max_pixels(limits or active_limits()))}
+
+
+def max_pixels(limits: LimitsConfig) -> int:
+    return limits.max_source_width * limits.max_source_height
 
 _LISTS = {
     "hls": "an HLS playlist (m3u8)",
@@ -195,6 +209,12 @@ def check_source(media: MediaInfo, limits: LimitsConfig | None = None) -> None:
                          f"{_duration_text(limits.max_source_duration)} (TRANSMUTE_MAX_SOURCE_DURATION).")
 
 
+FFMPEG_OWN_MB = 768
+"""Address space ffmpeg maps besides the frames reverse and boomerang buffer (decoder, threads, scaler, GIF
+encoder): measured 560-800 MB under the 1536 MB default ceiling, 720p and 1080p, one and two passes. A buffer
+must fit in TRANSMUTE_MAX_CONVERSION_MEMORY_MB minus this, or the run would fail midway."""
+
+
 def check_output(*, frames: int, width: int, height: int, buffered_frames: int = 0,
                  limits: LimitsConfig | None = None) -> None:
     """MediaError, before ffmpeg runs, when a conversion would write too many frames, or buffer too many.
@@ -208,11 +228,47 @@ def check_output(*, frames: int, width: int, height: int, buffered_frames: int =
                          "allowed (TRANSMUTE_MAX_OUTPUT_FRAMES); choose a shorter span, a lower fps or a "
                          "higher speed.")
     needed_mb = buffered_frames * width * height * 4 / (1024 * 1024)
+    room_mb = limits.max_conversion_memory_mb - FFMPEG_OWN_MB
+    if buffered_frames and limits.max_conversion_memory_mb > 0 and room_mb < needed_mb <= limits.max_reverse_mb:
+        raise MediaError(f"Reverse and boomerang hold every frame in memory: {buffered_frames} frames of "
+                         f"{width}x{height} need about {needed_mb:.0f} MB, more than the {max(room_mb, 0):g} MB "
+                         f"ffmpeg has for them within its {limits.max_conversion_memory_mb:g} MB "
+                         "(TRANSMUTE_MAX_CONVERSION_MEMORY_MB); choose a shorter span, a smaller width or a "
+                         "lower fps.")
     if needed_mb > limits.max_reverse_mb:
         raise MediaError(f"Reverse and boomerang hold every frame in memory: {buffered_frames} frames of "
                          f"{width}x{height} need about {needed_mb:.0f} MB, more than the {limits.max_reverse_mb:g} "
                          "MB allowed (TRANSMUTE_MAX_REVERSE_MB); choose a shorter span, a smaller width or a "
                          "lower fps.")
+
+
+def check_decode(media: MediaInfo, span: float, limits: LimitsConfig | None = None) -> None:
+    """MediaError, before ffmpeg runs, when decoding `span` seconds of the source is more pixels than
+    TRANSMUTE_MAX_DECODE_GIGAPIXELS allow (width * height * frames, frames from the probe's rate)."""
+    limits = limits or active_limits()
+    rate = media.fps or (media.frame_count / media.duration if media.frame_count and media.duration else 0) or 60.0
+    frames = max(1, math.ceil(rate * span))
+    gigapixels = media.width * media.height * frames / 1e9
+    if gigapixels > limits.max_decode_gigapixels:
+        raise MediaError(f"The conversion would decode {frames} frames of {media.width}x{media.height} "
+                         f"({gigapixels:.3g} gigapixels), more than the {limits.max_decode_gigapixels:g} allowed "
+                         "(TRANSMUTE_MAX_DECODE_GIGAPIXELS); choose a shorter span.")
+
+
+def frames_too_large(size: str, limits: LimitsConfig | None = None) -> str:
+    """The message for a file whose decoder met a picture past `max_pixels` (`size`: ffmpeg's "WxH")."""
+    limits = limits or active_limits()
+    return (f"The video has frames of {size} pixels, larger than the {limits.max_source_width}x"
+            f"{limits.max_source_height} (or {max_pixels(limits)} pixels) transmute accepts "
+            "(TRANSMUTE_MAX_SOURCE_WIDTH, TRANSMUTE_MAX_SOURCE_HEIGHT); its picture size changes inside the "
+            "file.")
+
+
+def out_of_memory(limits: LimitsConfig | None = None) -> str:
+    limits = limits or active_limits()
+    return (f"The conversion needed more than {limits.max_conversion_memory_mb:g} MB of memory "
+            "(TRANSMUTE_MAX_CONVERSION_MEMORY_MB) and was stopped; try a smaller width, a lower fps or a "
+            "shorter span.")
 
 
 # ---------------------------------------------------------------------------------------------- children
@@ -235,25 +291,49 @@ _PRCTL = _resolve_prctl()
 PR_SET_PDEATHSIG = 1
 
 
-def child_options() -> dict[str, Any]:
-    """subprocess options for every ffmpeg and ffprobe run: its own session (so a timeout kills its whole
-    group), and on Linux a preexec_fn that asks the kernel to SIGKILL it when the thread that started it
-    dies (PR_SET_PDEATHSIG): a worker killed mid-conversion leaves no ffmpeg running.
+def _address_space_limit(memory_mb: float) -> tuple[int, int] | None:
+    """The (soft, hard) RLIMIT_AS for a child allowed `memory_mb` MiB, never above this process's hard limit;
+    None for no ceiling (0, or no `resource` limits on this platform)."""
+    if memory_mb <= 0 or not hasattr(resource, "RLIMIT_AS"):
+        return None
+    wanted = int(memory_mb * 1024 * 1024)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    return wanted, wanted
 
-    The preexec_fn runs between fork and exec, so it only calls the prctl resolved at import, and getppid:
-    when the parent died before prctl took effect, the child leaves at once instead of running orphaned.
+
+def child_options(memory_mb: float = 0) -> dict[str, Any]:
+    """subprocess options for every ffmpeg and ffprobe run: its own session (so a timeout kills its whole
+    group), on Linux a preexec_fn that asks the kernel to SIGKILL it when the thread that started it
+    dies (PR_SET_PDEATHSIG): a worker killed mid-conversion leaves no ffmpeg running, and with `memory_mb`
+    a ceiling on its address space (RLIMIT_AS): past it, its allocations fail and it stops, instead of a
+    hostile file taking the machine's memory.
+
+    The preexec_fn runs between fork and exec, so it only calls the prctl resolved at import, getppid and
+    setrlimit (limits computed before the fork): when the parent died before prctl took effect, the child
+    leaves at once instead of running orphaned.
     """
     options: dict[str, Any] = {"start_new_session": True}
     prctl = _PRCTL
-    if prctl is not None:
-        parent = os.getpid()
+    address_space = _address_space_limit(memory_mb)
+    parent = os.getpid()
 
-        def die_with_parent() -> None:
+    def prepare_child() -> None:
+        if address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, address_space)
+        if prctl is not None:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != parent:
                 os._exit(1)
 
-        options["preexec_fn"] = die_with_parent
+    if prctl is not None or address_space is not None:
+        options["preexec_fn"] = prepare_child
+    if address_space is not None:
+        # glibc reserves 64 MB of address space per malloc arena, up to 8 arenas a core: with ffmpeg's one
+        # thread a core, a many-core host ran out of the ceiling with little memory in use (32 threads failed
+        # under 1536 MB; with 2 arenas 48 threads converted 1080p at the same speed).
+        options["env"] = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
     return options
 
 
@@ -314,11 +394,12 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT,
     container transmute accepts (ALLOWED_DEMUXERS), or is larger or longer than `limits` allow
     (default: the limits applied in this thread, else the environment's)."""
     check_input_file(path)
-    options = [item for name, value in INPUT_OPTIONS.items() for item in (f"-{name}", value)]
+    limits = limits or active_limits()
+    options = [item for name, value in input_options(limits).items() for item in (f"-{name}", value)]
     command = [FFPROBE, "-v", "error", *options, "-show_format", "-show_streams", "-of", "json", local_input(path)]
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              **child_options())
+                              **child_options(limits.max_conversion_memory_mb))
     except subprocess.TimeoutExpired:
         raise MediaError(f"Reading the file took longer than {timeout:g} s; it is not a video transmute "
                          "can read.") from None
@@ -326,7 +407,11 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT,
         raise MediaError("ffprobe is not installed; install ffmpeg to convert videos.") from None
     stderr = done.stderr.decode("utf-8", "replace")
     if done.returncode != 0:
-        raise MediaError(explain_ffmpeg_error(stderr.splitlines(), reading=True))
+        verdict = _StderrVerdict(limits)
+        for line in stderr.splitlines():
+            verdict.read(line)
+        raise MediaError(verdict.after_exit(done.returncode)
+                         or explain_ffmpeg_error(stderr.splitlines(), reading=True))
     try:
         data = json.loads(done.stdout or b"{}")
     except ValueError:
@@ -457,6 +542,50 @@ def _clean(line: str) -> str:
     line = _PREFIX.sub("", line.strip())
     line = re.sub(r"^(file:)?\S*[/\\]\S*:\s+", "", line)  # "file:/tmp/x/in.mp4: Invalid data..." -> message
     return line.strip()
+
+
+_TOO_LARGE = re.compile(r"Picture size (\d+x\d+) exceeds specified max pixel count")
+"""The decoder met a picture past `max_pixels` (it then drops the frame and goes on: we stop the run)."""
+_ALLOCATION_FAILED = re.compile(r"Cannot allocate memory|Out of memory|Unable to allocate|failed to allocate|"
+                                r"get_buffer\(\) failed|pthread_create|Resource temporarily unavailable|"
+                                r"failed to map segment|error while loading shared libraries",
+                                re.IGNORECASE)
+"""What ffmpeg logs when an allocation fails under the address-space ceiling (decoders then drop frames)."""
+_INVALID_PICTURE = re.compile(r"image parameters invalid|Invalid (image|picture) size|Invalid dimensions",
+                              re.IGNORECASE)
+"""A get_buffer failure on a damaged or refused picture size, not on memory."""
+_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGKILL})
+"""How a process dies when an allocation it does not check fails under RLIMIT_AS."""
+
+
+class _StderrVerdict:
+    """Watches ffmpeg's stderr line by line for what must stop the run although ffmpeg would go on (it skips
+    the frames it cannot decode and may exit 0): a picture past `max_pixels`, an allocation refused under
+    the memory ceiling. `message` is set once, by the first such line."""
+
+    def __init__(self, limits: LimitsConfig) -> None:
+        self.limits = limits
+        self.message: str | None = None
+        self._invalid_picture = False
+
+    def read(self, line: str) -> None:
+        if self.message is not None:
+            return
+        too_large = _TOO_LARGE.search(line)
+        if too_large:
+            self.message = frames_too_large(too_large.group(1), self.limits)
+        elif _INVALID_PICTURE.search(line):
+            self._invalid_picture = True
+        elif (self.limits.max_conversion_memory_mb > 0 and not self._invalid_picture
+              and _ALLOCATION_FAILED.search(line)):
+            self.message = out_of_memory(self.limits)
+
+    def after_exit(self, returncode: int) -> str | None:
+        """The message for a run that ended: a line seen, or a crash under the memory ceiling."""
+        if self.message is None and returncode < 0 and -returncode in _CRASH_SIGNALS \
+                and self.limits.max_conversion_memory_mb > 0:
+            self.message = out_of_memory(self.limits)
+        return self.message
 
 
 _NOT_WHITELISTED = re.compile(r"^\[(\w+) @ 0x[0-9a-f]+\]\s*Format not on whitelist")
@@ -604,9 +733,11 @@ def run_ffmpeg(
             reported[0] = percent
             progress(percent)
 
+    limits = active_limits()
+    verdict = _StderrVerdict(limits)
     try:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, **child_options())
+                                   stderr=subprocess.PIPE, **child_options(limits.max_conversion_memory_mb))
     except FileNotFoundError:
         raise MediaError("ffmpeg is not installed; install ffmpeg to convert videos.") from None
 
@@ -619,6 +750,7 @@ def run_ffmpeg(
             line = raw.decode("utf-8", "replace").rstrip()
             if line:
                 stderr_tail.append(line[:STDERR_LINE_CHARS])
+                verdict.read(line)
 
     def read_progress() -> None:
         assert process.stdout is not None
@@ -650,6 +782,9 @@ def run_ffmpeg(
             if cancel is not None and cancel.is_set():
                 _kill_group(process)
                 raise ConversionCancelled("The conversion was cancelled.")
+            if verdict.message is not None:
+                _kill_group(process)
+                raise MediaError(verdict.message)
             if deadline is not None and now >= deadline:
                 _kill_group(process)
                 raise ConversionTimeout(f"The conversion took longer than the {timeout:g} s allowed and was "
@@ -675,6 +810,9 @@ def run_ffmpeg(
                 pipe.close()
     if cancel is not None and cancel.is_set():
         raise ConversionCancelled("The conversion was cancelled.")
+    stopped = verdict.after_exit(process.returncode)
+    if stopped is not None:
+        raise MediaError(stopped)
     if process.returncode != 0:
         raise MediaError(explain_ffmpeg_error(list(stderr_tail)))
     if warn_if_short:

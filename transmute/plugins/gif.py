@@ -22,7 +22,8 @@ refuses, before ffmpeg runs, a span whose frames would not fit in TRANSMUTE_MAX_
 more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
-(the source also with the demuxer allow-list of transmute.core.media), and every output a `file:` path.
+(the source also with the demuxer allow-list of transmute.core.media), both with a `max_pixels` cap, and
+every output a `file:` path.
 
 Boomerang plays the span forward then backward; the turn frame (the last forward frame) is not repeated,
 so it has 2n - 1 frames for n forward frames.
@@ -47,11 +48,12 @@ from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.media import (
     FFMPEG,
-    INPUT_OPTIONS,
     active_limits,
+    check_decode,
     check_output,
     decoder_options,
     deinterlaced,
+    input_options,
     local_input,
     output_size,
     run_ffmpeg,
@@ -157,6 +159,7 @@ def plan(job: ConversionJob) -> Plan:
     buffered = forward * (int(params.reverse) + int(params.boomerang))
     check_output(frames=2 * forward - 1 if params.boomerang else forward, width=out_width, height=out_height,
                  buffered_frames=buffered)
+    check_decode(media, span)
     return Plan(start=params.start_time, span=span, width=width, out_width=out_width,
                 out_height=out_height, out_duration=out_duration, out_frames=forward)
 
@@ -165,20 +168,18 @@ def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
     """The shared chain: trimmed input -> speed -> fps -> scale -> grayscale (ffmpeg-python stream)."""
     params = job.params
     source = ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
-                          **INPUT_OPTIONS, **decoder_options(job.media))
+                          **input_options(), **decoder_options(job.media))
     video = source.video
     video = deinterlaced(video, job.media)
     if params.speed != 1.0:
         video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
     video = video.filter("fps", fps=params.fps)
-    if the_plan.width is not None:
-        # To the display size's proportions, in square pixels (GIF has no sample aspect ratio).
-        video = video.filter("scale", the_plan.out_width, the_plan.out_height, flags=settings.scale_flags)
-        video = video.filter("setsar", "1")
-    elif settings.scale_flags != "lanczos":
-        # At the source's size too: the scaler with these flags, not ffmpeg's fast automatic conversion
-        # (which repeats chroma samples), turns the frames into RGB.
-        video = video.filter("scale", "iw", "ih", flags=settings.scale_flags)
+    # Always to the planned size, also when it is the source's: a frame larger than the probe saw (the picture
+    # size may change inside a file) is scaled down here, before split, reverse or palettegen buffer it. At
+    # the source's size the scaler passes frames through untouched; with HIGH_QUALITY's flags it, not
+    # ffmpeg's fast automatic conversion (which repeats chroma samples), turns them into RGB.
+    video = video.filter("scale", the_plan.out_width, the_plan.out_height, flags=settings.scale_flags)
+    video = video.filter("setsar", "1")  # GIF has no sample aspect ratio: square pixels
     if params.grayscale:
         # Gray frames give a gray palette, so every output pixel has r == g == b.
         video = to_gray(video)
@@ -289,7 +290,9 @@ class GifFormat(OutputFormat):
                                cancel=job.cancel, timeout=remaining(), progress_span=(0.0, PALETTE_SHARE),
                                stall_estimate=estimate, stall_share=0.95, warn_if_short=False)
 
-                    palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file")
+                    palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file",
+                                                 max_pixels=65536)  # a 16x16 palette (the PNG
+                    # decoder counts its width in bytes: 64x16), with room; it is our own file
                     gif = _paletteuse(_order(_frames(job, the_plan, settings), job.params), palette_input.video,
                                       job.params, settings, job.output_path)
                     buffered = job.params.reverse or job.params.boomerang
