@@ -23,8 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from transmute.core.formats import ConversionJob
-from transmute.core.media import probe
 from transmute.core.params import parse_params
+from transmute.media.ffmpeg import probe
 from transmute.plugins import gif as gif_plugin
 
 SOURCES = {

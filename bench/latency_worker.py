@@ -14,8 +14,8 @@ import time
 
 import dramatiq
 
-from transmute.core.config import BrokerConfig
 from transmute.services.broker import create_broker
+from transmute.settings import BrokerConfig
 
 QUEUE = "bench.latency"
 ACTOR = "bench_latency"

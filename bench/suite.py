@@ -367,7 +367,7 @@ def fig_upload_memory(rows: list[Row], server: Embedded, work: Path, megabytes: 
 def seed_results(data_dir: Path, count: int, size: int) -> list[str]:
     """Done tasks with `size`-byte results straight in an embedded data dir (before its server starts)."""
     from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
-    from transmute.core.store import TaskStore
+    from transmute.store.tasks import TaskStore
 
     objects = data_dir / "objects" / "results"
     objects.mkdir(parents=True, exist_ok=True)
@@ -471,8 +471,8 @@ def fig_queue_latency(rows: list[Row], processes: Processes, amqp_url: str, work
     import dramatiq
 
     from bench.latency_worker import ACTOR, QUEUE
-    from transmute.core.config import BrokerConfig
     from transmute.services.broker import create_broker
+    from transmute.settings import BrokerConfig
 
     out = work / "latency.txt"
     worker = processes.spawn("latency-worker", [sys.executable, "-m", "bench.latency_worker", amqp_url, str(out)])

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from transmute.core.formats import ConversionJob
-from transmute.core.media import probe
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format
+from transmute.media.ffmpeg import probe
 
 
 def ffmpeg(*args: str) -> None:

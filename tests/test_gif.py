@@ -7,9 +7,9 @@ import pytest
 
 from tests.media_fixtures import brightness, convert, ffmpeg, rgb_frames
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.media import ALLOWED_DEMUXERS
 from transmute.core.params import DITHERS, parse_params
 from transmute.core.plugins import get_format, plugin_manager
+from transmute.media.ffmpeg import ALLOWED_DEMUXERS
 from transmute.plugins import gif as gif_plugin
 from transmute.plugins.gif import GifFormat, Plan, one_pass_mb, uses_one_pass
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.media_fixtures import ffmpeg
-from transmute.core.config import LimitsConfig
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.media import explain_ffmpeg_error, limits_applied, probe, run_ffmpeg
+from transmute.media.ffmpeg import explain_ffmpeg_error, limits_applied, probe, run_ffmpeg
+from transmute.settings import LimitsConfig
 
 
 def realtime_run(tmp_path: Path, seconds: float) -> tuple[list[str], str]:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.media_fixtures import convert, ffmpeg, make_truncated, rgb_frames
-from transmute.core.conversion import convert_file
-from transmute.core.media import probe
 from transmute.core.params import parse_params
+from transmute.media.conversion import convert_file
+from transmute.media.ffmpeg import probe
 
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
 HALF_TRANSPARENT = ("color=red:s=64x48:r=10:d=1,format=rgba,"

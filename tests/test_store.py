@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
-from transmute.core.store import TaskRow, TaskStore
+from transmute.store.tasks import TaskRow, TaskStore
 
 
 @pytest.fixture

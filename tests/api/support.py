@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from transmute.core.store import TaskStore
-from transmute.embedded import create_embedded_app
+from transmute.cli.embedded import create_embedded_app
+from transmute.store.tasks import TaskStore
 
 DEADLINE = 60.0
 """Seconds a conversion of a test clip may take before a test gives up waiting."""

@@ -149,7 +149,8 @@ def test_the_build_context_leaves_out(path):
     assert ignored(path, patterns)
 
 
-@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "transmute/cli.py", "transmute/plugins/gif.py"])
+@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "transmute/cli/__init__.py",
+                                  "transmute/plugins/gif.py"])
 def test_the_build_context_keeps_what_pip_install_needs(path):
     patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
                 if line.strip() and not line.startswith("#")]

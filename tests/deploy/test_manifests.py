@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
-from transmute.distributed import STOP_TIMEOUT
+from transmute.services.worker.supervisor import STOP_TIMEOUT
 
 LAYERS = ("base", "dev", "prod")
 OVERLAYS = ("dev", "prod")
@@ -286,7 +286,7 @@ def test_the_worker_grace_period_outlasts_the_drain_and_the_hand_back(renders, l
     env = {name: item.get("value") for name, item in env_of(worker).items()}
     timeout = float(config["TRANSMUTE_CONVERSION_TIMEOUT"])
     # On SIGTERM the worker drains for TRANSMUTE_SHUTDOWN_TIMEOUT (default: the conversion timeout), then
-    # takes up to 30 s (transmute.distributed.STOP_TIMEOUT) to stop what is left and hand it back.
+    # takes up to 30 s (transmute.services.worker.supervisor.STOP_TIMEOUT) to stop what is left and hand it back.
     shutdown = float(env.get("TRANSMUTE_SHUTDOWN_TIMEOUT") or config.get("TRANSMUTE_SHUTDOWN_TIMEOUT") or timeout)
     grace = one(docs, "Deployment", WORKER)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > timeout, f"grace {grace} s <= conversion timeout {timeout} s"
@@ -417,7 +417,7 @@ def test_production_turns_on_api_keys_and_the_rate_limit(renders):
 @pytest.mark.parametrize("layer", OVERLAYS)
 def test_the_gateway_trusts_x_forwarded_for_from_the_pod_network_only(renders, layer, monkeypatch):
     """Behind the ingress every client would share the ingress pod's rate-limit bucket without it."""
-    from transmute.core.config import ServerConfig
+    from transmute.settings import ServerConfig
 
     monkeypatch.setenv("TRANSMUTE_TRUSTED_PROXIES", config_of(renders[layer], API)["TRANSMUTE_TRUSTED_PROXIES"])
     networks = [ipaddress.ip_network(item) for item in ServerConfig.from_env().trusted_proxies]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from transmute.core.config import DatabaseConfig, ReconcilerConfig
 from transmute.core.models import Task, TaskEvent, TaskResult
-from transmute.core.store import TaskStore
-from transmute.services.reconciler import Reconciler
+from transmute.services.api.reconciler import Reconciler
+from transmute.settings import DatabaseConfig, ReconcilerConfig
+from transmute.store.tasks import TaskStore
 
 
 async def _tasks(store: TaskStore, count: int) -> list[Task]:

@@ -11,7 +11,7 @@ import httpx
 
 from tests.e2e.conftest import TASK_DEADLINE, E2EMedia
 from tests.e2e.test_serve import create_upload
-from transmute.core.scratch import scratch_folder
+from transmute.storage.scratch import scratch_folder
 
 LONG_AGO = time.time() - 3600
 

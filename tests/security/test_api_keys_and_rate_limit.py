@@ -15,8 +15,8 @@ from litestar.testing import TestClient
 
 from tests.api.support import embedded_client, make_clip, wait_finished
 from tests.e2e.conftest import TRANSMUTE
-from transmute.core.config import ConfigError
 from transmute.services.api.security import SecurityConfig, parse_rate
+from transmute.settings import ConfigError
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"

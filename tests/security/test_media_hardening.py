@@ -21,11 +21,11 @@ from litestar.testing import TestClient
 
 from tests.api.support import embedded_client, make_clip, upload, wait_finished
 from tests.media_fixtures import ffmpeg
-from transmute.core.config import LimitsConfig
-from transmute.core.conversion import convert_file
 from transmute.core.errors import MediaError
-from transmute.core.media import ALLOWED_DEMUXERS, check_decode, check_output, child_options, probe, run_ffmpeg
 from transmute.core.params import parse_params
+from transmute.media.conversion import convert_file
+from transmute.media.ffmpeg import ALLOWED_DEMUXERS, check_decode, check_output, child_options, probe, run_ffmpeg
+from transmute.settings import LimitsConfig
 
 TRANSMUTE = str(Path(sys.executable).with_name("transmute"))
 
@@ -422,7 +422,7 @@ def _pids_with(marker: str) -> list[int]:
 def test_ffmpeg_dies_within_a_second_when_its_worker_is_killed(tmp_path):
     marker = f"transmute-orphan-{uuid.uuid4().hex}"
     script = textwrap.dedent(f"""
-        from transmute.core.media import run_ffmpeg
+        from transmute.media.ffmpeg import run_ffmpeg
         run_ffmpeg(["-re", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=60", "-f", "null",
                     "-y", {str(tmp_path / (marker + ".nut"))!r}], expected_duration=60)
     """)

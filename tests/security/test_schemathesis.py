@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.python import asgi
 
 from tests.api.support import ISOLATED_ENV
-from transmute.embedded import create_embedded_app
+from transmute.cli.embedded import create_embedded_app
 
 
 @pytest.fixture(scope="module")

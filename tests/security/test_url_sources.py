@@ -16,7 +16,7 @@ import requests
 
 from tests.api.support import embedded_client
 from transmute.core.errors import SourceError
-from transmute.core.fetch import _redirect_checker, check_url, download, is_public_address
+from transmute.fetch import _redirect_checker, check_url, download, is_public_address
 
 LOOPBACK_SPELLINGS = [
     "127.0.0.1",

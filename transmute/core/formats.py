@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transmute.core.media import MediaInfo
+from transmute.core.models import MediaInfo
 from transmute.core.params import ALLOWED, ConversionParams
 
 ProgressCallback = Callable[[float], None]

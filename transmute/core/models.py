@@ -136,3 +136,38 @@ class Task(msgspec.Struct, kw_only=True):
             source_url=self.source_url,
             original_filename=self.original_filename,
         )
+
+
+class MediaInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What a probe learned of a media file."""
+
+    duration: float
+    """Seconds."""
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None = None
+    container: str = ""
+    video_codec: str = ""
+    has_audio: bool = False
+    sample_aspect_ratio: float = 1.0
+    """Width of one stored pixel over its height (anamorphic DVD, DV, broadcast: not 1)."""
+    rotation: int = 0
+    """Degrees the player turns the picture (0, 90, 180, 270); ffmpeg turns decoded frames the same way."""
+    interlaced: bool = False
+    """Each frame holds two fields taken at different instants (field order tt, bb, tb or bt)."""
+    has_alpha: bool = False
+    """The picture carries transparency (an alpha pixel format, or WebM's alpha_mode tag)."""
+
+    @property
+    def display_width(self) -> int:
+        """Width as a player shows it: sample aspect ratio applied, then rotation."""
+        return self._display_size()[0]
+
+    @property
+    def display_height(self) -> int:
+        return self._display_size()[1]
+
+    def _display_size(self) -> tuple[int, int]:
+        width, height = max(1, round(self.width * self.sample_aspect_ratio)), self.height
+        return (height, width) if self.rotation in (90, 270) else (width, height)

@@ -2,7 +2,7 @@
 
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
 seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> scale (lanczos, to the display size in
-square pixels) -> grayscale (keeping alpha); see transmute.core.media for the display size and the filters.
+square pixels) -> grayscale (keeping alpha); see transmute.media.ffmpeg for the display size and the filters.
 Then, when the frames the graph must buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
 - one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
@@ -22,7 +22,7 @@ refuses, before ffmpeg runs, a span whose frames would not fit in TRANSMUTE_MAX_
 more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
-(the source also with the demuxer allow-list of transmute.core.media), both with a `max_pixels` cap, and
+(the source also with the demuxer allow-list of transmute.media.ffmpeg), both with a `max_pixels` cap, and
 every output a `file:` path.
 
 Boomerang plays the span forward then backward; the turn frame (the last forward frame) is not repeated,
@@ -46,7 +46,8 @@ import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
-from transmute.core.media import (
+from transmute.core.params import ConversionParams
+from transmute.media.ffmpeg import (
     FFMPEG,
     active_limits,
     check_decode,
@@ -59,7 +60,6 @@ from transmute.core.media import (
     run_ffmpeg,
     to_gray,
 )
-from transmute.core.params import ConversionParams
 
 PALETTE_SHARE = 40.0
 """Two passes: percent of the progress bar given to the palette pass (about 40 % of the time at 480 px)."""

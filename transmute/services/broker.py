@@ -10,8 +10,8 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
-from transmute.core.config import BrokerConfig
 from transmute.core.models import CONVERT_QUEUE, EVENTS_QUEUE
+from transmute.settings import BrokerConfig
 
 log = logging.getLogger("transmute.broker")
 

@@ -17,8 +17,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from transmute.core.config import ServerConfig, Settings
-from transmute.core.storage import create_storage
 from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.formats import list_formats
 from transmute.services.api.health import live, ready
@@ -35,6 +33,8 @@ from transmute.services.api.server import ClientIdleTimeout
 from transmute.services.api.services import Services
 from transmute.services.api.tasks import TasksController
 from transmute.services.broker import create_broker
+from transmute.settings import ServerConfig, Settings
+from transmute.storage import create_storage
 
 log = logging.getLogger("transmute.api")
 
@@ -112,7 +112,7 @@ def create_app(
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
         ),
-        # Logging is set up by the process (transmute.core.logs: text or JSON); Litestar's own default set-up
+        # Logging is set up by the process (transmute.logs: text or JSON); Litestar's own default set-up
         # would replace the root logger's handler with its text format.
         logging_config=None,
         debug=False,

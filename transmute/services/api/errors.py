@@ -26,8 +26,8 @@ from transmute.core.errors import (
     TaskNotReady,
     TransmuteError,
 )
-from transmute.core.store import DATABASE_UNAVAILABLE, STORE_UNREACHABLE
 from transmute.services.api.schemas import ErrorDetails, ErrorResponse
+from transmute.store.tasks import DATABASE_UNAVAILABLE, STORE_UNREACHABLE
 
 log = logging.getLogger("transmute.api")
 

@@ -31,9 +31,9 @@ from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
-from transmute.core.logs import current_task_id
 from transmute.core.models import PROJECT_EVENT_ACTOR, Task
-from transmute.core.store import TaskStore
+from transmute.logs import current_task_id
+from transmute.store.tasks import TaskStore
 
 TASKS_CREATED = Counter("transmute_tasks_created", "Conversion tasks created, by target format", ["format"])
 

@@ -16,7 +16,7 @@ import dramatiq
 import msgspec
 
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
-from transmute.core.store import STORE_UNREACHABLE, TaskStore
+from transmute.store.tasks import STORE_UNREACHABLE, TaskStore
 
 log = logging.getLogger("transmute.projector")
 

@@ -26,7 +26,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 
-from transmute.core.config import ConfigError
+from transmute.settings import ConfigError
 
 _PROTECTED = re.compile(r"^/(api|media)(/|$)")
 """Routes that need a key when keys are on; health, metrics and the OpenAPI schema stay open."""

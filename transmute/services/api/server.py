@@ -25,7 +25,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from transmute.core.config import ServerConfig
+from transmute.settings import ServerConfig
 
 server_config = functools.cache(ServerConfig.from_env)
 """The server settings, read once per process (the protocol below is built for every connection)."""

@@ -11,11 +11,11 @@ import dramatiq
 import msgspec
 from dramatiq.brokers.stub import StubBroker
 
-from transmute.core.config import Settings
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, Task
-from transmute.core.storage import ObjectStorage
-from transmute.core.store import TaskStore
 from transmute.services.broker import send
+from transmute.settings import Settings
+from transmute.storage.base import ObjectStorage
+from transmute.store.tasks import TaskStore
 
 log = logging.getLogger("transmute.api")
 

@@ -26,14 +26,14 @@ from litestar.status_codes import (
     HTTP_415_UNSUPPORTED_MEDIA_TYPE,
 )
 
-from transmute.core.config import LimitsConfig
 from transmute.core.errors import InvalidParameter, MediaError, SourceError
-from transmute.core.fetch import check_url, private_urls_allowed
-from transmute.core.media import probe
 from transmute.core.params import ConversionParams, parse_params
 from transmute.core.plugins import get_format
-from transmute.core.storage import ObjectStorage
+from transmute.fetch import check_url, private_urls_allowed
+from transmute.media.ffmpeg import probe
 from transmute.services.api.errors import ApiError
+from transmute.settings import LimitsConfig
+from transmute.storage.base import ObjectStorage
 
 SOURCE_FIELDS = ("file", "url")
 RESOLVER_THREADS = 8
@@ -262,7 +262,7 @@ _probe_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Capacit
 async def _probe_upload(path: Path, limits: LimitsConfig) -> None:
     """A 400 with `transmute convert`'s own message when the upload is not a video transmute can convert.
 
-    The same probe as the worker's and the CLI's (transmute.core.media.probe: allowed containers only, a
+    The same probe as the worker's and the CLI's (transmute.media.ffmpeg.probe: allowed containers only, a
     video stream, within the source limits), bounded in time, run in a thread of its own small pool.
     """
     loop = asyncio.get_running_loop()

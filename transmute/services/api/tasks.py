@@ -21,7 +21,6 @@ from litestar.status_codes import (
 
 from transmute.core.errors import InvalidParameter, StorageError
 from transmute.core.models import Task, TaskStatus
-from transmute.core.store import ORDERS
 from transmute.services.api.archive import BatchArchive
 from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
@@ -40,6 +39,7 @@ from transmute.services.api.schemas import (
 )
 from transmute.services.api.services import Services
 from transmute.services.api.sources import read_json_body, read_new_task
+from transmute.store.tasks import ORDERS
 
 MAX_ID_CHARS = 64
 TaskId = Annotated[str, Parameter(description="The task's id, as `create` returned it.", max_length=MAX_ID_CHARS)]

@@ -22,8 +22,6 @@ import dramatiq
 import msgspec
 from dramatiq.middleware import CurrentMessage
 
-from transmute.core.config import LimitsConfig
-from transmute.core.conversion import convert_file
 from transmute.core.errors import (
     ConversionCancelled,
     InvalidParameter,
@@ -32,14 +30,16 @@ from transmute.core.errors import (
     StorageError,
     TransmuteError,
 )
-from transmute.core.fetch import download
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ConvertMessage, TaskResult
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format
-from transmute.core.scratch import make_scratch, remove_scratch
-from transmute.core.storage import ObjectStorage
+from transmute.fetch import download
+from transmute.media.conversion import convert_file
 from transmute.services.broker import send
 from transmute.services.worker.events import TaskReporter
+from transmute.settings import LimitsConfig
+from transmute.storage.base import ObjectStorage
+from transmute.storage.scratch import make_scratch, remove_scratch
 
 log = logging.getLogger("transmute.worker")
 

@@ -5,7 +5,7 @@
   `transmute_conversions_in_flight` while it runs. The outcome is the task event the attempt sent
   (`done` or `failed`, seen as it is enqueued), else `retried` / `failed` for an exception (as Dramatiq's
   Retries middleware decided), else `interrupted` (a shutdown handed the task back).
-- Logs: while a convert message is processed, its task id is current (transmute.core.logs), so every
+- Logs: while a convert message is processed, its task id is current (transmute.logs), so every
   log line of the attempt carries `task_id`.
 - Draining: once `draining` is set, a convert message a worker thread picks up is handed back to the
   queue (sent again, this delivery acknowledged) instead of being started.
@@ -24,8 +24,8 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from transmute.core.logs import current_task_id
 from transmute.core.models import CONVERT_ACTOR, PROJECT_EVENT_ACTOR
+from transmute.logs import current_task_id
 from transmute.services.worker.metrics import CONVERSION_SECONDS, CONVERSIONS, IN_FLIGHT
 
 log = logging.getLogger("transmute.worker")

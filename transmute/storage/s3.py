@@ -10,9 +10,9 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from transmute.core.config import StorageConfig
 from transmute.core.errors import StorageError
-from transmute.core.storage import CHUNK_SIZE, ObjectStorage, check_key
+from transmute.settings import StorageConfig
+from transmute.storage.base import CHUNK_SIZE, ObjectStorage, check_key
 
 _MISSING = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
 

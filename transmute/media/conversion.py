@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from transmute.core.config import LimitsConfig
 from transmute.core.formats import ConversionJob, OutputFormat, ProgressCallback
-from transmute.core.media import check_input_file, collecting_warnings, limits_applied, probe
 from transmute.core.params import ConversionParams
 from transmute.core.plugins import get_format
+from transmute.media.ffmpeg import check_input_file, collecting_warnings, limits_applied, probe
+from transmute.settings import LimitsConfig
 
 
 def convert_file(

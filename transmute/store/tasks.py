@@ -47,7 +47,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from transmute.core.models import Task, TaskEvent, TaskResult, TaskStatus, utcnow
-from transmute.core.sqlite_writer import SqliteWriter
+from transmute.store.sqlite_writer import SqliteWriter
 
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OperationalError,  # connection lost or refused, SQLite locked or unreadable

@@ -1,10 +1,4 @@
-"""The `transmute` command: one click group. `convert` and `formats` live here; the services add theirs.
-
-Every failure is one line on stderr, `transmute: error: <message>`, and a non-zero exit status:
-2 for a bad parameter or argument, 1 for a conversion that failed, 130 when interrupted. Never a traceback.
-A conversion that succeeded but noticed something wrong (a source shorter than its header says) prints
-`transmute: warning: <message>` on stderr for each, and exits 0.
-"""
+"""`transmute convert` (one local file) and `transmute formats` (what the plugins provide)."""
 
 from __future__ import annotations
 
@@ -14,59 +8,12 @@ import tempfile
 import time
 import typing
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from transmute.core.errors import InvalidParameter, MediaError, TransmuteError
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """Print the one error line and leave with `code`."""
-    click.echo(f"transmute: error: {message}", err=True)
-    sys.exit(code)
-
-
-def fail_for(error: BaseException) -> NoReturn:
-    """Leave with the line and exit status that fit an error raised by transmute (or an interruption)."""
-    if isinstance(error, KeyboardInterrupt | click.Abort):
-        fail("interrupted.", EXIT_INTERRUPTED)
-    if isinstance(error, InvalidParameter):
-        fail(error.message, EXIT_USAGE)
-    if isinstance(error, TransmuteError):
-        fail(error.message, EXIT_FAILED)
-    fail(f"{type(error).__name__}: {error}", EXIT_FAILED)
-
-
-class TransmuteGroup(click.Group):
-    """A click group whose usage errors are one line, like every other transmute error."""
-
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Exit as done:
-            sys.exit(done.exit_code)
-        except click.ClickException as error:
-            hint = f" (see '{error.ctx.command_path} --help')" if getattr(error, "ctx", None) else ""
-            fail(error.format_message().rstrip(".") + hint + ".", error.exit_code)
-        except (KeyboardInterrupt, click.Abort) as error:
-            fail_for(error)
-        except TransmuteError as error:
-            fail_for(error)
-        sys.exit(result if isinstance(result, int) else 0)
-
-
-@click.group(cls=TransmuteGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="transmute")
-def main() -> None:
-    """transmute: convert videos to GIF (and any format a plugin adds)."""
+from transmute.cli.base import EXIT_USAGE, fail, fail_for
+from transmute.core.errors import MediaError, TransmuteError
 
 
 def _progress_bar() -> Any:
@@ -117,7 +64,7 @@ def _param_type(name: str) -> click.ParamType:
     return click.STRING
 
 
-@main.command()
+@click.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output_path", required=True, help="Where to write the result.")
 @click.option("-f", "--format", "format_", help="Output format (default: gif); see 'transmute formats'.")
@@ -138,9 +85,9 @@ def _param_type(name: str) -> click.ParamType:
 def convert(input_path: str, output_path: str, format_: str | None, timeout: float | None,
             **options: Any) -> None:
     """Convert the video INPUT into OUTPUT (a GIF unless --format says otherwise)."""
-    from transmute.core.conversion import convert_file
     from transmute.core.params import parse_params
     from transmute.core.plugins import get_format
+    from transmute.media.conversion import convert_file
 
     values = {name: value for name, value in options.items() if value is not None}
     if format_ is not None:
@@ -202,7 +149,7 @@ def _size(size: int) -> str:
 
 def _summary(target: Path, seconds: float) -> str:
     """One line on what was written: path, size, and (when the output can be probed) picture and length."""
-    from transmute.core.media import probe
+    from transmute.media.ffmpeg import probe
 
     details = [_size(target.stat().st_size)]
     try:
@@ -217,7 +164,7 @@ def _summary(target: Path, seconds: float) -> str:
     return f"transmute: wrote {target} ({', '.join(details)}) in {seconds:.1f} s."
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the formats as a JSON list.")
 def formats(as_json: bool) -> None:
     """List the output formats the installed plugins provide, with their parameters."""
@@ -236,26 +183,3 @@ def formats(as_json: bool) -> None:
         for parameter in item["parameters"]:
             default = "none" if parameter["default"] is None else json.dumps(parameter["default"])
             click.echo(f"    {parameter['name']:<20} default {default:<10} {parameter['allowed']}")
-
-
-def _add_server_commands() -> None:
-    from transmute.commands import register
-
-    register(main)
-
-
-_add_server_commands()
-
-
-def _add_service_commands() -> None:
-    """`serve`, `api` and `worker` live in transmute.commands, which adds them to this group."""
-    try:
-        from transmute import commands
-    except ModuleNotFoundError as missing:
-        if missing.name != "transmute.commands":
-            raise
-        return
-    commands.register(main)
-
-
-_add_service_commands()

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from transmute.core.config import ReconcilerConfig
 from transmute.core.models import Task, utcnow
-from transmute.core.store import TaskStore
+from transmute.settings import ReconcilerConfig
+from transmute.store.tasks import TaskStore
 
 log = logging.getLogger("transmute.reconciler")
 

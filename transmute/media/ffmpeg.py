@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import ffmpeg
-import msgspec
 
-from transmute.core.config import LimitsConfig
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
+from transmute.core.models import MediaInfo
 from transmute.core.params import DEFAULT_WIDTH
+from transmute.settings import LimitsConfig
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -96,41 +96,6 @@ _LISTS = {
 }
 _AUDIO_DEMUXERS = frozenset({"wav", "w64", "mp3", "aac", "flac", "aiff", "amr", "ac3", "eac3", "ape", "wv", "tta",
                              "au", "caf", "mpc", "mpc8", "dts", "truehd", "loas", "voc", "xwma", "dsf"})
-
-
-class MediaInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """What a probe learned of a media file."""
-
-    duration: float
-    """Seconds."""
-    width: int
-    height: int
-    fps: float
-    frame_count: int | None = None
-    container: str = ""
-    video_codec: str = ""
-    has_audio: bool = False
-    sample_aspect_ratio: float = 1.0
-    """Width of one stored pixel over its height (anamorphic DVD, DV, broadcast: not 1)."""
-    rotation: int = 0
-    """Degrees the player turns the picture (0, 90, 180, 270); ffmpeg turns decoded frames the same way."""
-    interlaced: bool = False
-    """Each frame holds two fields taken at different instants (field order tt, bb, tb or bt)."""
-    has_alpha: bool = False
-    """The picture carries transparency (an alpha pixel format, or WebM's alpha_mode tag)."""
-
-    @property
-    def display_width(self) -> int:
-        """Width as a player shows it: sample aspect ratio applied, then rotation."""
-        return self._display_size()[0]
-
-    @property
-    def display_height(self) -> int:
-        return self._display_size()[1]
-
-    def _display_size(self) -> tuple[int, int]:
-        width, height = max(1, round(self.width * self.sample_aspect_ratio)), self.height
-        return (height, width) if self.rotation in (90, 270) else (width, height)
 
 
 # ---------------------------------------------------------------------------------------------- paths

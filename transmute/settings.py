@@ -273,3 +273,14 @@ class ServerConfig:
             client_idle_timeout=_env_number("CLIENT_IDLE_TIMEOUT", 60, minimum=0.1),
             max_connections=int(_env_number("MAX_CONNECTIONS", 500, minimum=1)),
         )
+
+
+def distributed_settings() -> Settings:
+    """The settings from the environment, checked for what distributed mode cannot do without."""
+    settings = Settings.from_env()
+    if settings.broker.in_process:
+        raise ConfigError(
+            "Distributed mode needs a message broker: set TRANSMUTE_BROKER_URL to an amqp:// URL "
+            "(or run everything in one process with 'transmute serve')."
+        )
+    return settings

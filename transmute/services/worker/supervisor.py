@@ -1,16 +1,11 @@
-"""Distributed mode: the runners behind `transmute api` and `transmute worker`.
-
-`transmute api` serves the gateway with uvicorn from an app factory (so `--workers N` gives N processes,
-each a replica with its own projector and reconciler). `transmute worker` runs a small supervisor and N
-worker processes; each builds its broker and storage from the environment and consumes the convert
-queue with M threads. A worker needs the broker and the object storage only, never the database.
-
-This module and the CLI are the only places that know both services (see DESIGN.md).
+"""`transmute worker`: a small supervisor over N worker processes. Each builds its broker and storage from the
+environment and consumes the convert queue with M threads; a worker needs the broker and the object storage
+only, never the database. The supervisor replaces a process that dies, beats for them all (the container's
+probe reads the heartbeat file) and serves their metrics; on SIGTERM they drain.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -20,16 +15,14 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transmute.core.config import ConfigError, OpsConfig, Settings
-from transmute.core.logs import LOG_LEVEL_ENV, configure_logging, uvicorn_log_config
+from transmute.logs import configure_logging
+from transmute.settings import OpsConfig, distributed_settings
 
 if TYPE_CHECKING:
-    from litestar import Litestar
+    pass
 
 log = logging.getLogger("transmute")
 
@@ -40,70 +33,6 @@ STOP_TIMEOUT = 30.0
 STARTUP_GRACE = 120.0
 """Seconds a replaced worker process may take to send its first heartbeat before the worker counts as stuck."""
 
-
-def distributed_settings() -> Settings:
-    """The settings from the environment, checked for what distributed mode cannot do without."""
-    settings = Settings.from_env()
-    if settings.broker.in_process:
-        raise ConfigError(
-            "Distributed mode needs a message broker: set TRANSMUTE_BROKER_URL to an amqp:// URL "
-            "(or run everything in one process with 'transmute serve')."
-        )
-    return settings
-
-
-# ------------------------------------------------------------------------------------------ api
-
-
-def create_api_app() -> Litestar:
-    """The gateway for `transmute api` (a uvicorn app factory): the gateway plus its reconciler."""
-    from transmute.services.api.app import create_app
-    from transmute.services.api.services import Services
-    from transmute.services.reconciler import Reconciler
-
-    configure_logging()
-    settings = distributed_settings()
-
-    @asynccontextmanager
-    async def reconciler(services: Services) -> AsyncIterator[None]:
-        loop = asyncio.create_task(Reconciler(services.store, services.publish, settings.reconciler).run_forever())
-        try:
-            yield
-        finally:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
-
-    return create_app(settings, extra_lifespan=reconciler)
-
-
-def run_api(*, host: str, port: int, workers: int, log_level: str) -> None:
-    import uvicorn
-
-    os.environ[LOG_LEVEL_ENV] = log_level
-    configure_logging(log_level)
-    from transmute.services.api.security import SecurityConfig
-    from transmute.services.api.server import uvicorn_options
-
-    # Fail now, with one line, rather than with a traceback in every uvicorn process.
-    distributed_settings()
-    SecurityConfig.from_env()
-    options = uvicorn_options()  # reads the server settings: a bad one fails here too
-    log.info("transmute: gateway on http://%s:%d (%d process(es))", host, port, workers)
-    uvicorn.run(
-        "transmute.distributed:create_api_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        log_config=uvicorn_log_config(),
-        timeout_graceful_shutdown=10,
-        **options,
-    )
-
-
-# ------------------------------------------------------------------------------------------ worker
 
 
 def heartbeat_age(path: Path) -> float | None:
@@ -194,11 +123,11 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     import dramatiq
 
     from transmute.core.models import CONVERT_QUEUE
-    from transmute.core.scratch import clean_start
-    from transmute.core.storage import create_storage
     from transmute.services.broker import create_broker
     from transmute.services.worker.convert import Converter, register_convert_actor
     from transmute.services.worker.middleware import install_worker_ops
+    from transmute.storage import create_storage
+    from transmute.storage.scratch import clean_start
 
     configure_logging(log_level)
     stop = threading.Event()

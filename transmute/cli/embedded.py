@@ -14,14 +14,14 @@ import anyio.to_thread
 import dramatiq
 from litestar import Litestar
 
-from transmute.core.config import BrokerConfig, Settings
 from transmute.core.models import CONVERT_QUEUE
-from transmute.core.scratch import clean_start
 from transmute.services.api.app import create_app
 from transmute.services.api.services import Services
 from transmute.services.broker import create_broker
 from transmute.services.worker.convert import Converter, register_convert_actor
 from transmute.services.worker.middleware import install_worker_ops
+from transmute.settings import BrokerConfig, Settings
+from transmute.storage.scratch import clean_start
 
 log = logging.getLogger("transmute")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from transmute.core.logs import LOG_LEVEL_ENV, configure_logging
+from transmute.logs import LOG_LEVEL_ENV, configure_logging
 
 log = logging.getLogger("transmute")
 DEFAULT_HEARTBEAT_FILE = "/tmp/transmute-worker.heartbeat"
@@ -40,8 +40,8 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
     """Run everything in one process: the API, conversion threads and the task store (SQLite)."""
     import uvicorn
 
-    from transmute.core.logs import uvicorn_log_config
-    from transmute.embedded import create_embedded_app
+    from transmute.cli.embedded import create_embedded_app
+    from transmute.logs import uvicorn_log_config
     from transmute.services.api.server import uvicorn_options
 
     configure_logging(log_level)
@@ -59,7 +59,7 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
 @LOG_LEVEL_OPTION
 def api(host: str, port: int, workers: int, log_level: str) -> None:
     """Run the gateway of distributed mode (RabbitMQ, PostgreSQL, S3; configured by TRANSMUTE_* variables)."""
-    from transmute.distributed import run_api
+    from transmute.services.api.runner import run_api
 
     configure_logging(log_level)
     run_api(host=host, port=port, workers=workers, log_level=log_level)
@@ -73,7 +73,7 @@ def api(host: str, port: int, workers: int, log_level: str) -> None:
 @LOG_LEVEL_OPTION
 def worker(processes: int, threads: int, log_level: str) -> None:
     """Run conversion workers of distributed mode (they need the broker and the object storage only)."""
-    from transmute.distributed import run_worker
+    from transmute.services.worker.supervisor import run_worker
 
     configure_logging(log_level)
     log.info("transmute: %d worker process(es), %d thread(s) each", processes, threads)
@@ -93,20 +93,12 @@ def healthcheck() -> None:
 def healthcheck_worker(max_age: float, path: Path | None) -> None:
     """Is `transmute worker` alive? Its heartbeat file is touched every 10 s while its processes' worker
     threads and broker consumers run (the Deployment's liveness, readiness and startup probe)."""
-    from transmute.distributed import check_heartbeat, heartbeat_age
+    from transmute.services.worker.supervisor import check_heartbeat, heartbeat_age
 
     path = path or Path(os.environ.get("TRANSMUTE_HEARTBEAT_FILE", "").strip() or DEFAULT_HEARTBEAT_FILE)
     problem = check_heartbeat(path, max_age)
     if problem is not None:
-        from transmute.cli import fail
+        from transmute.cli.base import fail
 
         fail(problem)
     click.echo(f"transmute: worker heartbeat {heartbeat_age(path) or 0:.0f} s old.")
-
-
-def register(group: click.Group) -> None:
-    """Add the server commands to the `transmute` group."""
-    group.add_command(serve)
-    group.add_command(api)
-    group.add_command(worker)
-    group.add_command(healthcheck)
