@@ -4,15 +4,10 @@
 #   ./scripts/bench.sh --smoke    tiny clips, 1 s of wrk (what CI runs, through tests/bench/test_smoke.py)
 # Other options: --only 1,3 (some figures), --json FILE, --out FILE, --keep DIR (keep logs and clips).
 # Needs ffmpeg, and PostgreSQL (127.0.0.1:5432, trust) and RabbitMQ (127.0.0.1:5672, guest) for the
-# distributed figures; installs wrk with apt-get when it is missing.
+# distributed figures; installs wrk (the load generator) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v wrk >/dev/null 2>&1; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
-fi
-if [ ! -x .venv/bin/python ]; then
-  ./scripts/setup.sh
-fi
+source scripts/lib.sh
+command -v wrk >/dev/null 2>&1 || install_programs wrk
+./scripts/setup.sh --test
 exec .venv/bin/python -m bench "$@"

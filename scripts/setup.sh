@@ -1,28 +1,23 @@
 #!/usr/bin/env bash
-# Set up transmute from a fresh clone: the system programs it needs (ffmpeg to convert; wrk, which the
-# benchmark suite and its CI smoke test drive), then a virtualenv in .venv with transmute and its test
-# tools installed. Safe to run again; it only does what is missing.
+# Set up transmute from a fresh clone: ffmpeg (through apt-get or brew when it is missing), then a
+# virtualenv in .venv with transmute installed. Safe to run again; it only does what is missing.
+#   ./scripts/setup.sh                what `transmute serve` and `transmute convert` need
+#   ./scripts/setup.sh --distributed  plus the RabbitMQ, PostgreSQL and S3 clients (`transmute api`, `worker`)
+#   ./scripts/setup.sh --test         plus the test and lint tools (what scripts/test.sh runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
-missing=()
-command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+extras=""
+case "${1:-}" in
+    "") ;;
+    --distributed) extras="[distributed]" ;;
+    --test) extras="[distributed,test]" ;;
+    *) echo "setup: unknown option ${1}; use --distributed or --test." >&2; exit 2 ;;
+esac
 
-if [ ${#missing[@]} -gt 0 ]; then
-    if command -v apt-get >/dev/null 2>&1; then
-        SUDO=""
-        [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-        echo "setup: installing ${missing[*]} with apt-get" >&2
-        $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-    elif command -v brew >/dev/null 2>&1; then
-        brew install "${missing[@]}"
-    else
-        echo "setup: missing ${missing[*]}. Install ffmpeg 5 or newer (it provides ffmpeg and ffprobe) and wrk," \
-             "then run this again." >&2
-        exit 1
-    fi
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+    install_programs ffmpeg
 fi
 
 PYTHON="${PYTHON:-python3}"
@@ -33,11 +28,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-# Install only when pyproject.toml changed since the last install (keeps repeated runs fast).
-stamp=.venv/.transmute-installed
+# Install only when pyproject.toml changed since the last install of these extras (keeps repeated runs fast).
+stamp=".venv/.transmute-installed${extras//[^a-z,]/}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >&2
-    .venv/bin/python -m pip install -q -e ".[test]" >&2
+    .venv/bin/python -m pip install -q -e ".${extras}" >&2
     touch "$stamp"
 fi
 echo "setup: ready ($(ffmpeg -version | head -n1 | cut -d' ' -f1-3); $(.venv/bin/python --version))" >&2

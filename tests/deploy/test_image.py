@@ -72,7 +72,8 @@ def test_the_build_stage_installs_the_project_from_the_repository_root():
     copied = [arguments for keyword, arguments in build if keyword == "COPY"]
     assert any("pyproject.toml" in arguments for arguments in copied)
     assert any(arguments.split()[0] == "transmute" for arguments in copied)
-    assert any(keyword == "RUN" and re.search(r"pip install (--\S+ )*\.( |$)", arguments)
+    # The image runs `transmute api` and `transmute worker`: the project with its distributed extra.
+    assert any(keyword == "RUN" and re.search(r"pip install (--\S+ )*\"?\.\[distributed\]\"?( |$)", arguments)
                for keyword, arguments in build)
     assert any(keyword == "COPY" and arguments.startswith("--from=") for keyword, arguments in final_stage())
 
