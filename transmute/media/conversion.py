@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from transmute.core.formats import ConversionJob, OutputFormat, ProgressCallback
-from transmute.core.params import ConversionParams
+from transmute.core.options import FormatOptions
 from transmute.core.plugins import get_format
 from transmute.media.ffmpeg import check_input_file, collecting_warnings, limits_applied, probe
 from transmute.settings import LimitsConfig
@@ -15,7 +15,7 @@ from transmute.settings import LimitsConfig
 def convert_file(
     input_path: Path,
     output_path: Path,
-    params: ConversionParams,
+    params: FormatOptions,
     *,
     work_dir: Path,
     progress: ProgressCallback | None = None,
@@ -24,7 +24,8 @@ def convert_file(
     limits: LimitsConfig | None = None,
     warnings: list[str] | None = None,
 ) -> OutputFormat:
-    """Convert `input_path` to `output_path` as `params` say; return the format used.
+    """Convert `input_path` to `output_path` as `params` (the options of the format they name) say; return
+    the format used.
 
     `limits` (default: the environment's) bound the source and the output; the probe and the plugin check
     them before ffmpeg decodes a frame. `warnings`, when given, receives what the conversion noticed but

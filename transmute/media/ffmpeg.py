@@ -44,7 +44,7 @@ import ffmpeg
 
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.models import MediaInfo
-from transmute.core.params import DEFAULT_WIDTH
+from transmute.core.options import DEFAULT_WIDTH
 from transmute.settings import LimitsConfig
 
 FFMPEG = "ffmpeg"
