@@ -193,6 +193,12 @@ async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsCon
             raise ApiError(HTTP_400_BAD_REQUEST, "The form has too many fields; send the file and the "
                            "conversion parameters only.") from None
         raise ApiError(HTTP_400_BAD_REQUEST, f"The form data could not be read: {exc.detail}.") from None
+    except UnicodeDecodeError:
+        # A part without a filename is a text field; bytes that are not UTF-8 there are usually a file sent
+        # without one.
+        raise ApiError(HTTP_400_BAD_REQUEST, "The form data could not be read: a field that is not a file holds "
+                       "bytes that are not UTF-8 text; send the video as a file part (with a filename, as "
+                       "curl -F \"file=@video.mp4\" does).") from None
     try:
         fields: dict[str, Any] = {}
         for name in form:
