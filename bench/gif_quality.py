@@ -24,8 +24,9 @@ from pathlib import Path
 
 from transmute.core.formats import ConversionJob
 from transmute.core.params import parse_params
-from transmute.media.ffmpeg import probe
+from transmute.media.probe import probe
 from transmute.plugins import gif as gif_plugin
+from transmute.settings import LimitsConfig
 
 SOURCES = {
     "testsrc2": "testsrc2=size=640x360:rate=30:duration=4",
@@ -67,8 +68,9 @@ def ssim(gif: Path, source: Path, width: int = 480, fps: int = 15) -> float:
 
 def convert(source: Path, output: Path, **values) -> float:
     params = parse_params({"width": 480, "fps": 15, **values})
-    job = ConversionJob(input_path=source, output_path=output, params=params, media=probe(source),
-                        work_dir=output.parent)
+    limits = LimitsConfig.from_env().for_conversion()
+    job = ConversionJob(input_path=source, output_path=output, params=params, media=probe(source, limits=limits),
+                        limits=limits, work_dir=output.parent)
     started = time.monotonic()
     gif_plugin.GifFormat().convert(job)
     return time.monotonic() - started

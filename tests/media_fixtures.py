@@ -15,7 +15,8 @@ import pytest
 from transmute.core.formats import ConversionJob
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format
-from transmute.media.ffmpeg import probe
+from transmute.media.probe import probe
+from transmute.settings import LimitsConfig
 
 
 def ffmpeg(*args: str) -> None:
@@ -157,8 +158,9 @@ def convert(source: Path, output: Path, *, cancel: threading.Event | None = None
 
     work_dir = output.parent / (output.stem + ".work")
     work_dir.mkdir(exist_ok=True)
-    job = ConversionJob(input_path=source, output_path=output, params=params, media=probe(source),
-                        progress=progress, timeout=timeout, work_dir=work_dir)
+    limits = LimitsConfig().for_conversion()
+    job = ConversionJob(input_path=source, output_path=output, params=params, media=probe(source, limits=limits),
+                        limits=limits, progress=progress, timeout=timeout, work_dir=work_dir)
     if cancel is not None:
         job.cancel = cancel
     get_format(params.format).convert(job)

@@ -9,9 +9,12 @@ from tests.media_fixtures import brightness, convert, ffmpeg, rgb_frames
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format, plugin_manager
-from transmute.media.ffmpeg import ALLOWED_DEMUXERS
+from transmute.media.inputs import ALLOWED_DEMUXERS
 from transmute.plugins import gif as gif_plugin
 from transmute.plugins.gif import DITHERS, GifFormat, Plan, one_pass_mb, uses_one_pass
+from transmute.settings import LimitsConfig
+
+LIMITS = LimitsConfig().for_conversion()
 
 
 @pytest.fixture(scope="module")
@@ -244,9 +247,9 @@ def test_the_one_pass_budget_counts_every_output_frame_and_the_reverse_copies():
     params = parse_params({"width": 480})
     short = hd_plan(10, 480, 270, 15)  # the benchmark's clip: 150 frames of 480x270, 74 MiB
     assert one_pass_mb(short, params) == pytest.approx(150 * 480 * 270 * 4 / 2**20)
-    assert uses_one_pass(short, params)
+    assert uses_one_pass(short, params, LIMITS)
     assert one_pass_mb(short, parse_params({"width": 480, "reverse": True, "boomerang": True})) == \
         pytest.approx(3 * one_pass_mb(short, params))
-    assert not uses_one_pass(short, parse_params({"width": 480, "reverse": True}))  # 148 MiB
-    assert not uses_one_pass(hd_plan(10, 1280, 720, 15), parse_params({"keep_original_size": True}))
-    assert not uses_one_pass(hd_plan(60, 1280, 720, 15), parse_params({"keep_original_size": True}))
+    assert not uses_one_pass(short, parse_params({"width": 480, "reverse": True}), LIMITS)  # 148 MiB
+    assert not uses_one_pass(hd_plan(10, 1280, 720, 15), parse_params({"keep_original_size": True}), LIMITS)
+    assert not uses_one_pass(hd_plan(60, 1280, 720, 15), parse_params({"keep_original_size": True}), LIMITS)

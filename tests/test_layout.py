@@ -12,7 +12,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "core": set(),
     "settings": {"core"},
     "logs": {"settings"},
-    "media": {"core", "settings"},
+    "media": {"core"},
     "plugins": {"core", "media"},
     "store": {"core", "settings"},
     "storage": {"core", "settings"},

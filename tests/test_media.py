@@ -8,8 +8,12 @@ import pytest
 
 from tests.media_fixtures import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.media.ffmpeg import explain_ffmpeg_error, limits_applied, probe, run_ffmpeg
+from transmute.media.explain import explain_ffmpeg_error
+from transmute.media.probe import probe
+from transmute.media.run import run_ffmpeg
 from transmute.settings import LimitsConfig
+
+LIMITS = LimitsConfig().for_conversion()
 
 
 def realtime_run(tmp_path: Path, seconds: float) -> tuple[list[str], str]:
@@ -34,47 +38,47 @@ def running_with(marker: str) -> list[int]:
 
 
 def test_probe_reports_size_duration_rate_codec_and_sound(clips):
-    info = probe(clips["video"])
+    info = probe(clips["video"], limits=LIMITS)
     assert (info.width, info.height) == (320, 240)
     assert info.duration == pytest.approx(3.0, abs=0.1)
     assert info.fps == pytest.approx(30.0)
     assert info.frame_count == 90
     assert info.video_codec == "h264" and "mp4" in info.container
     assert info.has_audio is True
-    assert probe(clips["small"]).has_audio is False
+    assert probe(clips["small"], limits=LIMITS).has_audio is False
 
 
 def test_probing_a_text_file_says_it_is_not_a_readable_video(clips):
     with pytest.raises(MediaError) as refused:
-        probe(clips["text"])
+        probe(clips["text"], limits=LIMITS)
     assert refused.value.message.startswith("The file is not a video transmute can read (ffmpeg: ")
     assert "\n" not in refused.value.message
 
 
 def test_probing_an_audio_only_file_says_it_has_no_video_stream(clips):
     with pytest.raises(MediaError, match=r"^The file has no video stream\.$"):
-        probe(clips["audio"])
+        probe(clips["audio"], limits=LIMITS)
 
 
 def test_probing_an_empty_file_says_it_is_empty(clips):
     with pytest.raises(MediaError, match="empty"):
-        probe(clips["empty"])
+        probe(clips["empty"], limits=LIMITS)
 
 
 def test_probing_a_missing_file_says_it_does_not_exist(tmp_path):
     with pytest.raises(MediaError, match="does not exist"):
-        probe(tmp_path / "nowhere.mp4")
+        probe(tmp_path / "nowhere.mp4", limits=LIMITS)
 
 
 @pytest.mark.parametrize("path", ["http://example.com/video.mp4", "file:///etc/passwd", "-"])
 def test_probing_refuses_anything_but_a_local_path(path):
     with pytest.raises(MediaError, match="Only local files"):
-        probe(path)
+        probe(path, limits=LIMITS)
 
 
 def test_a_failing_ffmpeg_run_is_explained_in_one_short_line(clips, tmp_path):
     with pytest.raises(MediaError) as failed:
-        run_ffmpeg(["-i", f"file:{clips['text']}", str(tmp_path / "out.gif")], expected_duration=1)
+        run_ffmpeg(["-i", f"file:{clips['text']}", str(tmp_path / "out.gif")], expected_duration=1, limits=LIMITS)
     message = failed.value.message
     assert message.startswith("The file is not a video transmute can read")
     assert "\n" not in message and len(message) < 300
@@ -103,7 +107,7 @@ def test_a_very_long_ffmpeg_error_line_is_trimmed():
 def test_progress_is_monotonic_moves_through_the_run_and_ends_at_100(tmp_path):
     args, _ = realtime_run(tmp_path, 1.2)
     reports: list[float] = []
-    run_ffmpeg(args, expected_duration=1.2, progress=reports.append, progress_span=(20, 100))
+    run_ffmpeg(args, expected_duration=1.2, limits=LIMITS, progress=reports.append, progress_span=(20, 100))
     assert reports == sorted(reports)
     assert reports[-1] == 100 and reports.count(100) == 1
     assert all(20 <= value <= 100 for value in reports)
@@ -116,7 +120,7 @@ def test_setting_cancel_kills_ffmpeg_within_a_fraction_of_a_second(tmp_path):
     threading.Timer(0.5, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(ConversionCancelled):
-        run_ffmpeg(args, expected_duration=30, cancel=cancel)
+        run_ffmpeg(args, expected_duration=30, limits=LIMITS, cancel=cancel)
     assert time.monotonic() - started < 1.5
     assert running_with(marker) == []
 
@@ -125,7 +129,7 @@ def test_a_run_past_its_timeout_is_killed_and_reported(tmp_path):
     args, marker = realtime_run(tmp_path, 30)
     started = time.monotonic()
     with pytest.raises(ConversionTimeout, match=r"longer than the 0\.6 s allowed"):
-        run_ffmpeg(args, expected_duration=30, timeout=0.6)
+        run_ffmpeg(args, expected_duration=30, limits=LIMITS, timeout=0.6)
     assert time.monotonic() - started < 2
     assert running_with(marker) == []
 
@@ -137,16 +141,16 @@ def test_an_interrupted_run_leaves_no_ffmpeg_behind(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_ffmpeg(args, expected_duration=30, progress=interrupt)
+        run_ffmpeg(args, expected_duration=30, limits=LIMITS, progress=interrupt)
     assert running_with(marker) == []
 
 
 def test_ffmpeg_runs_under_the_memory_ceiling_and_a_run_past_it_fails_with_a_clear_message(clips):
     # 15 frames of 6000x6000 (54 MB each in yuv420p) held by reverse: about 800 MB, past a 300 MB ceiling.
     greedy = ["-i", f"file:{clips['small']}", "-vf", "scale=6000:6000,reverse", "-f", "null", "-"]
-    run_ffmpeg(greedy, expected_duration=1)  # the default ceiling, 1536 MB, holds it
-    with limits_applied(LimitsConfig(max_conversion_memory_mb=300)), pytest.raises(MediaError) as stopped:
-        run_ffmpeg(greedy, expected_duration=1)
+    run_ffmpeg(greedy, expected_duration=1, limits=LIMITS)  # the default ceiling, 1536 MB, holds it
+    with pytest.raises(MediaError) as stopped:
+        run_ffmpeg(greedy, expected_duration=1, limits=LimitsConfig(max_conversion_memory_mb=300).for_conversion())
     assert stopped.value.message.startswith("The conversion needed more than 300 MB of memory "
                                             "(TRANSMUTE_MAX_CONVERSION_MEMORY_MB) and was stopped")
 
@@ -154,16 +158,16 @@ def test_ffmpeg_runs_under_the_memory_ceiling_and_a_run_past_it_fails_with_a_cle
 def test_the_memory_ceiling_is_the_address_space_limit_of_the_ffmpeg_child(tmp_path):
     args, marker = realtime_run(tmp_path, 30)
     limits: list[str] = []
-    with limits_applied(LimitsConfig(max_conversion_memory_mb=900)):
 
-        def read_limit(percent: float) -> None:
-            for pid in running_with(marker):
-                limits.extend(line for line in Path(f"/proc/{pid}/limits").read_text().splitlines()
-                              if line.startswith("Max address space"))
-            raise ConversionCancelled("seen")
+    def read_limit(percent: float) -> None:
+        for pid in running_with(marker):
+            limits.extend(line for line in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                          if line.startswith("Max address space"))
+        raise ConversionCancelled("seen")
 
-        with pytest.raises(ConversionCancelled):
-            run_ffmpeg(args, expected_duration=30, progress=read_limit)
+    with pytest.raises(ConversionCancelled):
+        run_ffmpeg(args, expected_duration=30, progress=read_limit,
+                   limits=LimitsConfig(max_conversion_memory_mb=900).for_conversion())
     assert limits and limits[0].split()[3:5] == [str(900 * 1024 * 1024)] * 2
 
 
@@ -176,5 +180,5 @@ def test_a_many_threaded_ffmpeg_converts_under_the_default_memory_ceiling(tmp_pa
     threads = ["-threads", "48", "-filter_threads", "48"]
     run_ffmpeg([*threads, "-i", f"file:{source}", *threads, "-filter_complex",
                 "[0:v]fps=15,scale=480:-1,split[a][b];[a]palettegen[p];[b][p]paletteuse", "-y",
-                str(tmp_path / "out.gif")], expected_duration=2)
-    assert probe(tmp_path / "out.gif").width == 480
+                str(tmp_path / "out.gif")], expected_duration=2, limits=LIMITS)
+    assert probe(tmp_path / "out.gif", limits=LIMITS).width == 480

@@ -13,8 +13,10 @@ import pytest
 from tests.media_fixtures import convert, ffmpeg, make_truncated, rgb_frames
 from transmute.core.params import parse_params
 from transmute.media.conversion import convert_file
-from transmute.media.ffmpeg import probe
+from transmute.media.probe import probe
+from transmute.settings import LimitsConfig
 
+LIMITS = LimitsConfig().for_conversion()
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
 HALF_TRANSPARENT = ("color=red:s=64x48:r=10:d=1,format=rgba,"
                     "geq=r='255':g='X*4':b='0':a='if(lt(X,32),0,255)'")
@@ -83,7 +85,7 @@ def test_an_explicit_width_follows_the_displayed_aspect_ratio(sources, tmp_path)
 
 
 def test_a_rotated_portrait_clip_is_not_enlarged_past_its_displayed_width(sources, tmp_path):
-    assert probe(sources["rotated"]).rotation in (90, 270)
+    assert probe(sources["rotated"], limits=LIMITS).rotation in (90, 270)
     assert size_of(sources["rotated"], tmp_path) == (360, 640)
 
 
@@ -137,8 +139,8 @@ def read_width(gif: Path) -> int:
 
 
 def test_an_interlaced_source_is_probed_as_interlaced(sources):
-    assert probe(sources["interlaced"]).interlaced
-    assert not probe(sources["progressive"]).interlaced
+    assert probe(sources["interlaced"], limits=LIMITS).interlaced
+    assert not probe(sources["progressive"], limits=LIMITS).interlaced
 
 
 def test_an_interlaced_source_shows_no_comb_on_moving_edges(sources, tmp_path):
@@ -152,9 +154,9 @@ def test_an_interlaced_source_shows_no_comb_on_moving_edges(sources, tmp_path):
 
 
 def test_a_truncated_source_converts_with_a_warning(sources, tmp_path):
-    assert probe(sources["truncated"]).duration == pytest.approx(4, abs=0.1)
+    assert probe(sources["truncated"], limits=LIMITS).duration == pytest.approx(4, abs=0.1)
     warnings: list[str] = []
-    convert_file(sources["truncated"], tmp_path / "out.gif", parse_params({"fps": 5}), work_dir=tmp_path,
+    convert_file(sources["truncated"], tmp_path / "out.gif", parse_params({"fps": 5}), work_dir=tmp_path, limits=LIMITS,
                  warnings=warnings)
     assert len(warnings) == 1
     assert "instead of the 4.0 s" in warnings[0] and "truncated" in warnings[0]
@@ -164,6 +166,6 @@ def test_a_truncated_source_converts_with_a_warning(sources, tmp_path):
                                     {"fps": 1, "start_time": 1.2, "end_time": 3.9, "speed": 0.5}])
 def test_a_whole_source_converts_without_a_warning(sources, tmp_path, values):
     warnings: list[str] = []
-    convert_file(sources["whole"], tmp_path / "out.gif", parse_params(values), work_dir=tmp_path,
+    convert_file(sources["whole"], tmp_path / "out.gif", parse_params(values), work_dir=tmp_path, limits=LIMITS,
                  warnings=warnings)
     assert warnings == []

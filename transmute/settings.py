@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transmute.core.errors import TransmuteError
+from transmute.core.formats import ConversionLimits
 
 
 class ConfigError(TransmuteError):
@@ -162,6 +163,18 @@ class LimitsConfig:
             resolve_timeout=_env_number("RESOLVE_TIMEOUT", 5, minimum=0.1),
             max_conversion_memory_mb=_env_number("MAX_CONVERSION_MEMORY_MB", 1536),
             max_decode_gigapixels=_env_number("MAX_DECODE_GIGAPIXELS", 50, minimum=0.001),
+        )
+
+    def for_conversion(self) -> ConversionLimits:
+        """The limits one conversion is held to, as the job handed to a plugin carries them."""
+        return ConversionLimits(
+            max_source_width=self.max_source_width,
+            max_source_height=self.max_source_height,
+            max_source_duration=self.max_source_duration,
+            max_output_frames=self.max_output_frames,
+            max_reverse_mb=self.max_reverse_mb,
+            max_conversion_memory_mb=self.max_conversion_memory_mb,
+            max_decode_gigapixels=self.max_decode_gigapixels,
         )
 
 

@@ -150,6 +150,9 @@ CREATES: dict[str, Bad] = {
     "file as a plain field": Bad(lambda client, clip: client.post(
         CREATE, content=b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nnot a file\r\n--b--\r\n',
         headers={"Content-Type": "multipart/form-data; boundary=b"}), 400, ("'file'", "uploaded file"), "file"),
+    "a file part without a filename, not UTF-8": Bad(lambda client, clip: client.post(
+        CREATE, content=b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\n\x89PNG\r\n--b--\r\n',
+        headers={"Content-Type": "multipart/form-data; boundary=b"}), 400, ("form data", "UTF-8", "filename")),
     "a parameter sent as a file": Bad(lambda client, clip: client.post(
         CREATE, files={"file": ("a.mp4", clip, "video/mp4"), "width": ("w.txt", b"480", "text/plain")}),
         400, ("'width'", "not a file"), "width"),

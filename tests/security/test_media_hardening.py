@@ -24,8 +24,14 @@ from tests.media_fixtures import ffmpeg
 from transmute.core.errors import MediaError
 from transmute.core.params import parse_params
 from transmute.media.conversion import convert_file
-from transmute.media.ffmpeg import ALLOWED_DEMUXERS, check_decode, check_output, child_options, probe, run_ffmpeg
+from transmute.media.inputs import ALLOWED_DEMUXERS
+from transmute.media.limits import check_decode, check_output
+from transmute.media.probe import probe
+from transmute.media.process import child_options
+from transmute.media.run import run_ffmpeg
 from transmute.settings import LimitsConfig
+
+LIMITS = LimitsConfig().for_conversion()
 
 TRANSMUTE = str(Path(sys.executable).with_name("transmute"))
 
@@ -108,7 +114,7 @@ KIND = {"hls playlist as .avi": "HLS playlist", "hls master as .mp4": "HLS playl
 def test_the_probe_refuses_a_playlist_or_list_in_disguise_and_opens_nothing(disguised, canary, name):
     _, hits = canary
     with pytest.raises(MediaError) as refused:
-        probe(disguised[name])
+        probe(disguised[name], limits=LIMITS)
     assert KIND[name] in refused.value.message
     assert refused.value.message.startswith("The file is not a video transmute can read")
     assert "\n" not in refused.value.message
@@ -124,27 +130,27 @@ def test_the_probe_refuses_a_symbolic_link_to_a_video(clip, tmp_path):
     link = tmp_path / "link.mp4"
     link.symlink_to(clip)
     with pytest.raises(MediaError, match="symbolic link"):
-        probe(link)
+        probe(link, limits=LIMITS)
 
 
 def test_the_probe_refuses_a_fifo(tmp_path):
     fifo = tmp_path / "fifo.mp4"
     os.mkfifo(fifo)
     with pytest.raises(MediaError, match="not a regular file"):
-        probe(fifo)
+        probe(fifo, limits=LIMITS)
 
 
 def test_the_probe_refuses_a_device_and_a_folder(tmp_path):
     with pytest.raises(MediaError, match="not a regular file"):
-        probe("/dev/zero")
+        probe("/dev/zero", limits=LIMITS)
     with pytest.raises(MediaError, match="not a regular file"):
-        probe(tmp_path)
+        probe(tmp_path, limits=LIMITS)
 
 
 @pytest.mark.parametrize("path", ["http://127.0.0.1/x.mp4", "-", "concat:/etc/passwd|/etc/hosts"])
 def test_the_probe_never_hands_ffmpeg_a_url_or_a_protocol(path):
     with pytest.raises(MediaError):
-        probe(path)
+        probe(path, limits=LIMITS)
 
 
 # ------------------------------------------------------------------------------------------ every ffmpeg run
@@ -162,9 +168,9 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     params = parse_params({"width": 64, "fps": 5, "boomerang": True, "reverse": True})
-    convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path)  # short: one ffmpeg pass
+    convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LIMITS)  # short: one ffmpeg pass
     monkeypatch.setattr("transmute.plugins.gif.ONE_PASS_BUDGET_MB", 0.0)  # past the budget: two passes
-    convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path)
+    convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LIMITS)
     assert [Path(command[0]).name for command in commands] == ["ffprobe", "ffmpeg", "ffprobe", "ffmpeg", "ffmpeg"]
     for command in commands:
         inputs = [i for i, arg in enumerate(command) if arg == "-i"] or [len(command) - 1]
@@ -189,22 +195,23 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
 
 def test_a_source_wider_taller_or_longer_than_the_limits_is_refused(clip):
     with pytest.raises(MediaError, match=r"160x120 pixels.*up to 100x8192"):
-        probe(clip, limits=LimitsConfig(max_source_width=100))
+        probe(clip, limits=LimitsConfig(max_source_width=100).for_conversion())
     with pytest.raises(MediaError, match=r"160x120 pixels.*up to 8192x100"):
-        probe(clip, limits=LimitsConfig(max_source_height=100))
+        probe(clip, limits=LimitsConfig(max_source_height=100).for_conversion())
     with pytest.raises(MediaError, match=r"2 s long.*up to 1 s .*TRANSMUTE_MAX_SOURCE_DURATION"):
-        probe(clip, limits=LimitsConfig(max_source_duration=1))
-    assert probe(clip, limits=LimitsConfig()).width == 160
+        probe(clip, limits=LimitsConfig(max_source_duration=1).for_conversion())
+    assert probe(clip, limits=LIMITS).width == 160
 
 
 def test_too_many_output_frames_are_refused_before_ffmpeg_runs():
     with pytest.raises(MediaError, match=r"30001 frames.*30000 allowed.*TRANSMUTE_MAX_OUTPUT_FRAMES"):
-        check_output(frames=30_001, width=16, height=16, limits=LimitsConfig())
-    check_output(frames=30_000, width=16, height=16, limits=LimitsConfig())
+        check_output(frames=30_001, width=16, height=16, limits=LIMITS)
+    check_output(frames=30_000, width=16, height=16, limits=LIMITS)
 
 
 def test_reverse_memory_is_frames_times_output_size_times_four_bytes():
-    limits = LimitsConfig(max_reverse_mb=1024, max_conversion_memory_mb=0)  # no ceiling on ffmpeg's memory
+    # no ceiling on ffmpeg's memory
+    limits = LimitsConfig(max_reverse_mb=1024, max_conversion_memory_mb=0).for_conversion()
     # 1000 frames of 640x480 at 4 bytes: 1171.875 MB > 1024 MB
     with pytest.raises(MediaError, match=r"1000 frames of 640x480 need about 1172 MB.*TRANSMUTE_MAX_REVERSE_MB"):
         check_output(frames=1000, width=640, height=480, buffered_frames=1000, limits=limits)
@@ -216,10 +223,10 @@ def test_a_reverse_buffer_must_fit_the_memory_ceiling_with_room_for_ffmpeg_itsel
     # 800 frames of 640x480: 937.5 MB, within TRANSMUTE_MAX_REVERSE_MB (1024) but not within 1536 - 768 MB.
     with pytest.raises(MediaError, match=r"need about 938 MB, more than the 768 MB ffmpeg has for them within its "
                                          r"1536 MB \(TRANSMUTE_MAX_CONVERSION_MEMORY_MB\)"):
-        check_output(frames=800, width=640, height=480, buffered_frames=800, limits=LimitsConfig())
+        check_output(frames=800, width=640, height=480, buffered_frames=800, limits=LIMITS)
     check_output(frames=800, width=640, height=480, buffered_frames=800,
-                 limits=LimitsConfig(max_conversion_memory_mb=2048))
-    check_output(frames=600, width=640, height=480, buffered_frames=600, limits=LimitsConfig())  # 703 MB
+                 limits=LimitsConfig(max_conversion_memory_mb=2048).for_conversion())
+    check_output(frames=600, width=640, height=480, buffered_frames=600, limits=LIMITS)  # 703 MB
 
 
 def test_a_reverse_that_would_not_fit_in_memory_fails_before_ffmpeg_runs(clip, tmp_path, monkeypatch):
@@ -228,10 +235,12 @@ def test_a_reverse_that_would_not_fit_in_memory_fails_before_ffmpeg_runs(clip, t
     params = parse_params({"keep_original_size": True, "fps": 10, "boomerang": True})
     # 20 frames of 160x120 at 4 bytes: 1.46 MB
     with pytest.raises(MediaError, match="Reverse and boomerang hold every frame"):
-        convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LimitsConfig(max_reverse_mb=1))
+        convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path,
+                     limits=LimitsConfig(max_reverse_mb=1).for_conversion())
     assert ran == []
     with pytest.raises(MediaError, match="ffmpeg wrote no GIF"):  # past the check: both passes ran (faked)
-        convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LimitsConfig(max_reverse_mb=2))
+        convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path,
+                     limits=LimitsConfig(max_reverse_mb=2).for_conversion())
     assert len(ran) == 2
 
 
@@ -265,7 +274,7 @@ SMALL_SOURCES = {"TRANSMUTE_MAX_SOURCE_WIDTH": "1000", "TRANSMUTE_MAX_SOURCE_HEI
 
 
 def test_frames_larger_than_the_limit_further_in_the_file_fail_the_conversion(growing, tmp_path):
-    limits = LimitsConfig(max_source_width=1000, max_source_height=1000)
+    limits = LimitsConfig(max_source_width=1000, max_source_height=1000).for_conversion()
     assert (probe(growing, limits=limits).width, probe(growing, limits=limits).height) == (160, 120)
     with pytest.raises(MediaError) as refused:
         convert_file(growing, tmp_path / "out.gif", parse_params({}), work_dir=tmp_path, limits=limits)
@@ -277,7 +286,7 @@ def test_frames_larger_than_the_limit_further_in_the_file_fail_the_conversion(gr
 @pytest.mark.parametrize("options", [{"keep_original_size": True}, {"keep_original_size": True, "boomerang": True}])
 def test_frames_larger_than_probed_are_scaled_to_the_planned_size_before_they_are_buffered(growing, tmp_path,
                                                                                            options):
-    convert_file(growing, tmp_path / "out.gif", parse_params(options), work_dir=tmp_path)
+    convert_file(growing, tmp_path / "out.gif", parse_params(options), work_dir=tmp_path, limits=LIMITS)
     frames = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "frame=width,height", "-of", "csv=p=0",
                              str(tmp_path / "out.gif")], capture_output=True, text=True, check=True).stdout.split()
     assert frames and set(frames) == {"160,120"}
@@ -294,8 +303,8 @@ def test_a_conversion_past_the_memory_ceiling_fails_in_one_line_from_the_cli(gro
 
 
 def test_a_span_past_the_decode_budget_is_refused_before_ffmpeg_runs(clip, tmp_path):
-    media = probe(clip)  # 160x120, 10 fps, 2 s: 20 frames, 384000 pixels
-    limits = LimitsConfig(max_decode_gigapixels=0.0003)
+    media = probe(clip, limits=LIMITS)  # 160x120, 10 fps, 2 s: 20 frames, 384000 pixels
+    limits = LimitsConfig(max_decode_gigapixels=0.0003).for_conversion()
     with pytest.raises(MediaError, match=r"would decode 20 frames of 160x120 \(0.000384 gigapixels\), more than the "
                                          r"0.0003 allowed \(TRANSMUTE_MAX_DECODE_GIGAPIXELS\)"):
         check_decode(media, 2.0, limits)
@@ -422,9 +431,11 @@ def _pids_with(marker: str) -> list[int]:
 def test_ffmpeg_dies_within_a_second_when_its_worker_is_killed(tmp_path):
     marker = f"transmute-orphan-{uuid.uuid4().hex}"
     script = textwrap.dedent(f"""
-        from transmute.media.ffmpeg import run_ffmpeg
+        from transmute.media.run import run_ffmpeg
+        from transmute.settings import LimitsConfig
         run_ffmpeg(["-re", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=60", "-f", "null",
-                    "-y", {str(tmp_path / (marker + ".nut"))!r}], expected_duration=60)
+                    "-y", {str(tmp_path / (marker + ".nut"))!r}], expected_duration=60,
+                   limits=LimitsConfig().for_conversion())
     """)
     worker = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
     try:
@@ -446,4 +457,4 @@ def test_ffmpeg_dies_within_a_second_when_its_worker_is_killed(tmp_path):
 
 def test_run_ffmpeg_still_converts_with_the_preexec_in_place(tmp_path):
     run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=32x24:rate=5:duration=1", "-f", "null", "-"],
-               expected_duration=1)
+               expected_duration=1, limits=LIMITS)

@@ -13,6 +13,7 @@ import click
 
 from transmute.cli.base import EXIT_USAGE, fail, fail_for
 from transmute.core.errors import MediaError, TransmuteError
+from transmute.core.formats import ConversionLimits
 
 
 def _progress_bar() -> Any:
@@ -111,6 +112,7 @@ def convert(input_path: str, output_path: str, format_: str | None, timeout: flo
     from transmute.core.params import parse_params
     from transmute.core.plugins import get_format
     from transmute.media.conversion import convert_file
+    from transmute.settings import LimitsConfig
 
     values = {name: value for name, value in options.items() if value is not None}
     if format_ is not None:
@@ -130,17 +132,18 @@ def convert(input_path: str, output_path: str, format_: str | None, timeout: flo
         if not target.parent.is_dir():
             fail(f"The output folder {str(target.parent)!r} does not exist.", EXIT_USAGE)
         _check_extension(target, get_format(params.format))
+        limits = LimitsConfig.from_env().for_conversion()
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="transmute-") as work_dir, _progress_bar() as bar:
             def progress(percent: float) -> None:
                 bar.update(max(0.0, percent - bar.n))
 
             warnings: list[str] = []
-            convert_file(source, target, params, work_dir=Path(work_dir), progress=progress, timeout=timeout,
-                         warnings=warnings)
+            convert_file(source, target, params, limits=limits, work_dir=Path(work_dir), progress=progress,
+                         timeout=timeout, warnings=warnings)
         for warning in warnings:
             click.echo(f"transmute: warning: {warning}", err=True)
-        click.echo(_summary(target, time.monotonic() - started))
+        click.echo(_summary(target, time.monotonic() - started, limits))
     except (TransmuteError, KeyboardInterrupt) as error:
         fail_for(error)
     except OSError as error:
@@ -170,13 +173,13 @@ def _size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _summary(target: Path, seconds: float) -> str:
+def _summary(target: Path, seconds: float, limits: ConversionLimits) -> str:
     """One line on what was written: path, size, and (when the output can be probed) picture and length."""
-    from transmute.media.ffmpeg import probe
+    from transmute.media.probe import probe
 
     details = [_size(target.stat().st_size)]
     try:
-        media = probe(target)
+        media = probe(target, limits=limits)
     except MediaError:
         media = None  # a format without pictures (audio) or one ffprobe cannot read back: size only
     if media is not None:

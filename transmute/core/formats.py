@@ -1,5 +1,5 @@
 """What a format plugin provides: an OutputFormat (name, extension, MIME type, options, converter), and the
-ConversionJob it is asked to run."""
+ConversionJob (with its limits) it is asked to run."""
 
 from __future__ import annotations
 
@@ -21,18 +21,42 @@ ProgressCallback = Callable[[float], None]
 """Called with the percentage done, 0 to 100, as the conversion moves."""
 
 
+class ConversionLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """The bounds one conversion is held to, from the operator's settings (`LimitsConfig.for_conversion`).
+
+    The probe and the plugin check them before ffmpeg decodes a frame; ffmpeg runs under them too.
+    """
+
+    max_source_width: int
+    max_source_height: int
+    """Largest picture a source may have (pixels); also the decoder's cap on every picture (`max_pixels`)."""
+    max_source_duration: float
+    """Longest source, in seconds."""
+    max_output_frames: int
+    """Most frames one conversion may write (span / speed * fps, doubled for boomerang)."""
+    max_reverse_mb: float
+    """Memory reverse and boomerang may use: they hold every output frame (width * height * 4 bytes each)."""
+    max_conversion_memory_mb: float
+    """Address space each ffmpeg and ffprobe child may map; 0 for no ceiling."""
+    max_decode_gigapixels: float
+    """Most pixels one conversion may decode (source width * height * frames in the span), in billions."""
+
+
 @dataclass
 class ConversionJob:
-    """One conversion handed to a format: local input, local output, the format's validated options."""
+    """One conversion handed to a format: local input, local output, the format's validated options, and its
+    limits."""
 
     input_path: Path
     output_path: Path
     params: Any
     """The conversion's options: an instance of the format's `options` Struct, validated."""
     media: MediaInfo
+    limits: ConversionLimits
     progress: ProgressCallback = lambda percent: None
     cancel: threading.Event = field(default_factory=threading.Event)
     timeout: float | None = None
+    """Wall-clock seconds the whole conversion may take; None for no limit."""
     work_dir: Path | None = None
     """A private folder for temporary files, removed by the caller afterwards."""
 

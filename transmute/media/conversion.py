@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from transmute.core.formats import ConversionJob, OutputFormat, ProgressCallback
+from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat, ProgressCallback
 from transmute.core.options import FormatOptions
 from transmute.core.plugins import get_format
-from transmute.media.ffmpeg import check_input_file, collecting_warnings, limits_applied, probe
-from transmute.settings import LimitsConfig
+from transmute.media.inputs import check_input_file
+from transmute.media.probe import probe
+from transmute.media.user_warnings import collecting_warnings
 
 
 def convert_file(
@@ -17,31 +18,32 @@ def convert_file(
     output_path: Path,
     params: FormatOptions,
     *,
+    limits: ConversionLimits,
     work_dir: Path,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     timeout: float | None = None,
-    limits: LimitsConfig | None = None,
     warnings: list[str] | None = None,
 ) -> OutputFormat:
     """Convert `input_path` to `output_path` as `params` (the options of the format they name) say; return
     the format used.
 
-    `limits` (default: the environment's) bound the source and the output; the probe and the plugin check
-    them before ffmpeg decodes a frame. `warnings`, when given, receives what the conversion noticed but
-    survived (one sentence each: a source shorter than its header says...). Raises UnknownFormat,
-    MediaError (and its timeout and cancel subclasses) with actionable messages.
+    `limits` bound the source and the output; the probe and the plugin check them before ffmpeg decodes a
+    frame. `warnings`, when given, receives what the conversion noticed but survived (one sentence each: a
+    source shorter than its header says...). Raises UnknownFormat, MediaError (and its timeout and cancel
+    subclasses) with actionable messages.
     """
     output_format = get_format(params.format)
-    with limits_applied(limits), collecting_warnings() as found:
+    with collecting_warnings() as found:
         check_input_file(input_path)
-        media = probe(input_path)
+        media = probe(input_path, limits=limits)
         output_format.convert(
             ConversionJob(
                 input_path=input_path,
                 output_path=output_path,
                 params=params,
                 media=media,
+                limits=limits,
                 progress=progress or (lambda percent: None),
                 cancel=cancel or threading.Event(),
                 timeout=timeout,

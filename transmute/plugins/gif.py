@@ -2,7 +2,7 @@
 
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
 seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> scale (lanczos, to the display size in
-square pixels) -> grayscale (keeping alpha); see transmute.media.ffmpeg for the display size and the filters.
+square pixels) -> grayscale (keeping alpha); see transmute.media.geometry and transmute.media.filters.
 Then, when the frames the graph must buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
 - one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
@@ -22,7 +22,7 @@ refuses, before ffmpeg runs, a span whose frames would not fit in TRANSMUTE_MAX_
 more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
-(the source also with the demuxer allow-list of transmute.media.ffmpeg), both with a `max_pixels` cap, and
+(the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
 every output a `file:` path.
 
 Boomerang plays the span forward then backward; the turn frame (the last forward frame) is not repeated,
@@ -45,22 +45,15 @@ import ffmpeg
 from msgspec import Meta
 
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.formats import ConversionJob, OutputFormat
+from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import VideoOptions
-from transmute.media.ffmpeg import (
-    FFMPEG,
-    active_limits,
-    check_decode,
-    check_output,
-    decoder_options,
-    deinterlaced,
-    input_options,
-    local_input,
-    output_size,
-    run_ffmpeg,
-    to_gray,
-)
+from transmute.media.filters import decoder_options, deinterlaced, to_gray
+from transmute.media.geometry import output_size
+from transmute.media.inputs import local_input
+from transmute.media.limits import check_decode, check_output, input_options
+from transmute.media.process import FFMPEG
+from transmute.media.run import run_ffmpeg
 
 Quality = Literal["low", "medium", "high"]
 Dither = Literal[
@@ -175,8 +168,8 @@ def plan(job: ConversionJob) -> Plan:
     # reverse holds the span; boomerang's backward half holds it again (after reverse, if both).
     buffered = forward * (int(params.reverse) + int(params.boomerang))
     check_output(frames=2 * forward - 1 if params.boomerang else forward, width=out_width, height=out_height,
-                 buffered_frames=buffered)
-    check_decode(media, span)
+                 buffered_frames=buffered, limits=job.limits)
+    check_decode(media, span, job.limits)
     return Plan(start=params.start_time, span=span, width=width, out_width=out_width,
                 out_height=out_height, out_duration=out_duration, out_frames=forward)
 
@@ -185,7 +178,7 @@ def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
     """The shared chain: trimmed input -> speed -> fps -> scale -> grayscale (ffmpeg-python stream)."""
     params = job.params
     source = ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
-                          **input_options(), **decoder_options(job.media))
+                          **input_options(job.limits), **decoder_options(job.media))
     video = source.video
     video = deinterlaced(video, job.media)
     if params.speed != 1.0:
@@ -238,10 +231,10 @@ def one_pass_mb(the_plan: Plan, params: GifOptions) -> float:
     return copies * the_plan.out_frames * the_plan.out_width * the_plan.out_height * 4 / (1024 * 1024)
 
 
-def uses_one_pass(the_plan: Plan, params: GifOptions) -> bool:
+def uses_one_pass(the_plan: Plan, params: GifOptions, limits: ConversionLimits) -> bool:
     """One ffmpeg pass when its buffer fits ONE_PASS_BUDGET_MB and the operator's TRANSMUTE_MAX_REVERSE_MB
     (the cap on memory a filter may buffer); two passes otherwise."""
-    return one_pass_mb(the_plan, params) <= min(ONE_PASS_BUDGET_MB, active_limits().max_reverse_mb)
+    return one_pass_mb(the_plan, params) <= min(ONE_PASS_BUDGET_MB, limits.max_reverse_mb)
 
 
 def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
@@ -273,13 +266,13 @@ class GifFormat(OutputFormat):
         out_seconds = the_plan.out_duration * (2 if job.params.boomerang else 1)
         with contextlib.ExitStack() as stack:
             try:
-                if uses_one_pass(the_plan, job.params):
+                if uses_one_pass(the_plan, job.params, job.limits):
                     split = _frames(job, the_plan, settings).split()
                     gif = _paletteuse(_order(split[1], job.params), _palettegen(split[0], settings),
                                       job.params, settings, job.output_path)
-                    run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
-                               timeout=remaining(), progress_span=(0.0, 100.0), stall_estimate=estimate,
-                               stall_share=ONE_PASS_STALL_SHARE, frame_rate=job.params.fps)
+                    run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
+                               cancel=job.cancel, timeout=remaining(), progress_span=(0.0, 100.0),
+                               stall_estimate=estimate, stall_share=ONE_PASS_STALL_SHARE, frame_rate=job.params.fps)
                 else:
                     work_dir = job.work_dir
                     if work_dir is None:
@@ -290,9 +283,10 @@ class GifFormat(OutputFormat):
                         .output(local_input(palette), vframes=1, update=1)
                         .overwrite_output()
                     )
-                    run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, progress=job.progress,
-                               cancel=job.cancel, timeout=remaining(), progress_span=(0.0, PALETTE_SHARE),
-                               stall_estimate=estimate, stall_share=0.95, warn_if_short=False)
+                    run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, limits=job.limits,
+                               progress=job.progress, cancel=job.cancel, timeout=remaining(),
+                               progress_span=(0.0, PALETTE_SHARE), stall_estimate=estimate, stall_share=0.95,
+                               warn_if_short=False)
 
                     palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file",
                                                  max_pixels=65536)  # a 16x16 palette (the PNG
@@ -300,8 +294,8 @@ class GifFormat(OutputFormat):
                     gif = _paletteuse(_order(_frames(job, the_plan, settings), job.params), palette_input.video,
                                       job.params, settings, job.output_path)
                     buffered = job.params.reverse or job.params.boomerang
-                    run_ffmpeg(gif, expected_duration=out_seconds, progress=job.progress, cancel=job.cancel,
-                               timeout=remaining(), progress_span=(PALETTE_SHARE, 100.0),
+                    run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
+                               cancel=job.cancel, timeout=remaining(), progress_span=(PALETTE_SHARE, 100.0),
                                stall_estimate=estimate if buffered else None, stall_share=0.5,
                                frame_rate=job.params.fps)
             except ConversionTimeout:

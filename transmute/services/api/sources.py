@@ -30,7 +30,7 @@ from transmute.core.errors import InvalidParameter, MediaError, SourceError
 from transmute.core.options import FormatOptions
 from transmute.core.params import parse_params
 from transmute.fetch import check_url, private_urls_allowed
-from transmute.media.ffmpeg import probe
+from transmute.media.probe import probe
 from transmute.services.api.errors import ApiError
 from transmute.settings import LimitsConfig
 from transmute.storage.base import ObjectStorage
@@ -193,6 +193,12 @@ async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsCon
             raise ApiError(HTTP_400_BAD_REQUEST, "The form has too many fields; send the file and the "
                            "conversion parameters only.") from None
         raise ApiError(HTTP_400_BAD_REQUEST, f"The form data could not be read: {exc.detail}.") from None
+    except UnicodeDecodeError:
+        # A part without a filename is a text field; bytes that are not UTF-8 there are usually a file sent
+        # without one.
+        raise ApiError(HTTP_400_BAD_REQUEST, "The form data could not be read: a field that is not a file holds "
+                       "bytes that are not UTF-8 text; send the video as a file part (with a filename, as "
+                       "curl -F \"file=@video.mp4\" does).") from None
     try:
         fields: dict[str, Any] = {}
         for name in form:
@@ -262,7 +268,7 @@ _probe_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Capacit
 async def _probe_upload(path: Path, limits: LimitsConfig) -> None:
     """A 400 with `transmute convert`'s own message when the upload is not a video transmute can convert.
 
-    The same probe as the worker's and the CLI's (transmute.media.ffmpeg.probe: allowed containers only, a
+    The same probe as the worker's and the CLI's (transmute.media.probe: allowed containers only, a
     video stream, within the source limits), bounded in time, run in a thread of its own small pool.
     """
     loop = asyncio.get_running_loop()
@@ -270,7 +276,9 @@ async def _probe_upload(path: Path, limits: LimitsConfig) -> None:
     if slots is None:
         slots = _probe_slots[loop] = anyio.CapacityLimiter(PROBE_CONCURRENCY)
     try:
-        await anyio.to_thread.run_sync(lambda: probe(path, timeout=PROBE_TIMEOUT, limits=limits), limiter=slots)
+        conversion_limits = limits.for_conversion()
+        await anyio.to_thread.run_sync(lambda: probe(path, timeout=PROBE_TIMEOUT, limits=conversion_limits),
+                                       limiter=slots)
     except MediaError as exc:
         raise InvalidParameter("file", exc.message) from None
 

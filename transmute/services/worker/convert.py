@@ -209,7 +209,7 @@ class Converter:
                 progress=reporter.progress,
                 cancel=self.shutdown,
                 timeout=self.limits.conversion_timeout,
-                limits=self.limits,
+                limits=self.limits.for_conversion(),
                 warnings=warnings,
             )
             key = result_key(message.task_id, output_format.extension)
