@@ -7,11 +7,11 @@ import pytest
 
 from tests.media_fixtures import brightness, convert, ffmpeg, rgb_frames
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.params import DITHERS, parse_params
+from transmute.core.params import parse_params
 from transmute.core.plugins import get_format, plugin_manager
 from transmute.media.inputs import ALLOWED_DEMUXERS
 from transmute.plugins import gif as gif_plugin
-from transmute.plugins.gif import GifFormat, Plan, one_pass_mb, uses_one_pass
+from transmute.plugins.gif import DITHERS, GifFormat, Plan, one_pass_mb, uses_one_pass
 from transmute.settings import LimitsConfig
 
 LIMITS = LimitsConfig().for_conversion()

@@ -1,7 +1,9 @@
 import pytest
 
 from transmute.core.errors import InvalidParameter
-from transmute.core.params import DEFAULT_WIDTH, PARAMETER_NAMES, parse_params
+from transmute.core.options import DEFAULT_WIDTH, describe_options
+from transmute.core.params import parse_params
+from transmute.plugins.gif import GifOptions
 
 
 def test_no_parameters_give_a_medium_quality_15_fps_gif_without_a_fixed_width():
@@ -45,8 +47,14 @@ def test_an_end_time_not_after_the_start_time_is_refused():
     assert refused.value.field == "end_time"
 
 
-def test_an_unknown_parameter_is_refused_with_the_known_ones_listed():
+def test_an_unknown_parameter_is_refused_with_the_formats_own_listed():
     with pytest.raises(InvalidParameter) as refused:
         parse_params({"colour": "red"})
     assert refused.value.field == "colour"
-    assert all(name in refused.value.message for name in PARAMETER_NAMES)
+    assert "for the gif format" in refused.value.message
+    assert all(option.name in refused.value.message for option in describe_options(GifOptions))
+
+
+def test_the_options_come_back_as_the_chosen_formats_own_struct():
+    params = parse_params({"format": "gif", "dither": "none"})
+    assert isinstance(params, GifOptions) and params.dither == "none" and params.format == "gif"

@@ -8,7 +8,14 @@ from transmute.cli import main
 from transmute.core.errors import PluginError, UnknownFormat
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
+from transmute.core.options import FormatOptions, Speed
 from transmute.core.plugins import create_plugin_manager, get_format, output_formats, plugin_manager
+
+
+class CopyOptions(FormatOptions, kw_only=True):
+    """A format with one option of its own and none of the video ones."""
+
+    speed: Speed = 1.0
 
 
 class CopyFormat(OutputFormat):
@@ -18,7 +25,7 @@ class CopyFormat(OutputFormat):
     extension = "bin"
     mime_type = "application/octet-stream"
     description = "The input, unchanged."
-    parameters = {"speed": 1.0}  # noqa: RUF012
+    options = CopyOptions
     jobs: list[ConversionJob] = []  # noqa: RUF012
 
     def convert(self, job: ConversionJob) -> None:
@@ -63,8 +70,8 @@ def test_a_plugin_registered_from_outside_is_listed_by_transmute_formats(registe
     assert listed.exit_code == 0, listed.output
     formats = {item["name"]: item for item in json.loads(listed.output)}
     assert set(formats) == {"gif", "copy"}
-    assert formats["copy"]["parameters"] == [
-        {"name": "speed", "default": 1.0, "allowed": "a number from 0.25 to 4"}]
+    assert [(item["name"], item["default"], item["allowed"]) for item in formats["copy"]["parameters"]] == [
+        ("format", "copy", "the name of an installed format"), ("speed", 1.0, "a number from 0.25 to 4")]
     assert formats["copy"]["mime_type"] == "application/octet-stream"
 
 
@@ -75,7 +82,7 @@ def test_a_plugin_registered_from_outside_converts_through_transmute_convert(reg
     assert done.exit_code == 0, done.output
     assert target.read_bytes() == clips["small"].read_bytes()
     (job,) = CopyFormat.jobs
-    assert job.media.width == 160 and job.params.format == "copy"
+    assert job.media.width == 160 and job.params == CopyOptions(format="copy")
     assert not job.work_dir.exists(), "the temporary work dir must be removed afterwards"
 
 
@@ -95,7 +102,7 @@ def test_a_plugin_that_fails_shows_one_clear_line(registered):
         output_formats()
     listed = CliRunner().invoke(main, ["formats"])
     assert listed.exit_code == 1
-    assert listed.output == ("transmute: error: A transmute plugin failed to list its formats "
+    assert listed.output == ("transmute: error: The transmute plugin 'BrokenPlugin' failed to list its formats "
                              "(RuntimeError: the broken plugin is broken).\n")
 
 

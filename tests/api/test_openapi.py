@@ -41,14 +41,23 @@ def test_the_schema_lists_every_route_with_its_methods(openapi: dict) -> None:
 def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(openapi: dict) -> None:
     content = openapi["paths"]["/api/tasks/create/"]["post"]["requestBody"]["content"]
     assert set(content) == {"multipart/form-data", "application/json"}
-    multipart = content["multipart/form-data"]["schema"]["properties"]
-    json_body = content["application/json"]["schema"]
-    assert multipart["file"]["format"] == "binary"
+    (multipart,) = content["multipart/form-data"]["schema"]["oneOf"]  # one schema per installed format: gif
+    (json_body,) = content["application/json"]["schema"]["oneOf"]
+    assert multipart["properties"]["file"]["format"] == "binary"
     assert json_body["required"] == ["url"]
     parameters = {"format", "width", "fps", "start_time", "end_time", "quality", "speed", "grayscale", "reverse",
                   "boomerang", "high_quality", "dither", "keep_original_size"}
-    assert parameters <= set(multipart)
+    assert parameters <= set(multipart["properties"])
     assert parameters | {"url"} == set(json_body["properties"])
+    assert json_body["properties"]["format"]["enum"] == ["gif"]
+
+
+def test_each_format_has_its_options_schema_with_ranges_and_descriptions(openapi: dict) -> None:
+    content = openapi["paths"]["/api/tasks/create/"]["post"]["requestBody"]["content"]
+    (gif,) = [schema for schema in content["application/json"]["schema"]["oneOf"] if schema["title"] == "GifOptions"]
+    assert gif["properties"]["fps"]["minimum"] == 1 and gif["properties"]["fps"]["maximum"] == 50
+    assert gif["properties"]["dither"]["enum"][0] == "bayer"
+    assert gif["properties"]["quality"]["description"] == "Palette size and encoder effort."
 
 
 @pytest.mark.parametrize(("path", "method", "fields"), [

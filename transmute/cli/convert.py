@@ -6,7 +6,6 @@ import json
 import sys
 import tempfile
 import time
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -44,44 +43,68 @@ class _ChoiceShown(_CheckedLater, click.Choice):
     pass
 
 
-def _param_type(name: str) -> click.ParamType:
-    """The click type of a conversion parameter, from its declaration in ConversionParams."""
-    import msgspec
-
-    from transmute.core.params import ConversionParams
-
-    (field,) = [f for f in msgspec.inspect.type_info(ConversionParams).fields if f.name == name]
-    declared = field.type
-    if isinstance(declared, msgspec.inspect.UnionType):  # `int | None`: the int
-        declared = next(t for t in declared.types if not isinstance(t, msgspec.inspect.NoneType))
-    if isinstance(declared, msgspec.inspect.Metadata):
-        declared = declared.type
-    if isinstance(declared, msgspec.inspect.IntType):
-        return _IntShown(min=declared.ge, max=declared.le)
-    if isinstance(declared, msgspec.inspect.FloatType):
-        return _FloatShown(min=declared.ge, max=declared.le)
-    if isinstance(declared, msgspec.inspect.LiteralType):  # in the declared order (the default first)
-        return _ChoiceShown(typing.get_args(typing.get_type_hints(ConversionParams)[name]))
+def _click_type(option: Any) -> click.ParamType:
+    """The click type that shows in --help what an option takes (from its declaration in the format's Struct)."""
+    if option.type == "integer":
+        return _IntShown(min=option.minimum, max=option.maximum)
+    if option.type == "number":
+        return _FloatShown(min=option.minimum, max=option.maximum)
+    if option.type == "choice":
+        return _ChoiceShown(option.choices)
     return click.STRING
 
 
-@click.command()
+def format_options(format_name: str) -> list[click.Option]:
+    """The command-line options of a format, one per field of its options Struct (`--high-quality`)."""
+    from transmute.core.options import describe_options
+    from transmute.core.plugins import get_format
+
+    options = []
+    for option in describe_options(get_format(format_name).options):
+        if option.name == "format":
+            continue
+        flag = "--" + option.name.replace("_", "-")
+        text = option.description.rstrip(".")
+        text += "." if option.default in (None, False) else f" (default {option.default})."
+        if option.type == "boolean":
+            options.append(click.Option([flag], is_flag=True, default=None, help=text))
+        else:
+            options.append(click.Option([flag], type=_click_type(option), help=text))
+    return options
+
+
+def _chosen_format(args: list[str]) -> str:
+    """The format named on the command line (`-f X`, `--format X`, `--format=X`), gif when none."""
+    for index, arg in enumerate(args):
+        if arg in ("-f", "--format") and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--format="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-f") and len(arg) > 2:
+            return arg[2:]
+    return "gif"
+
+
+class FormatCommand(click.Command):
+    """A command whose options are those of the chosen format, read from its plugin when the command line is
+    parsed: `transmute convert --format webp --help` lists webp's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            self.params = [param for param in self.params if not getattr(param, "from_format", False)]
+            for option in format_options(_chosen_format(args)):
+                option.from_format = True  # type: ignore[attr-defined]
+                self.params.append(option)
+        except TransmuteError as error:
+            fail_for(error)
+        return super().parse_args(ctx, args)
+
+
+@click.command(cls=FormatCommand)
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output_path", required=True, help="Where to write the result.")
-@click.option("-f", "--format", "format_", help="Output format (default: gif); see 'transmute formats'.")
-@click.option("--width", type=_param_type("width"), help="Output width in pixels; height keeps the aspect ratio.")
-@click.option("--fps", type=_param_type("fps"), help="Output frame rate (default 15).")
-@click.option("--start-time", type=_param_type("start_time"), help="Start of the span to convert, in seconds.")
-@click.option("--end-time", type=_param_type("end_time"),
-              help="End of the span to convert, in seconds (clamped to the video's end).")
-@click.option("--quality", type=_param_type("quality"), help="Palette size and encoder effort (default medium).")
-@click.option("--speed", type=_param_type("speed"), help="Playback speed (output length = span / speed).")
-@click.option("--dither", type=_param_type("dither"), help="Dithering of the palette (default bayer).")
-@click.option("--grayscale", is_flag=True, default=None, help="Gray output.")
-@click.option("--reverse", is_flag=True, default=None, help="Play the span backwards.")
-@click.option("--boomerang", is_flag=True, default=None, help="Play the span forward, then backward.")
-@click.option("--high-quality", is_flag=True, default=None, help="Best palette and scaling (slower).")
-@click.option("--keep-original-size", is_flag=True, default=None, help="Keep the source size (ignores --width).")
+@click.option("-f", "--format", "format_", help="Output format (default: gif); see 'transmute formats'. "
+              "The options below are the chosen format's.")
 @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
 def convert(input_path: str, output_path: str, format_: str | None, timeout: float | None,
             **options: Any) -> None:

@@ -1,18 +1,21 @@
-"""What a format plugin provides: an OutputFormat, and the ConversionJob (with its limits) it is asked to run."""
+"""What a format plugin provides: an OutputFormat (name, extension, MIME type, options, converter), and the
+ConversionJob (with its limits) it is asked to run."""
 
 from __future__ import annotations
 
 import abc
+import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
+from transmute.core.errors import PluginError
 from transmute.core.models import MediaInfo
-from transmute.core.params import ALLOWED, ConversionParams
+from transmute.core.options import FormatOptions, VideoOptions, describe_options
 
 ProgressCallback = Callable[[float], None]
 """Called with the percentage done, 0 to 100, as the conversion moves."""
@@ -41,11 +44,13 @@ class ConversionLimits(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass
 class ConversionJob:
-    """One conversion handed to a format: local input, local output, validated parameters, and its limits."""
+    """One conversion handed to a format: local input, local output, the format's validated options, and its
+    limits."""
 
     input_path: Path
     output_path: Path
-    params: ConversionParams
+    params: Any
+    """The conversion's options: an instance of the format's `options` Struct, validated."""
     media: MediaInfo
     limits: ConversionLimits
     progress: ProgressCallback = lambda percent: None
@@ -65,8 +70,10 @@ class OutputFormat(abc.ABC):
     """File extension of results, without the dot."""
     mime_type: str
     description: str = ""
-    parameters: Mapping[str, Any] = {}
-    """The parameters this format honours, each with its default."""
+    """One line: what the format is and what it is good for."""
+    options: ClassVar[type[FormatOptions]] = VideoOptions
+    """The format's options: a msgspec Struct (ranges, defaults and descriptions in `Meta`), usually
+    VideoOptions extended with the format's own; FormatOptions for a format with none."""
 
     @abc.abstractmethod
     def convert(self, job: ConversionJob) -> None:
@@ -82,8 +89,32 @@ class OutputFormat(abc.ABC):
             "extension": self.extension,
             "mime_type": self.mime_type,
             "description": self.description,
-            "parameters": [
-                {"name": name, "default": default, "allowed": ALLOWED.get(name, "")}
-                for name, default in self.parameters.items()
-            ],
+            "parameters": [msgspec.to_builtins(msgspec.structs.replace(option, default=self.name)
+                                               if option.name == "format" else option)
+                           for option in describe_options(self.options)],
         }
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_EXTENSION = re.compile(r"^[a-z0-9]{1,10}$")
+_MIME = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
+
+
+def check_format(output_format: Any, plugin: str) -> None:
+    """PluginError naming the plugin when what it provides breaks the contract."""
+    def broken(what: str) -> PluginError:
+        return PluginError(f"The transmute plugin {plugin!r} provides a format that breaks the contract: {what}.")
+
+    if not isinstance(output_format, OutputFormat):
+        raise broken(f"{output_format!r} is not an OutputFormat")
+    for attribute, pattern in (("name", _NAME), ("extension", _EXTENSION), ("mime_type", _MIME)):
+        value = getattr(output_format, attribute, None)
+        if not isinstance(value, str) or not pattern.match(value):
+            raise broken(f"its {attribute} is {value!r}")
+    options = output_format.options
+    if not (isinstance(options, type) and issubclass(options, FormatOptions)):
+        raise broken(f"the options of {output_format.name!r} are not a FormatOptions Struct")
+    try:
+        options()
+    except Exception as error:
+        raise broken(f"the options of {output_format.name!r} have no valid defaults ({error})") from None

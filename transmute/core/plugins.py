@@ -1,76 +1,130 @@
-"""The plugin manager: built-in and third-party format plugins, found through entry points."""
+"""The plugin manager: the built-in format plugins, registered explicitly, and third-party ones found through
+the `transmute.plugins` entry-point group; the table of formats they provide, built once per process."""
 
 from __future__ import annotations
 
-import os
+import importlib
 from functools import cache
 
 import pluggy
 
 from transmute.core import hookspecs
 from transmute.core.errors import PluginError, UnknownFormat
-from transmute.core.formats import OutputFormat
+from transmute.core.formats import OutputFormat, check_format
 
 ENTRY_POINT_GROUP = "transmute.plugins"
 
+DEFAULT_PLUGINS: tuple[str, ...] = ("transmute.plugins.gif",)
+"""The built-in format plugins: ordinary plugins, registered by module name."""
 
-def create_plugin_manager(only: str | None = None) -> pluggy.PluginManager:
-    """A manager with every plugin of the entry-point group loaded, or only those named in `only`.
 
-    `only` (default: the environment variable TRANSMUTE_PLUGINS) is a comma-separated list of entry-point
-    names; built-in plugins (such as `gif`) are registered the same way as third-party ones.
-    """
-    manager = pluggy.PluginManager("transmute")
-    manager.add_hookspecs(hookspecs)
-    pinned = only if only is not None else os.environ.get("TRANSMUTE_PLUGINS", "")
-    names = {name.strip() for name in pinned.split(",") if name.strip()}
-    if not names:
-        _load(manager)
-        return manager
-    for name in sorted(names):
-        _load(manager, name)
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, keeping the format table its plugins provide until a plugin comes or goes."""
+
+    def __init__(self) -> None:
+        super().__init__("transmute")
+        self.add_hookspecs(hookspecs)
+        self._formats: dict[str, OutputFormat] | None = None
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        self._formats = None
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> object | None:
+        self._formats = None
+        return super().unregister(plugin, name)
+
+    def formats(self) -> dict[str, OutputFormat]:
+        """Every output format the registered plugins provide, by name (built once)."""
+        if self._formats is None:
+            self._formats = _collect_formats(self)
+        return self._formats
+
+
+def create_plugin_manager(only: str = "") -> PluginManager:
+    """A manager with the built-in plugins and every plugin of the entry-point group, or only those named in
+    `only` (a comma-separated list of names: `gif` for a built-in, an entry point's name for the others)."""
+    manager = PluginManager()
+    names = {name.strip() for name in only.split(",") if name.strip()}
+    for module in DEFAULT_PLUGINS:
+        short = module.rsplit(".", 1)[-1]
+        if not names or short in names:
+            _register_builtin(manager, module, short)
+    _load_entry_points(manager, names)
     missing = names - {name for name, _ in manager.list_name_plugin()}
     if missing:
         raise PluginError(f"TRANSMUTE_PLUGINS names plugins that are not installed: {', '.join(sorted(missing))}.")
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as error:
+        raise PluginError(f"The transmute plugin {error.plugin!r} implements a hook transmute does not have: "
+                          f"{error}.") from None
     return manager
 
 
-def _load(manager: pluggy.PluginManager, name: str | None = None) -> None:
-    """Load entry points of the group; a plugin that fails to import becomes one PluginError."""
+def _register_builtin(manager: PluginManager, module: str, name: str) -> None:
     try:
-        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
-    except PluginError:
-        raise
+        manager.register(importlib.import_module(module), name)
     except Exception as error:
-        raise PluginError(f"A transmute plugin failed to load ({type(error).__name__}: {error}).") from error
+        raise PluginError(f"The built-in plugin {name!r} ({module}) failed to load: {type(error).__name__}: "
+                          f"{error}.") from error
 
 
-@cache
-def plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager (tests register throw-away plugins on it, then unregister them)."""
-    return create_plugin_manager()
+def _load_entry_points(manager: PluginManager, names: set[str]) -> None:
+    """Load the group's entry points (those in `names` only, when given); a plugin that fails to import stops
+    the start with one PluginError naming it."""
+    from importlib.metadata import entry_points
+
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        if (names and entry_point.name not in names) or manager.get_plugin(entry_point.name) is not None:
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as error:
+            raise PluginError(f"The transmute plugin {entry_point.name!r} ({entry_point.value}) failed to load: "
+                              f"{type(error).__name__}: {error}.") from error
+        manager.register(plugin, entry_point.name)
 
 
-def output_formats(manager: pluggy.PluginManager | None = None) -> dict[str, OutputFormat]:
-    """Every output format the registered plugins provide, by name."""
-    manager = manager or plugin_manager()
+def _collect_formats(manager: PluginManager) -> dict[str, OutputFormat]:
     found: dict[str, OutputFormat] = {}
-    try:
-        results = manager.hook.transmute_output_formats()
-    except Exception as error:
-        raise PluginError(f"A transmute plugin failed to list its formats ({type(error).__name__}: {error}).") \
-            from error
-    for provided in results:
+    for name, plugin in manager.list_name_plugin():
+        plugin_name = _label(name, plugin)
+        hook = getattr(plugin, "transmute_output_formats", None)
+        if hook is None:
+            continue
+        try:
+            provided = hook()
+        except Exception as error:
+            raise PluginError(f"The transmute plugin {plugin_name!r} failed to list its formats "
+                              f"({type(error).__name__}: {error}).") from error
         for output_format in provided or ():
-            if not isinstance(output_format, OutputFormat):
-                raise PluginError(f"A plugin returned {output_format!r}, which is not an OutputFormat.")
+            check_format(output_format, plugin_name)
             if output_format.name in found:
-                raise PluginError(f"Two plugins provide the format {output_format.name!r}.")
+                raise PluginError(f"Two plugins provide the format {output_format.name!r} (one is {plugin_name!r}).")
             found[output_format.name] = output_format
     return found
 
 
-def get_format(name: str, manager: pluggy.PluginManager | None = None) -> OutputFormat:
+def _label(name: str, plugin: object) -> str:
+    """How a message names a plugin: its registered name, or its module or class when registered without one."""
+    if not name.isdigit():
+        return name
+    return getattr(plugin, "__name__", type(plugin).__name__)
+
+
+@cache
+def plugin_manager() -> PluginManager:
+    """The process-wide plugin manager (tests register throw-away plugins on it, then unregister them)."""
+    return create_plugin_manager()
+
+
+def output_formats(manager: PluginManager | None = None) -> dict[str, OutputFormat]:
+    """Every output format the registered plugins provide, by name."""
+    return (manager or plugin_manager()).formats()
+
+
+def get_format(name: str, manager: PluginManager | None = None) -> OutputFormat:
     """The output format called `name`; UnknownFormat when no plugin provides it."""
     formats = output_formats(manager)
     try:

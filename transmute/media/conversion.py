@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat, ProgressCallback
-from transmute.core.params import ConversionParams
+from transmute.core.options import FormatOptions
 from transmute.core.plugins import get_format
 from transmute.media.inputs import check_input_file
 from transmute.media.probe import probe
@@ -16,7 +16,7 @@ from transmute.media.user_warnings import collecting_warnings
 def convert_file(
     input_path: Path,
     output_path: Path,
-    params: ConversionParams,
+    params: FormatOptions,
     *,
     limits: ConversionLimits,
     work_dir: Path,
@@ -25,7 +25,8 @@ def convert_file(
     timeout: float | None = None,
     warnings: list[str] | None = None,
 ) -> OutputFormat:
-    """Convert `input_path` to `output_path` as `params` say; return the format used.
+    """Convert `input_path` to `output_path` as `params` (the options of the format they name) say; return
+    the format used.
 
     `limits` bound the source and the output; the probe and the plugin check them before ffmpeg decodes a
     frame. `warnings`, when given, receives what the conversion noticed but survived (one sentence each: a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transmute.core.models import MediaInfo
-from transmute.core.params import DEFAULT_WIDTH
+from transmute.core.options import DEFAULT_WIDTH
 
 
 def output_size(media: MediaInfo, *, width: int | None, keep_original_size: bool) -> tuple[int, int]:

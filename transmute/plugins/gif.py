@@ -1,4 +1,4 @@
-"""The built-in GIF format: an ordinary pluggy plugin, registered through the `transmute.plugins` entry point.
+"""The built-in GIF format: an ordinary pluggy plugin, registered as one of core.plugins.DEFAULT_PLUGINS.
 
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
 seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> scale (lanczos, to the display size in
@@ -39,20 +39,37 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import MappingProxyType
+from typing import Annotated, Literal
 
 import ffmpeg
+from msgspec import Meta
 
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
-from transmute.core.params import ConversionParams
+from transmute.core.options import VideoOptions
 from transmute.media.filters import decoder_options, deinterlaced, to_gray
 from transmute.media.geometry import output_size
 from transmute.media.inputs import local_input
 from transmute.media.limits import check_decode, check_output, input_options
 from transmute.media.process import FFMPEG
 from transmute.media.run import run_ffmpeg
+
+Quality = Literal["low", "medium", "high"]
+Dither = Literal[
+    "bayer", "none", "floyd_steinberg", "sierra2", "sierra2_4a", "sierra3", "burkes", "atkinson", "heckbert"
+]
+QUALITIES: tuple[str, ...] = Quality.__args__
+DITHERS: tuple[str, ...] = Dither.__args__
+
+
+class GifOptions(VideoOptions, kw_only=True):
+    """The GIF format's options: the shared video options, plus how its palette is made and applied."""
+
+    quality: Annotated[Quality, Meta(description="Palette size and encoder effort.")] = "medium"
+    high_quality: Annotated[bool, Meta(description="Slower: the best palette and scaling.")] = False
+    dither: Annotated[Dither, Meta(description="How colours between palette entries are dithered.")] = "bayer"
+
 
 PALETTE_SHARE = 40.0
 """Two passes: percent of the progress bar given to the palette pass (about 40 % of the time at 480 px)."""
@@ -114,7 +131,7 @@ def ffmpeg_dither(dither: str) -> str:
     return dither
 
 
-def settings_for(params: ConversionParams) -> QualitySettings:
+def settings_for(params: GifOptions) -> QualitySettings:
     return HIGH_QUALITY if params.high_quality else QUALITY_SETTINGS[params.quality]
 
 
@@ -179,7 +196,7 @@ def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
     return video
 
 
-def _order(video, params: ConversionParams):
+def _order(video, params: GifOptions):
     if params.reverse:
         video = video.filter("reverse")
     if params.boomerang:
@@ -195,7 +212,7 @@ def _palettegen(video, settings: QualitySettings):
     return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
 
 
-def _paletteuse(video, palette, params: ConversionParams, settings: QualitySettings, output: Path | str):
+def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path | str):
     """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, looping forever."""
     use = {"dither": ffmpeg_dither(params.dither), "diff_mode": settings.diff_mode}
     if params.dither == "bayer":
@@ -207,14 +224,14 @@ def _paletteuse(video, palette, params: ConversionParams, settings: QualitySetti
     )
 
 
-def one_pass_mb(the_plan: Plan, params: ConversionParams) -> float:
+def one_pass_mb(the_plan: Plan, params: GifOptions) -> float:
     """MiB the one-pass graph holds at its peak: every output frame waits for the palette (4 bytes a pixel,
     paletteuse's bgra), and reverse / boomerang each hold the span again."""
     copies = 1 + int(params.reverse) + int(params.boomerang)
     return copies * the_plan.out_frames * the_plan.out_width * the_plan.out_height * 4 / (1024 * 1024)
 
 
-def uses_one_pass(the_plan: Plan, params: ConversionParams, limits: ConversionLimits) -> bool:
+def uses_one_pass(the_plan: Plan, params: GifOptions, limits: ConversionLimits) -> bool:
     """One ffmpeg pass when its buffer fits ONE_PASS_BUDGET_MB and the operator's TRANSMUTE_MAX_REVERSE_MB
     (the cap on memory a filter may buffer); two passes otherwise."""
     return one_pass_mb(the_plan, params) <= min(ONE_PASS_BUDGET_MB, limits.max_reverse_mb)
@@ -233,20 +250,7 @@ class GifFormat(OutputFormat):
     extension = "gif"
     mime_type = "image/gif"
     description = "Animated GIF (GIF89a, loops forever) with a palette made for the clip."
-    parameters = MappingProxyType({
-        "width": None,
-        "keep_original_size": False,
-        "fps": 15,
-        "start_time": 0.0,
-        "end_time": None,
-        "quality": "medium",
-        "high_quality": False,
-        "dither": "bayer",
-        "speed": 1.0,
-        "grayscale": False,
-        "reverse": False,
-        "boomerang": False,
-    })
+    options = GifOptions
 
     def convert(self, job: ConversionJob) -> None:
         if job.cancel.is_set():

@@ -19,7 +19,6 @@ class CrashFormat(OutputFormat):
     extension = "gif"
     mime_type = "image/gif"
     description = "Test only: kills the process converting to it (as an out-of-memory kill would)."
-    parameters = {}  # noqa: RUF012
 
     def convert(self, job: ConversionJob) -> None:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,23 +1,22 @@
-"""OpenAPI details Litestar cannot infer: both bodies of the create route, the batch body, errors and files."""
+"""OpenAPI details Litestar cannot infer: both bodies of the create route (one schema per format, from its
+plugin), the batch body, errors and files."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
-from typing import Annotated
 
 import msgspec
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
-from transmute.core.params import ConversionParams
+from transmute.core.formats import OutputFormat
+from transmute.core.options import describe_options
+from transmute.core.params import DEFAULT_FORMAT
+from transmute.core.plugins import output_formats
 from transmute.services.api.schemas import BatchRequest, ErrorResponse, NotReadyResponse
-
-
-class CreateFromUrl(ConversionParams, kw_only=True):
-    """Create a task from a URL the worker downloads (http or https)."""
-
-    url: Annotated[str, msgspec.Meta(max_length=2048, description="URL of the video to convert.")]
 
 
 def _schema_of(struct: type) -> Schema:
@@ -46,13 +45,46 @@ def _clean(value: dict) -> dict:
     return out
 
 
-def _multipart_schema() -> Schema:
-    schema = _schema_of(ConversionParams)
+def options_schema_name(output_format: OutputFormat) -> str:
+    """The name of a format's options in the OpenAPI components (`GifOptions`)."""
+    return "".join(part.capitalize() for part in re.split(r"[^a-z0-9]+", output_format.name)) + "Options"
+
+
+def options_schema(output_format: OutputFormat) -> Schema:
+    """A format's options, as its plugin declares them; `format` names it (and may be left out for gif)."""
+    schema = _schema_of(output_format.options)
     properties = dict(schema.properties or {})
-    properties["file"] = Schema(type=OpenAPIType.STRING, format="binary", description="The video to convert.")
-    properties["url"] = Schema(type=OpenAPIType.STRING, description="Instead of a file: a URL to fetch.")
-    return Schema(type=OpenAPIType.OBJECT, properties=properties,
-                  description="Upload a video (booleans as true/false, 1/0, yes/no, on/off).")
+    for option in describe_options(output_format.options):
+        if option.choices:  # in the order the plugin wrote them (msgspec's schema sorts them)
+            properties[option.name] = dataclasses.replace(properties[option.name], enum=option.choices)
+    properties["format"] = Schema(type=OpenAPIType.STRING, enum=[output_format.name],
+                                  description=f"Target format: {output_format.description}")
+    required = [] if output_format.name == DEFAULT_FORMAT else ["format"]
+    return Schema(type=OpenAPIType.OBJECT, properties=properties, required=required or None,
+                  title=options_schema_name(output_format), description=schema.description)
+
+
+def _create_body(output_format: OutputFormat, source: dict[str, Schema], required: list[str]) -> Schema:
+    options = options_schema(output_format)
+    return Schema(type=OpenAPIType.OBJECT, properties={**source, **(options.properties or {})},
+                  required=[*required, *(options.required or [])] or None, title=options.title,
+                  description=options.description)
+
+
+def _multipart_schema() -> Schema:
+    source = {"file": Schema(type=OpenAPIType.STRING, format="binary", description="The video to convert."),
+              "url": Schema(type=OpenAPIType.STRING, description="Instead of a file: a URL to fetch.")}
+    return Schema(one_of=[_create_body(fmt, source, []) for fmt in output_formats().values()],
+                  description="Upload a video (booleans as true/false, 1/0, yes/no, on/off); the other fields "
+                  "are the options of the chosen format: one schema per installed format.")
+
+
+def _json_schema() -> Schema:
+    source = {"url": Schema(type=OpenAPIType.STRING, max_length=2048,
+                            description="URL of the video to convert (http or https).")}
+    return Schema(one_of=[_create_body(fmt, source, ["url"]) for fmt in output_formats().values()],
+                  description="Create a task from a URL the worker downloads; the other fields are the options "
+                  "of the chosen format.")
 
 
 @dataclass
@@ -63,10 +95,11 @@ class CreateOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             description="A multipart upload with a `file` field, or a JSON object with a `url` field. "
-            "Every other field is an optional conversion parameter.",
+            "Every other field is an optional option of the chosen `format` (gif when none is given); an "
+            "option the format does not have is a 400.",
             content={
                 "multipart/form-data": OpenAPIMediaType(schema=_multipart_schema()),
-                "application/json": OpenAPIMediaType(schema=_schema_of(CreateFromUrl)),
+                "application/json": OpenAPIMediaType(schema=_json_schema()),
             },
         )
 

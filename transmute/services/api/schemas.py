@@ -214,12 +214,19 @@ class TaskListResponse(msgspec.Struct, kw_only=True):
     pagination: Pagination
 
 
-class FormatParameter(msgspec.Struct):
-    """A parameter a format honours."""
+class FormatParameter(msgspec.Struct, kw_only=True):
+    """An option a format takes, as its plugin declares it."""
 
     name: str
+    type: str
+    """boolean, integer, number, string or choice."""
     default: Any
+    description: str
     allowed: str
+    """What it accepts, in words (the same words a 400 uses)."""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: list[str] | None = None
 
 
 class FormatInfo(msgspec.Struct):

@@ -27,8 +27,8 @@ from litestar.status_codes import (
 )
 
 from transmute.core.errors import InvalidParameter, MediaError, SourceError
-from transmute.core.params import ConversionParams, parse_params
-from transmute.core.plugins import get_format
+from transmute.core.options import FormatOptions
+from transmute.core.params import parse_params
 from transmute.fetch import check_url, private_urls_allowed
 from transmute.media.probe import probe
 from transmute.services.api.errors import ApiError
@@ -49,7 +49,7 @@ _resolver = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix=
 class NewTask:
     """A create request, read and checked, its upload already in storage."""
 
-    params: ConversionParams
+    params: FormatOptions
     source_type: str
     original_filename: str = ""
     file_size: int | None = None
@@ -109,10 +109,10 @@ def _json_too_large(max_bytes: int) -> ApiError:
                     "limit (TRANSMUTE_MAX_JSON_KB).")
 
 
-def _checked_params(values: dict[str, Any], *, from_text: bool) -> ConversionParams:
-    params = parse_params(values, from_text=from_text)
-    get_format(params.format)  # an unknown format is the client's mistake: say so now, not in the worker
-    return params
+def _checked_params(values: dict[str, Any], *, from_text: bool) -> FormatOptions:
+    """The chosen format's options, validated here once (an unknown format or option is a 400 now, not a
+    failed task later)."""
+    return parse_params(values, from_text=from_text)
 
 
 def _safe_filename(name: str) -> str:
@@ -228,7 +228,7 @@ async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsCon
                 await value.close()
 
 
-async def _store_upload(upload: UploadFile, params: ConversionParams, storage: ObjectStorage,
+async def _store_upload(upload: UploadFile, params: FormatOptions, storage: ObjectStorage,
                         limits: LimitsConfig) -> NewTask:
     handle = upload.file
     size = await anyio.to_thread.run_sync(lambda: handle.seek(0, os.SEEK_END))
