@@ -10,8 +10,9 @@ from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaE
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format, plugin_manager
 from transmute.media.inputs import ALLOWED_DEMUXERS
+from transmute.media.video import Plan
 from transmute.plugins import gif as gif_plugin
-from transmute.plugins.gif import DITHERS, GifFormat, Plan, one_pass_mb, uses_one_pass
+from transmute.plugins.gif import DITHERS, GifFormat, one_pass_mb, uses_one_pass
 from transmute.settings import LimitsConfig
 
 LIMITS = LimitsConfig().for_conversion()
@@ -239,7 +240,7 @@ def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_s
 
 def hd_plan(seconds: float, width: int, height: int, fps: int) -> Plan:
     frames = round(seconds * fps)
-    return Plan(start=0.0, span=seconds, width=width, out_width=width, out_height=height,
+    return Plan(start=0.0, span=seconds, out_width=width, out_height=height,
                 out_duration=seconds, out_frames=frames)
 
 

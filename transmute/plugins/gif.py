@@ -48,12 +48,10 @@ from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaE
 from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import VideoOptions
-from transmute.media.filters import decoder_options, deinterlaced, to_gray
-from transmute.media.geometry import output_size
 from transmute.media.inputs import local_input
-from transmute.media.limits import check_decode, check_output, input_options
 from transmute.media.process import FFMPEG
 from transmute.media.run import run_ffmpeg
+from transmute.media.video import Plan, ordered, plan, source_video
 
 Quality = Literal["low", "medium", "high"]
 Dither = Literal[
@@ -135,79 +133,6 @@ def settings_for(params: GifOptions) -> QualitySettings:
     return HIGH_QUALITY if params.high_quality else QUALITY_SETTINGS[params.quality]
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What will be converted: the span of the source and the output geometry."""
-
-    start: float
-    span: float
-    width: int | None
-    """Output width (frames are scaled to out_width x out_height), None to keep the decoded frames' size."""
-    out_width: int
-    out_height: int
-    out_duration: float
-    """Seconds of one forward pass of the output (span / speed)."""
-    out_frames: int
-
-
-def plan(job: ConversionJob) -> Plan:
-    """Resolve the span (end clamped to the source) and the output size; MediaError when the span is empty
-    or the output is past the limits (frames; the memory reverse and boomerang buffer)."""
-    params, media = job.params, job.media
-    if params.start_time >= media.duration:
-        raise MediaError(f"The start time ({params.start_time:g} s) is at or beyond the end of the video "
-                         f"({media.duration:g} s); choose a start time before {media.duration:g} s.")
-    end = media.duration if params.end_time is None else min(params.end_time, media.duration)
-    span = end - params.start_time
-    out_width, out_height = output_size(media, width=params.width, keep_original_size=params.keep_original_size)
-    # Scale unless the decoded (and turned) frames already have the output size in square pixels.
-    same = (out_width, out_height) == (media.display_width, media.display_height)
-    width = None if same and media.sample_aspect_ratio == 1.0 else out_width
-    out_duration = span / params.speed
-    forward = max(1, round(out_duration * params.fps))
-    # reverse holds the span; boomerang's backward half holds it again (after reverse, if both).
-    buffered = forward * (int(params.reverse) + int(params.boomerang))
-    check_output(frames=2 * forward - 1 if params.boomerang else forward, width=out_width, height=out_height,
-                 buffered_frames=buffered, limits=job.limits)
-    check_decode(media, span, job.limits)
-    return Plan(start=params.start_time, span=span, width=width, out_width=out_width,
-                out_height=out_height, out_duration=out_duration, out_frames=forward)
-
-
-def _frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
-    """The shared chain: trimmed input -> speed -> fps -> scale -> grayscale (ffmpeg-python stream)."""
-    params = job.params
-    source = ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
-                          **input_options(job.limits), **decoder_options(job.media))
-    video = source.video
-    video = deinterlaced(video, job.media)
-    if params.speed != 1.0:
-        video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
-    video = video.filter("fps", fps=params.fps)
-    # Always to the planned size, also when it is the source's: a frame larger than the probe saw (the picture
-    # size may change inside a file) is scaled down here, before split, reverse or palettegen buffer it. At
-    # the source's size the scaler passes frames through untouched; with HIGH_QUALITY's flags it, not
-    # ffmpeg's fast automatic conversion (which repeats chroma samples), turns them into RGB.
-    video = video.filter("scale", the_plan.out_width, the_plan.out_height, flags=settings.scale_flags)
-    video = video.filter("setsar", "1")  # GIF has no sample aspect ratio: square pixels
-    if params.grayscale:
-        # Gray frames give a gray palette, so every output pixel has r == g == b.
-        video = to_gray(video)
-    return video
-
-
-def _order(video, params: GifOptions):
-    if params.reverse:
-        video = video.filter("reverse")
-    if params.boomerang:
-        split = video.split()
-        forward, backward = split[0], split[1]
-        # Drop the first reversed frame: it repeats the last forward one (2n - 1 frames in all).
-        backward = backward.filter("reverse").filter("trim", start_frame=1).filter("setpts", "PTS-STARTPTS")
-        video = ffmpeg.concat(forward, backward, v=1, a=0)
-    return video
-
-
 def _palettegen(video, settings: QualitySettings):
     return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
 
@@ -267,8 +192,8 @@ class GifFormat(OutputFormat):
         with contextlib.ExitStack() as stack:
             try:
                 if uses_one_pass(the_plan, job.params, job.limits):
-                    split = _frames(job, the_plan, settings).split()
-                    gif = _paletteuse(_order(split[1], job.params), _palettegen(split[0], settings),
+                    split = source_video(job, the_plan, scale_flags=settings.scale_flags).split()
+                    gif = _paletteuse(ordered(split[1], job.params), _palettegen(split[0], settings),
                                       job.params, settings, job.output_path)
                     run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
                                cancel=job.cancel, timeout=remaining(), progress_span=(0.0, 100.0),
@@ -279,7 +204,7 @@ class GifFormat(OutputFormat):
                         work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="transmute-gif-"))
                     palette = Path(work_dir) / "palette.png"
                     palette_pass = (
-                        _palettegen(_frames(job, the_plan, settings), settings)
+                        _palettegen(source_video(job, the_plan, scale_flags=settings.scale_flags), settings)
                         .output(local_input(palette), vframes=1, update=1)
                         .overwrite_output()
                     )
@@ -291,8 +216,9 @@ class GifFormat(OutputFormat):
                     palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file",
                                                  max_pixels=65536)  # a 16x16 palette (the PNG
                     # decoder counts its width in bytes: 64x16), with room; it is our own file
-                    gif = _paletteuse(_order(_frames(job, the_plan, settings), job.params), palette_input.video,
-                                      job.params, settings, job.output_path)
+                    frames = source_video(job, the_plan, scale_flags=settings.scale_flags)
+                    gif = _paletteuse(ordered(frames, job.params), palette_input.video, job.params, settings,
+                                      job.output_path)
                     buffered = job.params.reverse or job.params.boomerang
                     run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
                                cancel=job.cancel, timeout=remaining(), progress_span=(PALETTE_SHARE, 100.0),
