@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 import pluggy
@@ -12,18 +11,19 @@ from transmute.core.errors import PluginError, UnknownFormat
 from transmute.core.formats import OutputFormat
 
 ENTRY_POINT_GROUP = "transmute.plugins"
+_pinned = ""
+"""The plugins the process-wide manager loads: TRANSMUTE_PLUGINS, handed in by the process's start (use_plugins)."""
 
 
-def create_plugin_manager(only: str | None = None) -> pluggy.PluginManager:
+def create_plugin_manager(only: str = "") -> pluggy.PluginManager:
     """A manager with every plugin of the entry-point group loaded, or only those named in `only`.
 
-    `only` (default: the environment variable TRANSMUTE_PLUGINS) is a comma-separated list of entry-point
-    names; built-in plugins (such as `gif`) are registered the same way as third-party ones.
+    `only` (the setting TRANSMUTE_PLUGINS) is a comma-separated list of entry-point names; built-in plugins
+    (such as `gif`) are registered the same way as third-party ones.
     """
     manager = pluggy.PluginManager("transmute")
     manager.add_hookspecs(hookspecs)
-    pinned = only if only is not None else os.environ.get("TRANSMUTE_PLUGINS", "")
-    names = {name.strip() for name in pinned.split(",") if name.strip()}
+    names = {name.strip() for name in only.split(",") if name.strip()}
     if not names:
         _load(manager)
         return manager
@@ -45,10 +45,18 @@ def _load(manager: pluggy.PluginManager, name: str | None = None) -> None:
         raise PluginError(f"A transmute plugin failed to load ({type(error).__name__}: {error}).") from error
 
 
+def use_plugins(only: str) -> None:
+    """Have the process-wide manager load only the plugins named in `only` (all when empty)."""
+    global _pinned
+    if only != _pinned:
+        _pinned = only
+        plugin_manager.cache_clear()
+
+
 @cache
 def plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager (tests register throw-away plugins on it, then unregister them)."""
-    return create_plugin_manager()
+    return create_plugin_manager(_pinned)
 
 
 def output_formats(manager: pluggy.PluginManager | None = None) -> dict[str, OutputFormat]:
