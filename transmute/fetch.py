@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import socket
 import threading
 from pathlib import Path
@@ -29,6 +28,7 @@ from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from transmute.core.errors import SourceError
+from transmute.settings import FetchConfig
 
 ALLOWED_SCHEMES = ("http", "https")
 MAX_REDIRECTS = 5
@@ -41,8 +41,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def private_urls_allowed() -> bool:
-    """Whether TRANSMUTE_ALLOW_PRIVATE_URLS lifts the address check (off unless set to true/1/yes/on)."""
-    return os.environ.get("TRANSMUTE_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true", "yes", "on")
+    """Whether TRANSMUTE_ALLOW_PRIVATE_URLS lifts the address check (read now: for a caller not handed it)."""
+    return FetchConfig.from_env().allow_private_urls
 
 
 def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-LOG_LEVEL_ENV = "TRANSMUTE_LOG_LEVEL"
-LOG_FORMAT_ENV = "TRANSMUTE_LOG_FORMAT"
+from transmute.settings import LoggingConfig
+
+LOG_LEVEL_ENV = LoggingConfig.env_name("level")
 TEXT_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 current_task_id: ContextVar[str | None] = ContextVar("transmute_task_id", default=None)
@@ -46,8 +46,7 @@ class TaskIdFilter(logging.Filter):
 
 
 def log_format() -> str:
-    value = (os.environ.get(LOG_FORMAT_ENV) or "text").strip().lower()
-    return "json" if value == "json" else "text"
+    return LoggingConfig.from_env().format
 
 
 def json_formatter() -> logging.Formatter:
@@ -62,12 +61,14 @@ def json_formatter() -> logging.Formatter:
 
 
 def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
-    """Send every logger's records to stderr, as text or JSON (`fmt`, default TRANSMUTE_LOG_FORMAT)."""
-    level = (level or os.environ.get(LOG_LEVEL_ENV) or "info").upper()
+    """Send every logger's records to stderr, as text or JSON (`level` and `fmt` default to the settings)."""
+    if level is None or fmt is None:
+        config = LoggingConfig.from_env()
+        level, fmt = level or config.level, fmt or config.format
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(json_formatter() if (fmt or log_format()) == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(TaskIdFilter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("pika").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

@@ -15,8 +15,7 @@ from litestar.testing import TestClient
 
 from tests.api.support import embedded_client, make_clip, wait_finished
 from tests.e2e.conftest import TRANSMUTE
-from transmute.services.api.security import SecurityConfig, parse_rate
-from transmute.settings import ConfigError
+from transmute.settings import ConfigError, SecurityConfig, parse_rate
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"

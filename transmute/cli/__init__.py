@@ -7,13 +7,17 @@ import click
 from transmute.cli.base import TransmuteGroup
 from transmute.cli.convert import convert, formats
 from transmute.cli.services import api, healthcheck, serve, worker
+from transmute.cli.settings import settings
+from transmute.core.plugins import use_plugins
+from transmute.settings import PluginConfig
 
 
 @click.group(cls=TransmuteGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="transmute")
 def main() -> None:
     """transmute: convert videos to GIF (and any format a plugin adds)."""
+    use_plugins(PluginConfig.from_env().plugins)
 
 
-for command in (convert, formats, serve, api, worker, healthcheck):
+for command in (convert, formats, serve, api, worker, healthcheck, settings):
     main.add_command(command)

@@ -7,18 +7,18 @@ What they say about themselves is logged (so with TRANSMUTE_LOG_FORMAT=json ever
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import click
 
 from transmute.logs import LOG_LEVEL_ENV, configure_logging
+from transmute.settings import LoggingConfig, OpsConfig
 
 log = logging.getLogger("transmute")
-DEFAULT_HEARTBEAT_FILE = "/tmp/transmute-worker.heartbeat"
+HEARTBEAT_FILE_ENV = OpsConfig.env_name("heartbeat_file")
 
 LOG_LEVEL_OPTION = click.option(
-    "--log-level", default="info", show_default=True, envvar=LOG_LEVEL_ENV, show_envvar=True,
+    "--log-level", default=lambda: LoggingConfig.from_env().level, show_default=False,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help=f"Least severe log lines written (default: {LOG_LEVEL_ENV}, else info).")
 """Every server command's --log-level: TRANSMUTE_LOG_LEVEL, documented as the default, is its default."""
@@ -89,13 +89,14 @@ def healthcheck() -> None:
 @click.option("--max-age", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds the heartbeat file may be old.")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"The heartbeat file (default: TRANSMUTE_HEARTBEAT_FILE, else {DEFAULT_HEARTBEAT_FILE}).")
+              help=f"The heartbeat file (default: {HEARTBEAT_FILE_ENV}, else "
+                   f"{OpsConfig.model_fields['heartbeat_file'].default}).")
 def healthcheck_worker(max_age: float, path: Path | None) -> None:
     """Is `transmute worker` alive? Its heartbeat file is touched every 10 s while its processes' worker
     threads and broker consumers run (the Deployment's liveness, readiness and startup probe)."""
     from transmute.services.worker.supervisor import check_heartbeat, heartbeat_age
 
-    path = path or Path(os.environ.get("TRANSMUTE_HEARTBEAT_FILE", "").strip() or DEFAULT_HEARTBEAT_FILE)
+    path = path or OpsConfig.from_env().heartbeat_file
     problem = check_heartbeat(path, max_age)
     if problem is not None:
         from transmute.cli.base import fail

@@ -13,6 +13,8 @@ from transmute.core.errors import PluginError, UnknownFormat
 from transmute.core.formats import OutputFormat, check_format
 
 ENTRY_POINT_GROUP = "transmute.plugins"
+_pinned = ""
+"""The plugins the process-wide manager loads: TRANSMUTE_PLUGINS, handed in by the process's start (use_plugins)."""
 
 DEFAULT_PLUGINS: tuple[str, ...] = ("transmute.plugins.gif",)
 """The built-in format plugins: ordinary plugins, registered by module name."""
@@ -86,6 +88,14 @@ def _load_entry_points(manager: PluginManager, names: set[str]) -> None:
         manager.register(plugin, entry_point.name)
 
 
+def use_plugins(only: str) -> None:
+    """Have the process-wide manager load only the plugins named in `only` (all when empty)."""
+    global _pinned
+    if only != _pinned:
+        _pinned = only
+        plugin_manager.cache_clear()
+
+
 def _collect_formats(manager: PluginManager) -> dict[str, OutputFormat]:
     found: dict[str, OutputFormat] = {}
     for name, plugin in manager.list_name_plugin():
@@ -116,7 +126,7 @@ def _label(name: str, plugin: object) -> str:
 @cache
 def plugin_manager() -> PluginManager:
     """The process-wide plugin manager (tests register throw-away plugins on it, then unregister them)."""
-    return create_plugin_manager()
+    return create_plugin_manager(_pinned)
 
 
 def output_formats(manager: PluginManager | None = None) -> dict[str, OutputFormat]:

@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from transmute.core.plugins import use_plugins
 from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.formats import list_formats
 from transmute.services.api.health import live, ready
@@ -28,12 +29,12 @@ from transmute.services.api.metrics import (
     install_projector_log_context,
 )
 from transmute.services.api.projector import start_projector
-from transmute.services.api.security import SecurityConfig, security_middleware
+from transmute.services.api.security import security_middleware
 from transmute.services.api.server import ClientIdleTimeout
 from transmute.services.api.services import Services
 from transmute.services.api.tasks import TasksController
 from transmute.services.broker import create_broker
-from transmute.settings import ServerConfig, Settings
+from transmute.settings import PluginConfig, SecurityConfig, ServerConfig, Settings
 from transmute.storage import create_storage
 
 log = logging.getLogger("transmute.api")
@@ -52,6 +53,7 @@ def create_app(
     """The gateway. `settings` default to the environment; `broker` to the one the settings name, and the
     projector's `events_broker` to `broker`."""
     settings = settings or Settings.from_env()
+    use_plugins(PluginConfig.from_env().plugins)
     security = SecurityConfig.from_env()
     server = ServerConfig.from_env()
 

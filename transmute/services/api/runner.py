@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from transmute.logs import LOG_LEVEL_ENV, configure_logging, uvicorn_log_config
-from transmute.settings import distributed_settings
+from transmute.settings import SecurityConfig, distributed_settings
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -47,7 +47,6 @@ def run_api(*, host: str, port: int, workers: int, log_level: str) -> None:
 
     os.environ[LOG_LEVEL_ENV] = log_level
     configure_logging(log_level)
-    from transmute.services.api.security import SecurityConfig
     from transmute.services.api.server import uvicorn_options
 
     # Fail now, with one line, rather than with a traceback in every uvicorn process.

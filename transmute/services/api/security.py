@@ -1,4 +1,4 @@
-"""API keys and rate limits for the gateway, both off unless configured.
+"""API keys and rate limits for the gateway, both off unless configured (transmute.settings.SecurityConfig).
 
 - `TRANSMUTE_API_KEYS`: comma-separated keys, or `@/path/to/file` (one key a line). When set, every
   `/api` and `/media` route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`, and a key sees
@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -26,67 +23,15 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 
-from transmute.settings import ConfigError
+from transmute.settings import SecurityConfig
 
 _PROTECTED = re.compile(r"^/(api|media)(/|$)")
 """Routes that need a key when keys are on; health, metrics and the OpenAPI schema stay open."""
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$", re.IGNORECASE)
 
 
 def owner_id(key: str) -> str:
     """What the task store keeps for a key: a short hash, so a leaked database leaks no key."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class SecurityConfig:
-    """API keys and rate limit, read from the environment."""
-
-    api_keys: tuple[str, ...] = ()
-    rate_limit: tuple[str, int] | None = None
-    """(unit, count), e.g. ("minute", 120); None when off."""
-
-    @classmethod
-    def from_env(cls) -> SecurityConfig:
-        keys = os.environ.get("TRANSMUTE_API_KEYS")
-        return cls(api_keys=() if keys is None else _read_keys(keys),
-                   rate_limit=parse_rate(os.environ.get("TRANSMUTE_RATE_LIMIT", "")))
-
-
-def _read_keys(value: str) -> tuple[str, ...]:
-    """The keys a set TRANSMUTE_API_KEYS holds: at least one, or the gateway would be open by mistake."""
-    source = value.strip()
-    value = source
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            value = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"TRANSMUTE_API_KEYS names {path}, which cannot be read: {exc.strerror}.") from None
-        keys = [line.strip() for line in value.splitlines()]
-    else:
-        keys = [part.strip() for part in value.split(",")]
-    keys = [key for key in keys if key and not key.startswith("#")]
-    if not keys:
-        where = f"the file {source[1:]}" if source.startswith("@") else repr(source)
-        raise ConfigError(f"TRANSMUTE_API_KEYS is set but holds no key ({where}): give at least one key, "
-                          "or unset the variable to run without API keys.")
-    short = [key for key in keys if len(key) < 16]
-    if short:
-        raise ConfigError("Every key in TRANSMUTE_API_KEYS must be at least 16 characters long.")
-    return tuple(keys)
-
-
-def parse_rate(value: str) -> tuple[str, int] | None:
-    """`120/minute` -> ("minute", 120); empty or `0` -> None; ConfigError for anything else."""
-    value = value.strip()
-    if not value or value == "0":
-        return None
-    match = _RATE.match(value)
-    if not match:
-        raise ConfigError(f"TRANSMUTE_RATE_LIMIT must look like 120/minute (second, minute or hour); got {value!r}.")
-    count, unit = int(match.group(1)), match.group(2).lower()
-    return None if count == 0 else (unit, count)
 
 
 class ApiKeyMiddleware(AbstractAuthenticationMiddleware):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ from litestar.status_codes import (
 from transmute.core.errors import InvalidParameter, MediaError, SourceError
 from transmute.core.options import FormatOptions
 from transmute.core.params import parse_params
-from transmute.fetch import check_url, private_urls_allowed
+from transmute.fetch import check_url
 from transmute.media.probe import probe
 from transmute.services.api.errors import ApiError
 from transmute.settings import LimitsConfig
@@ -122,20 +123,21 @@ def _safe_filename(name: str) -> str:
     return cleaned[:255]
 
 
-async def read_new_task(request: Request, storage: ObjectStorage, *, limits: LimitsConfig) -> NewTask:
+async def read_new_task(request: Request, storage: ObjectStorage, *, limits: LimitsConfig,
+                        allow_private: bool = False) -> NewTask:
     """The source and parameters of a create request; ApiError or InvalidParameter when they are wrong.
 
     An upload is spooled to a temporary file as it arrives (Litestar's multipart parser keeps at most
     1 MB of it in memory), probed (a 400 when it is not a video transmute can read, with the message
     `transmute convert` gives), then copied to storage in chunks; past `limits.max_upload_bytes` it is a
     413. A URL's host must resolve within `limits.resolve_timeout` seconds. A JSON body has its own, much
-    smaller limit, `limits.max_json_bytes` (see read_json_body).
+    smaller limit, `limits.max_json_bytes` (see read_json_body). `allow_private` is TRANSMUTE_ALLOW_PRIVATE_URLS.
     """
     content_type, _ = request.content_type
     if content_type == "application/json":
-        return await _read_json(request, limits)
+        return await _read_json(request, limits, allow_private)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _read_form(request, storage, limits)
+        return await _read_form(request, storage, limits, allow_private)
     raise ApiError(
         HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         "Send multipart/form-data with a 'file' field, or application/json with a 'url' field; "
@@ -143,7 +145,7 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, limits: Lim
     )
 
 
-async def _read_json(request: Request, limits: LimitsConfig) -> NewTask:
+async def _read_json(request: Request, limits: LimitsConfig, allow_private: bool) -> NewTask:
     data = await read_json_body(request, limits.max_json_bytes, example='{"url": "https://...", "width": 320}')
     if not isinstance(data, dict):
         raise ApiError(HTTP_400_BAD_REQUEST, "The JSON body must be an object with a 'url' field.")
@@ -153,21 +155,22 @@ async def _read_json(request: Request, limits: LimitsConfig) -> NewTask:
     if url is None:
         raise InvalidParameter("url", "'url' is required in a JSON request (or upload a 'file' as multipart).")
     params = _checked_params(data, from_text=False)
-    url = await _checked_url(url, limits.resolve_timeout)
+    url = await _checked_url(url, limits.resolve_timeout, allow_private)
     return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
 
 
-async def _checked_url(url: object, resolve_timeout: float) -> str:
+async def _checked_url(url: object, resolve_timeout: float, allow_private: bool) -> str:
     """The URL if transmute may fetch it; the host is resolved in the resolver's threads (DNS must not block
     the loop), within `resolve_timeout` seconds.
 
     With TRANSMUTE_ALLOW_PRIVATE_URLS nothing is resolved, so the check runs in the loop (no thread hop).
     """
     try:
-        if private_urls_allowed():
+        if allow_private:
             return check_url(url, allow_private=True)
-        check_url(url, resolve=False)  # a malformed URL is refused without a lookup
-        lookup = asyncio.get_running_loop().run_in_executor(_resolver, check_url, url)
+        check_url(url, allow_private=False, resolve=False)  # a malformed URL is refused without a lookup
+        lookup = asyncio.get_running_loop().run_in_executor(
+            _resolver, functools.partial(check_url, url, allow_private=False))
         return await asyncio.wait_for(lookup, resolve_timeout)
     except SourceError as exc:
         raise InvalidParameter("url", exc.message) from None
@@ -182,7 +185,8 @@ def _url_filename(url: str) -> str:
     return _safe_filename(path.rsplit("/", 1)[-1]) if "/" in path.split("://", 1)[-1] else ""
 
 
-async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsConfig) -> NewTask:
+async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsConfig,
+                     allow_private: bool) -> NewTask:
     try:
         form = await request.form()
     except ClientException as exc:
@@ -215,7 +219,7 @@ async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsCon
                 raise InvalidParameter(name, f"{name!r} must be a plain form field, not a file.")
         params = _checked_params(fields, from_text=True)
         if url:
-            url = await _checked_url(url, limits.resolve_timeout)
+            url = await _checked_url(url, limits.resolve_timeout, allow_private)
             return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
         if upload is None:
             raise InvalidParameter("file", "'file' is required: upload the video as a multipart field named 'file'.")

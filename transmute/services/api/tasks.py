@@ -93,7 +93,8 @@ class TasksController(Controller):
           summary="Create a conversion task (multipart upload or JSON with a URL)",
           responses=error_responses(400, 413, 415))
     async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
-        new = await read_new_task(request, services.storage, limits=services.settings.limits)
+        new = await read_new_task(request, services.storage, limits=services.settings.limits,
+                                  allow_private=services.settings.fetch.allow_private_urls)
         try:
             task = await services.store.create(
                 target_format=new.params.format,

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from transmute.core.plugins import use_plugins
 from transmute.logs import configure_logging
-from transmute.settings import OpsConfig, distributed_settings
+from transmute.settings import OpsConfig, PluginConfig, distributed_settings
 
 if TYPE_CHECKING:
     pass
@@ -134,6 +135,7 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     settings = distributed_settings()
+    use_plugins(PluginConfig.from_env().plugins)
     ops_config = OpsConfig.from_env(settings.limits)
     broker = create_broker(settings.broker)
     ops = install_worker_ops(broker)
