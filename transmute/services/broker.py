@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
+from transmute.backoff import after_pauses, call_with_backoff
 from transmute.core.models import CONVERT_QUEUE, EVENTS_QUEUE
 from transmute.settings import BrokerConfig
 
@@ -62,12 +62,9 @@ def send(
     """
     message = dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={},
                                options={})
-    for pause in (*backoff, None):
-        try:
-            broker.enqueue(message)
-            return
-        except dramatiq.errors.ConnectionError as exc:
-            if pause is None:
-                raise
-            log.warning("could not send to %s (%s); trying again in %.2g s", queue_name, exc, pause)
-            time.sleep(pause)
+
+    def retrying(exc: BaseException, pause: float) -> None:
+        log.warning("could not send to %s (%s); trying again in %.2g s", queue_name, exc, pause)
+
+    call_with_backoff(lambda: broker.enqueue(message), errors=dramatiq.errors.ConnectionError,
+                      backoff=after_pauses(backoff), on_retry=retrying)

@@ -22,6 +22,7 @@ import dramatiq
 import msgspec
 from dramatiq.middleware import CurrentMessage
 
+from transmute.backoff import call_with_backoff, doubling
 from transmute.core.errors import (
     ConversionCancelled,
     InvalidParameter,
@@ -154,18 +155,13 @@ class Converter:
     def _with_storage_retries(self, what: str, action: Callable[[], T], *, deadline: float | None = None) -> T:
         """Run a storage call; while the storage is unreachable, try again with back-off (1, 2, 4... 15 s)
         for up to `storage_retry_seconds`, then raise the last StorageError."""
-        give_up = time.monotonic() + (self.limits.storage_retry_seconds if deadline is None else deadline)
-        pause = 1.0
-        while True:
-            try:
-                return action()
-            except StorageError as exc:
-                if time.monotonic() + pause > give_up or self.shutdown.is_set():
-                    raise
-                log.warning("could not %s (%s); trying again in %g s", what, exc.message, pause)
-                if self.shutdown.wait(pause):
-                    raise
-                pause = min(pause * 2, 15.0)
+
+        def retrying(exc: BaseException, pause: float) -> None:
+            log.warning("could not %s (%s); trying again in %g s", what, getattr(exc, "message", exc), pause)
+
+        within = self.limits.storage_retry_seconds if deadline is None else deadline
+        return call_with_backoff(action, errors=StorageError, backoff=doubling(1.0, 15.0, within=within),
+                                 on_retry=retrying, cancel=self.shutdown)
 
     # ----------------------------------------------------------------------------- the conversion
 
