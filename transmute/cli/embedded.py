@@ -15,6 +15,7 @@ import dramatiq
 from litestar import Litestar
 
 from transmute.core.models import CONVERT_QUEUE
+from transmute.core.run_mode import RunMode
 from transmute.services.api.app import create_app
 from transmute.services.api.services import Services
 from transmute.services.broker import create_broker
@@ -65,4 +66,5 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
             converter.shutdown.set()
             await anyio.to_thread.run_sync(worker.stop)
 
-    return create_app(settings, broker=broker, events_broker=events, extra_lifespan=worker_threads)
+    return create_app(settings, broker=broker, events_broker=events, mode=RunMode.EMBEDDED,
+                      extra_lifespan=worker_threads)
