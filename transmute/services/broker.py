@@ -15,6 +15,10 @@ from transmute.settings import BrokerConfig
 
 log = logging.getLogger("transmute.broker")
 
+BROKER_UNREACHABLE: type[Exception] = (getattr(dramatiq.errors, "BrokerConnectionError", None)
+                                       or dramatiq.errors.ConnectionError)
+"""What a send raises while the broker is away (Dramatiq 2 renamed ConnectionError; the old name warns on use)."""
+
 SEND_BACKOFF = (0.25, 0.5, 1.0, 2.0)
 """Pauses between attempts to send one message while the broker is unreachable (about 4 s in all)."""
 
@@ -66,5 +70,5 @@ def send(
     def retrying(exc: BaseException, pause: float) -> None:
         log.warning("could not send to %s (%s); trying again in %.2g s", queue_name, exc, pause)
 
-    call_with_backoff(lambda: broker.enqueue(message), errors=dramatiq.errors.ConnectionError,
+    call_with_backoff(lambda: broker.enqueue(message), errors=BROKER_UNREACHABLE,
                       backoff=after_pauses(backoff), on_retry=retrying)
