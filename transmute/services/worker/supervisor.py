@@ -125,7 +125,7 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     from transmute.core.models import CONVERT_QUEUE
     from transmute.services.broker import create_broker
     from transmute.services.worker.convert import Converter, register_convert_actor
-    from transmute.services.worker.middleware import install_worker_ops
+    from transmute.services.worker.middleware import install_worker_middleware
     from transmute.storage import create_storage
     from transmute.storage.scratch import clean_start
 
@@ -136,7 +136,7 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     settings = distributed_settings()
     ops_config = OpsConfig.from_env(settings.limits)
     broker = create_broker(settings.broker)
-    ops = install_worker_ops(broker)
+    ops = install_worker_middleware(broker)
     storage = create_storage(settings.storage)
     scratch = worker_scratch_dir()
     clean_start(scratch, storage)  # what a killed worker process on this host left behind
@@ -165,7 +165,7 @@ def drain(worker: Any, ops: Any, converter: Any, broker: Any, timeout: float) ->
 
     The consumer stays connected meanwhile: it keeps the AMQP heartbeats going and acknowledges what
     finishes. Worker threads end after their current message; a message delivered meanwhile is sent back
-    to the queue at once (by WorkerOps, or from the work queue here), so it does not wait behind a long
+    to the queue at once (by HandBackWhileDraining, or from the work queue here), so it does not wait behind a long
     conversion."""
     busy = sum(1 for thread in worker.workers if thread.is_alive())
     log.info("worker process stopping: no new conversions; waiting up to %g s for the ones in flight", timeout)
