@@ -20,7 +20,6 @@ from typing import TypeVar
 
 import dramatiq
 import msgspec
-from dramatiq.middleware import CurrentMessage
 
 from transmute.backoff import call_with_backoff, doubling
 from transmute.core.errors import (
@@ -38,6 +37,7 @@ from transmute.fetch import download
 from transmute.media.conversion import convert_file
 from transmute.services.broker import send
 from transmute.services.worker.events import TaskReporter
+from transmute.services.worker.retry_policy import ConversionRetries
 from transmute.settings import LimitsConfig
 from transmute.storage.base import ObjectStorage
 from transmute.storage.scratch import make_scratch, remove_scratch
@@ -98,19 +98,24 @@ class Converter:
             reporter.failed(exc.message)
             self._forget_attempts(message.task_id)
         except Exception as exc:
-            # Storage or broker trouble, or a bug: retry with back-off, and fail the task on the last try.
-            current = CurrentMessage.get_current_message()
-            retries = current.options.get("retries", 0) if current else self.limits.max_retries
-            if retries < self.limits.max_retries:
-                log.warning("task %s: attempt %d failed, will retry: %s", message.task_id, retries + 1, exc)
+            # Storage or broker trouble, or a bug: Dramatiq tries again (see retries), and on the last attempt
+            # the task fails here.
+            attempt = self.retries.attempt()
+            if self.retries.will_retry(attempt, exc):
+                log.warning("task %s: attempt %d failed, will retry: %s", message.task_id, attempt, exc)
                 raise
-            log.exception("task %s failed after %d attempts", message.task_id, retries + 1)
+            log.exception("task %s failed after %d attempts", message.task_id, attempt)
             detail = exc.message if isinstance(exc, TransmuteError) else "an internal error"
-            reporter.failed(f"The conversion failed after {retries + 1} attempts: {detail}")
+            reporter.failed(f"The conversion failed after {attempt} attempts: {detail}")
             self._forget_attempts(message.task_id)
         finally:
             if marker is not None:
                 self._quietly(self.storage.delete, marker)
+
+    @property
+    def retries(self) -> ConversionRetries:
+        """The actor's retry policy (its actor options)."""
+        return ConversionRetries(self.limits.max_retries)
 
     # ----------------------------------------------------------------------------- attempt markers
 
@@ -238,8 +243,6 @@ def register_convert_actor(converter: Converter) -> dramatiq.Actor:
         broker=converter.broker,
         actor_name=CONVERT_ACTOR,
         queue_name=CONVERT_QUEUE,
-        max_retries=limits.max_retries,
-        min_backoff=1_000,
-        max_backoff=30_000,
         time_limit=time_limit_ms,
+        **converter.retries.actor_options(),
     )
