@@ -93,7 +93,7 @@ def healthcheck() -> None:
 def healthcheck_worker(max_age: float, path: Path | None) -> None:
     """Is `transmute worker` alive? Its heartbeat file is touched every 10 s while its processes' worker
     threads and broker consumers run (the Deployment's liveness, readiness and startup probe)."""
-    from transmute.services.worker.supervisor import check_heartbeat, heartbeat_age
+    from transmute.services.worker.heartbeat import check_heartbeat, heartbeat_age
 
     path = path or Path(os.environ.get("TRANSMUTE_HEARTBEAT_FILE", "").strip() or DEFAULT_HEARTBEAT_FILE)
     problem = check_heartbeat(path, max_age)
