@@ -17,9 +17,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     "store": {"core", "settings"},
     "storage": {"core", "settings"},
     "fetch": {"core", "settings"},
-    "services.broker": {"core", "settings", "logs"},
+    "backoff": set(),
+    "services.broker": {"core", "settings", "logs", "backoff"},
     "services.api": {"core", "settings", "logs", "store", "storage", "fetch", "media", "services.broker"},
-    "services.worker": {"core", "settings", "logs", "storage", "fetch", "media", "services.broker"},
+    "services.worker": {"core", "settings", "logs", "storage", "fetch", "media", "services.broker", "backoff"},
     "cli": {"*"},
 }
 """Which rooms each room may import (besides itself). The CLI wires everything together; the gateway and the

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
-from transmute.services.worker.supervisor import STOP_TIMEOUT
+from transmute.services.worker.drain import STOP_TIMEOUT
 
 LAYERS = ("base", "dev", "prod")
 OVERLAYS = ("dev", "prod")
@@ -286,7 +286,7 @@ def test_the_worker_grace_period_outlasts_the_drain_and_the_hand_back(renders, l
     env = {name: item.get("value") for name, item in env_of(worker).items()}
     timeout = float(config["TRANSMUTE_CONVERSION_TIMEOUT"])
     # On SIGTERM the worker drains for TRANSMUTE_SHUTDOWN_TIMEOUT (default: the conversion timeout), then
-    # takes up to 30 s (transmute.services.worker.supervisor.STOP_TIMEOUT) to stop what is left and hand it back.
+    # takes up to 30 s (transmute.services.worker.drain.STOP_TIMEOUT) to stop what is left and hand it back.
     shutdown = float(env.get("TRANSMUTE_SHUTDOWN_TIMEOUT") or config.get("TRANSMUTE_SHUTDOWN_TIMEOUT") or timeout)
     grace = one(docs, "Deployment", WORKER)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > timeout, f"grace {grace} s <= conversion timeout {timeout} s"

@@ -15,11 +15,12 @@ import dramatiq
 from litestar import Litestar
 
 from transmute.core.models import CONVERT_QUEUE
+from transmute.core.run_mode import RunMode
 from transmute.services.api.app import create_app
 from transmute.services.api.services import Services
 from transmute.services.broker import create_broker
 from transmute.services.worker.convert import Converter, register_convert_actor
-from transmute.services.worker.middleware import install_worker_ops
+from transmute.services.worker.middleware import install_worker_middleware
 from transmute.settings import BrokerConfig, Settings
 from transmute.storage.scratch import clean_start
 
@@ -47,9 +48,7 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
                               events_broker=events)
         # Conversion metrics (in this app's /metrics) and task ids in log lines; the outcome is read from the
         # events the conversion sends, so the same middleware watches the events broker too.
-        ops = install_worker_ops(broker)
-        if ops not in events.middleware:
-            events.add_middleware(ops)
+        install_worker_middleware(broker, events_broker=events)
         register_convert_actor(converter)
         worker = dramatiq.Worker(broker, queues={CONVERT_QUEUE}, worker_threads=threads, worker_timeout=200)
         worker.start()
@@ -65,4 +64,5 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
             converter.shutdown.set()
             await anyio.to_thread.run_sync(worker.stop)
 
-    return create_app(settings, broker=broker, events_broker=events, extra_lifespan=worker_threads)
+    return create_app(settings, broker=broker, events_broker=events, mode=RunMode.EMBEDDED,
+                      extra_lifespan=worker_threads)

@@ -94,7 +94,7 @@ def healthcheck() -> None:
 def healthcheck_worker(max_age: float, path: Path | None) -> None:
     """Is `transmute worker` alive? Its heartbeat file is touched every 10 s while its processes' worker
     threads and broker consumers run (the Deployment's liveness, readiness and startup probe)."""
-    from transmute.services.worker.supervisor import check_heartbeat, heartbeat_age
+    from transmute.services.worker.heartbeat import check_heartbeat, heartbeat_age
 
     path = path or OpsConfig.from_env().heartbeat_file
     problem = check_heartbeat(path, max_age)

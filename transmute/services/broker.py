@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
+from transmute.backoff import after_pauses, call_with_backoff
 from transmute.core.models import CONVERT_QUEUE, EVENTS_QUEUE
 from transmute.settings import BrokerConfig
 
 log = logging.getLogger("transmute.broker")
+
+BROKER_UNREACHABLE: type[Exception] = (getattr(dramatiq.errors, "BrokerConnectionError", None)
+                                       or dramatiq.errors.ConnectionError)
+"""What a send raises while the broker is away (Dramatiq 2 renamed ConnectionError; the old name warns on use)."""
 
 SEND_BACKOFF = (0.25, 0.5, 1.0, 2.0)
 """Pauses between attempts to send one message while the broker is unreachable (about 4 s in all)."""
@@ -62,12 +66,9 @@ def send(
     """
     message = dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={},
                                options={})
-    for pause in (*backoff, None):
-        try:
-            broker.enqueue(message)
-            return
-        except dramatiq.errors.ConnectionError as exc:
-            if pause is None:
-                raise
-            log.warning("could not send to %s (%s); trying again in %.2g s", queue_name, exc, pause)
-            time.sleep(pause)
+
+    def retrying(exc: BaseException, pause: float) -> None:
+        log.warning("could not send to %s (%s); trying again in %.2g s", queue_name, exc, pause)
+
+    call_with_backoff(lambda: broker.enqueue(message), errors=BROKER_UNREACHABLE,
+                      backoff=after_pauses(backoff), on_retry=retrying)

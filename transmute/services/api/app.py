@@ -18,6 +18,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transmute.core.plugins import use_plugins
+from transmute.core.run_mode import RunMode
 from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.formats import list_formats
 from transmute.services.api.health import live, ready
@@ -48,12 +49,14 @@ def create_app(
     *,
     broker: dramatiq.Broker | None = None,
     events_broker: dramatiq.Broker | None = None,
+    mode: RunMode | None = None,
     extra_lifespan: ExtraLifespan | None = None,
 ) -> Litestar:
     """The gateway. `settings` default to the environment; `broker` to the one the settings name, and the
-    projector's `events_broker` to `broker`."""
+    projector's `events_broker` to `broker`; the run `mode` to the one the settings' broker makes."""
     settings = settings or Settings.from_env()
     use_plugins(PluginConfig.from_env().plugins)
+    mode = mode or (RunMode.EMBEDDED if settings.broker.in_process else RunMode.DISTRIBUTED)
     security = SecurityConfig.from_env()
     server = ServerConfig.from_env()
 
@@ -67,7 +70,7 @@ def create_app(
             active_broker = broker or await anyio.to_thread.run_sync(create_broker, settings.broker)
             projector_broker = events_broker or active_broker
             install_projector_log_context(projector_broker)
-            services = Services(settings=settings, store=store, storage=storage, broker=active_broker)
+            services = Services(settings=settings, store=store, storage=storage, broker=active_broker, mode=mode)
             app.state.services = services
             app.state.events_broker = projector_broker  # where the projector listens (tests send events there)
             projector = start_projector(projector_broker, store, asyncio.get_running_loop())

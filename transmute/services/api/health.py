@@ -5,7 +5,6 @@ from __future__ import annotations
 import anyio
 import anyio.to_thread
 import msgspec
-from dramatiq.brokers.stub import StubBroker
 from litestar import Request, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -33,11 +32,10 @@ async def in_thread(function, *args) -> None:
 
 
 def _broker_check(services: Services) -> None:
-    broker = services.broker
-    if isinstance(broker, StubBroker):
+    if services.mode.in_process_broker:
         return
     # A passive declare asks RabbitMQ whether the convert queue exists: it needs a working channel.
-    broker.channel.queue_declare(queue=CONVERT_QUEUE, passive=True)  # type: ignore[attr-defined]
+    services.broker.channel.queue_declare(queue=CONVERT_QUEUE, passive=True)  # type: ignore[attr-defined]
 
 
 @get("/health/ready", tags=["health"], summary="Readiness: task store, broker and storage answer")

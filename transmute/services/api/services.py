@@ -1,4 +1,4 @@
-"""What the gateway's routes share: the task store, the object storage, the broker and the limits."""
+"""What the gateway's routes share: the task store, the object storage, the broker, the limits and the run mode."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 import dramatiq
 import msgspec
-from dramatiq.brokers.stub import StubBroker
 
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, Task
+from transmute.core.run_mode import RunMode
 from transmute.services.broker import send
 from transmute.settings import Settings
 from transmute.storage.base import ObjectStorage
@@ -28,6 +28,7 @@ class Services:
     store: TaskStore
     storage: ObjectStorage
     broker: dramatiq.Broker
+    mode: RunMode
     _marks: PublishedMarks | None = field(default=None, init=False, repr=False)
 
     async def publish(self, task: Task) -> bool:
@@ -41,7 +42,7 @@ class Services:
         task when it starts, published or not).
         """
         payload = msgspec.to_builtins(task.convert_message())
-        in_process = isinstance(self.broker, StubBroker)
+        in_process = self.mode.in_process_broker
         try:
             if in_process:
                 send(self.broker, CONVERT_QUEUE, CONVERT_ACTOR, payload)

@@ -20,8 +20,8 @@ from typing import TypeVar
 
 import dramatiq
 import msgspec
-from dramatiq.middleware import CurrentMessage
 
+from transmute.backoff import call_with_backoff, doubling
 from transmute.core.errors import (
     ConversionCancelled,
     InvalidParameter,
@@ -37,6 +37,7 @@ from transmute.fetch import download
 from transmute.media.conversion import convert_file
 from transmute.services.broker import send
 from transmute.services.worker.events import TaskReporter
+from transmute.services.worker.retry_policy import ConversionRetries
 from transmute.settings import LimitsConfig
 from transmute.storage.base import ObjectStorage
 from transmute.storage.scratch import make_scratch, remove_scratch
@@ -97,19 +98,24 @@ class Converter:
             reporter.failed(exc.message)
             self._forget_attempts(message.task_id)
         except Exception as exc:
-            # Storage or broker trouble, or a bug: retry with back-off, and fail the task on the last try.
-            current = CurrentMessage.get_current_message()
-            retries = current.options.get("retries", 0) if current else self.limits.max_retries
-            if retries < self.limits.max_retries:
-                log.warning("task %s: attempt %d failed, will retry: %s", message.task_id, retries + 1, exc)
+            # Storage or broker trouble, or a bug: Dramatiq tries again (see retries), and on the last attempt
+            # the task fails here.
+            attempt = self.retries.attempt()
+            if self.retries.will_retry(attempt, exc):
+                log.warning("task %s: attempt %d failed, will retry: %s", message.task_id, attempt, exc)
                 raise
-            log.exception("task %s failed after %d attempts", message.task_id, retries + 1)
+            log.exception("task %s failed after %d attempts", message.task_id, attempt)
             detail = exc.message if isinstance(exc, TransmuteError) else "an internal error"
-            reporter.failed(f"The conversion failed after {retries + 1} attempts: {detail}")
+            reporter.failed(f"The conversion failed after {attempt} attempts: {detail}")
             self._forget_attempts(message.task_id)
         finally:
             if marker is not None:
                 self._quietly(self.storage.delete, marker)
+
+    @property
+    def retries(self) -> ConversionRetries:
+        """The actor's retry policy (its actor options)."""
+        return ConversionRetries(self.limits.max_retries)
 
     # ----------------------------------------------------------------------------- attempt markers
 
@@ -154,18 +160,13 @@ class Converter:
     def _with_storage_retries(self, what: str, action: Callable[[], T], *, deadline: float | None = None) -> T:
         """Run a storage call; while the storage is unreachable, try again with back-off (1, 2, 4... 15 s)
         for up to `storage_retry_seconds`, then raise the last StorageError."""
-        give_up = time.monotonic() + (self.limits.storage_retry_seconds if deadline is None else deadline)
-        pause = 1.0
-        while True:
-            try:
-                return action()
-            except StorageError as exc:
-                if time.monotonic() + pause > give_up or self.shutdown.is_set():
-                    raise
-                log.warning("could not %s (%s); trying again in %g s", what, exc.message, pause)
-                if self.shutdown.wait(pause):
-                    raise
-                pause = min(pause * 2, 15.0)
+
+        def retrying(exc: BaseException, pause: float) -> None:
+            log.warning("could not %s (%s); trying again in %g s", what, getattr(exc, "message", exc), pause)
+
+        within = self.limits.storage_retry_seconds if deadline is None else deadline
+        return call_with_backoff(action, errors=StorageError, backoff=doubling(1.0, 15.0, within=within),
+                                 on_retry=retrying, cancel=self.shutdown)
 
     # ----------------------------------------------------------------------------- the conversion
 
@@ -242,8 +243,6 @@ def register_convert_actor(converter: Converter) -> dramatiq.Actor:
         broker=converter.broker,
         actor_name=CONVERT_ACTOR,
         queue_name=CONVERT_QUEUE,
-        max_retries=limits.max_retries,
-        min_backoff=1_000,
-        max_backoff=30_000,
         time_limit=time_limit_ms,
+        **converter.retries.actor_options(),
     )

@@ -17,7 +17,7 @@ from transmute.core.models import (
     next_seq,
     utcnow,
 )
-from transmute.services.broker import SEND_BACKOFF, send
+from transmute.services.broker import BROKER_UNREACHABLE, SEND_BACKOFF, send
 
 log = logging.getLogger("transmute.worker")
 
@@ -51,7 +51,7 @@ class TaskReporter:
         try:
             # Progress is a hint: a broker hiccup must not stop the conversion (the next one will get through).
             self._send("progress", progress=value, backoff=())
-        except dramatiq.errors.ConnectionError as exc:
+        except BROKER_UNREACHABLE as exc:
             log.warning("task %s: progress event not sent: %s", self.task_id, exc)
 
     def done(self, result: TaskResult) -> None:

@@ -1,4 +1,5 @@
-"""The worker's Prometheus metrics (prometheus_client), recorded by `WorkerOps` (middleware.py).
+"""The worker's Prometheus metrics (prometheus_client), recorded by `ConversionMetrics`
+(middleware/conversion_metrics.py).
 
 `transmute worker` serves them at `TRANSMUTE_METRICS_PORT` (default 9191) `/metrics` from its supervisor,
 summed over its worker processes with prometheus_client's multiprocess mode (the supervisor sets
