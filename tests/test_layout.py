@@ -55,7 +55,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         targets = set()
         for imported in imports_of(path):
-            # `from transmute.store import tasks` names a module; `from transmute.store.tasks import X` a name.
+            # `from transmute.store import schema` names a module; `from transmute.store.schema import X` a name.
             while imported not in modules and "." in imported:
                 imported = imported.rsplit(".", 1)[0]
             if imported in modules and imported != name:
