@@ -18,7 +18,6 @@ READ_POOL_SIZE = 4
 """Connections of the `get` pool, on top of `pool_size`."""
 
 _SELECT_BY_ID = f"SELECT * FROM {TaskRow.__tablename__} WHERE id = $1"
-_JSON_COLUMNS = ("params", "result_warnings")
 
 
 class PostgresStore(SqlTaskStore):
@@ -52,10 +51,10 @@ class PostgresStore(SqlTaskStore):
         if record is None:
             return None
         row = SimpleNamespace(**record)
-        for column in _JSON_COLUMNS:  # asyncpg hands JSON back as text
-            value = getattr(row, column)
-            if isinstance(value, str | bytes):
-                setattr(row, column, msgspec.json.decode(value))
+        if isinstance(row.params, str | bytes):  # asyncpg hands JSON back as text
+            row.params = msgspec.json.decode(row.params)
+        if isinstance(row.result_warnings, str | bytes):
+            row.result_warnings = msgspec.json.decode(row.result_warnings)
         return row
 
     async def _reads(self) -> asyncpg.Pool:
