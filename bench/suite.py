@@ -367,7 +367,7 @@ def fig_upload_memory(rows: list[Row], server: Embedded, work: Path, megabytes: 
 def seed_results(data_dir: Path, count: int, size: int) -> list[str]:
     """Done tasks with `size`-byte results straight in an embedded data dir (before its server starts)."""
     from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
-    from transmute.store.tasks import TaskStore
+    from transmute.store import open_store
 
     objects = data_dir / "objects" / "results"
     objects.mkdir(parents=True, exist_ok=True)
@@ -375,7 +375,7 @@ def seed_results(data_dir: Path, count: int, size: int) -> list[str]:
     blob.write_bytes(os.urandom(size))
 
     async def seed() -> list[str]:
-        store = TaskStore(f"sqlite+aiosqlite:///{data_dir.resolve() / 'transmute.db'}")
+        store = open_store(f"sqlite+aiosqlite:///{data_dir.resolve() / 'transmute.db'}")
         ids = []
         try:
             await store.create_schema()

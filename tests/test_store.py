@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -10,12 +12,13 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
-from transmute.store.tasks import TaskRow, TaskStore
+from transmute.store import TaskStore, open_store
+from transmute.store.schema import TaskRow
 
 
 @pytest.fixture
 async def store(tmp_path):
-    store = TaskStore(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
+    store = open_store(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
     await store.create_schema()
     yield store
     await store.close()
@@ -63,13 +66,13 @@ async def test_events_applied_together_keep_their_order_and_a_stale_one_changes_
 
 async def test_writes_still_queued_when_the_store_closes_are_committed(tmp_path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}"
-    store = TaskStore(url)
+    store = open_store(url)
     await store.create_schema()
     pending = [asyncio.ensure_future(_create(store, number)) for number in range(50)]
     await asyncio.sleep(0)  # every create has queued its INSERT
     await store.close()
     created = await asyncio.gather(*pending)
-    reopened = TaskStore(url)
+    reopened = open_store(url)
     try:
         assert (await reopened.list(page=1, per_page=1)).total == 50
         assert {task.id for task in created} == {task.id for task in (await reopened.list(page=1, per_page=50)).tasks}
@@ -84,10 +87,20 @@ async def test_the_warnings_of_a_done_task_are_stored_with_its_result(store) -> 
                             format="gif", warnings=warnings)
         assert await store.apply_event(TaskEvent(task_id=task.id, seq=next_seq(), kind="done", at=utcnow(),
                                                  result=result))
-    reopened = TaskStore(str(store.engine.url))
+    reopened = open_store(str(store.engine.url))
     try:
         assert (await reopened.get(warned.id)).result.warnings == ["The result is 1.5 s long instead of the 4.0 s "
                                                                    "expected."]
         assert (await reopened.get(quiet.id)).result.warnings == []
     finally:
         await reopened.close()
+
+
+def test_the_store_and_the_gateway_load_and_open_sqlite_without_postgresql_s_driver(tmp_path) -> None:
+    code = ("import sys; sys.modules['asyncpg'] = None\n"  # an import of asyncpg now fails
+            "import transmute.services.api.app\n"
+            "from transmute.store import is_store_unreachable, open_store\n"
+            f"print(type(open_store('sqlite+aiosqlite:///{tmp_path / 'tasks.db'}')).__name__,"
+            " is_store_unreachable(ValueError()))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, "SqliteFileStore False\n"), done.stderr

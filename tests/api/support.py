@@ -15,7 +15,7 @@ import pytest
 from litestar.testing import TestClient
 
 from transmute.cli.embedded import create_embedded_app
-from transmute.store.tasks import TaskStore
+from transmute.store import TaskStore
 
 DEADLINE = 60.0
 """Seconds a conversion of a test clip may take before a test gives up waiting."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 from transmute.core.models import Task, TaskEvent, TaskResult
 from transmute.services.api.reconciler import Reconciler
 from transmute.settings import DatabaseConfig, ReconcilerConfig
-from transmute.store.tasks import TaskStore
+from transmute.store import TaskStore, open_store
 
 
 async def _tasks(store: TaskStore, count: int) -> list[Task]:
@@ -17,7 +17,7 @@ async def _tasks(store: TaskStore, count: int) -> list[Task]:
 
 
 async def test_two_gateway_replicas_reconciling_at_once_send_each_unconfirmed_task_exactly_once(database) -> None:
-    replicas = [TaskStore(database), TaskStore(database)]
+    replicas = [open_store(database), open_store(database)]
     await replicas[0].create_schema()
     try:
         tasks = await _tasks(replicas[0], 12)
@@ -43,7 +43,7 @@ async def test_two_gateway_replicas_reconciling_at_once_send_each_unconfirmed_ta
 
 
 async def test_a_task_whose_send_failed_is_sent_again_once_the_claim_of_the_failed_try_expires(database) -> None:
-    store = TaskStore(database)
+    store = open_store(database)
     await store.create_schema()
     try:
         [task] = await _tasks(store, 1)
@@ -66,14 +66,14 @@ async def test_a_task_whose_send_failed_is_sent_again_once_the_claim_of_the_fail
 
 
 async def test_a_database_made_by_an_older_transmute_is_migrated_at_start_and_keeps_its_tasks(database) -> None:
-    store = TaskStore(database)
+    store = open_store(database)
     await store.create_schema()
     try:
         [task] = await _tasks(store, 1)
         async with store.engine.begin() as conn:
             await conn.exec_driver_sql("ALTER TABLE transmute_tasks DROP COLUMN published_at, "
                                        "DROP COLUMN publish_claimed_at")
-        other = TaskStore(database)
+        other = open_store(database)
         await asyncio.gather(other.create_schema(), store.create_schema())  # two replicas starting at once
         await other.close()
         found = await store.get(task.id)
@@ -84,7 +84,7 @@ async def test_a_database_made_by_an_older_transmute_is_migrated_at_start_and_ke
 
 
 async def test_a_task_read_back_from_postgresql_is_the_task_that_was_written_at_every_step(database) -> None:
-    store, other_replica = TaskStore(database), TaskStore(database)
+    store, other_replica = open_store(database), open_store(database)
     await store.create_schema()
     try:
         created = await store.create(target_format="gif", source_type="upload", owner="team-a",
@@ -121,7 +121,7 @@ async def test_a_gateway_holds_no_more_postgresql_connections_than_its_pool_size
     monkeypatch.setenv("TRANSMUTE_DATABASE_URL", database)
     monkeypatch.setenv("TRANSMUTE_DATABASE_POOL_SIZE", "2")
     config = DatabaseConfig.from_env()
-    store = TaskStore(config.url, pool_size=config.pool_size)
+    store = open_store(config.url, pool_size=config.pool_size)
     await store.create_schema()
     name = database.rsplit("/", 1)[1]
     try:

@@ -23,12 +23,7 @@ from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.formats import list_formats
 from transmute.services.api.health import live, ready
 from transmute.services.api.media import media_result
-from transmute.services.api.metrics import (
-    CountingTaskStore,
-    MetricsController,
-    RequestMetrics,
-    install_projector_log_context,
-)
+from transmute.services.api.metrics import MetricsController, RequestMetrics, install_projector_log_context
 from transmute.services.api.projector import start_projector
 from transmute.services.api.security import security_middleware
 from transmute.services.api.server import ClientIdleTimeout
@@ -37,6 +32,7 @@ from transmute.services.api.tasks import TasksController
 from transmute.services.broker import create_broker
 from transmute.settings import PluginConfig, SecurityConfig, ServerConfig, Settings
 from transmute.storage import create_storage
+from transmute.store import open_store
 
 log = logging.getLogger("transmute.api")
 
@@ -62,7 +58,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        store = CountingTaskStore(settings.database.url, pool_size=settings.database.pool_size)
+        store = open_store(settings.database.url, pool_size=settings.database.pool_size)
         projector = None
         try:
             await store.create_schema()

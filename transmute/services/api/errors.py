@@ -27,7 +27,7 @@ from transmute.core.errors import (
     TransmuteError,
 )
 from transmute.services.api.schemas import ErrorDetails, ErrorResponse
-from transmute.store.tasks import DATABASE_UNAVAILABLE, STORE_UNREACHABLE
+from transmute.store import is_database_unavailable, is_store_unreachable
 
 log = logging.getLogger("transmute.api")
 
@@ -139,7 +139,7 @@ def handle_unavailable(request: Request, exc: Exception) -> Response:
     # A bare ConnectionError or TimeoutError comes from opening a connection: in the gateway, in practice,
     # the database pool's (the broker's and the object storage's errors are handled where they happen).
     what = "the task store (database)"
-    if not isinstance(exc, DATABASE_UNAVAILABLE):
+    if not is_database_unavailable(exc):
         what += " or another service"
     log.error("%s %s: cannot reach %s: %s: %s", request.method, request.url.path, what, type(exc).__name__, exc)
     return error_response(
@@ -150,6 +150,9 @@ def handle_unavailable(request: Request, exc: Exception) -> Response:
 
 
 def handle_internal_error(request: Request, exc: Exception) -> Response:
+    # The store's driver errors are known only once it is open, so they are told apart here, not by class.
+    if is_store_unreachable(exc):
+        return handle_unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error; the incident was logged.")
 
@@ -160,6 +163,5 @@ EXCEPTION_HANDLERS = {
     ValidationException: handle_validation_error,
     NotFoundException: handle_not_found,
     HTTPException: handle_http_error,
-    **dict.fromkeys(STORE_UNREACHABLE, handle_unavailable),
     Exception: handle_internal_error,
 }

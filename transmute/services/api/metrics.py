@@ -8,8 +8,8 @@
   The status is the one the client was answered with, also when a middleware refused the request (401,
   429); a request whose client went away before its answer was complete is counted as 499 (nginx's
   "client closed request"), so 5xx means a server fault.
-- `transmute_tasks_created_total{format}`: tasks recorded by the create route, counted where the task is
-  recorded (`CountingTaskStore.create`), which also makes the new task's id current for the request's logs.
+- `transmute_tasks_created_total{format}`: tasks recorded by the create route, counted as soon as the task is
+  recorded (`count_created`), which also makes the new task's id current for the request's logs.
 
 Every metric lives in prometheus_client's default registry, so in embedded mode (`transmute serve`) the
 same `/metrics` also shows the worker threads' conversion metrics. With `transmute api --workers N`, set
@@ -32,7 +32,6 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from transmute.core.models import PROJECT_EVENT_ACTOR, Task
 from transmute.logs import current_task_id
-from transmute.store.tasks import TaskStore
 
 TASKS_CREATED = Counter("transmute_tasks_created", "Conversion tasks created, by target format", ["format"])
 
@@ -117,14 +116,10 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
-class CountingTaskStore(TaskStore):
-    """The task store, counting the tasks it records (the create route is the only caller of `create`)."""
-
-    async def create(self, **fields: Any) -> Task:  # type: ignore[override]
-        task = await super().create(**fields)
-        TASKS_CREATED.labels(format=task.target_format).inc()
-        current_task_id.set(task.id)  # the rest of this request's log lines are about this task
-        return task
+def count_created(task: Task) -> None:
+    """Count a task the create route just recorded."""
+    TASKS_CREATED.labels(format=task.target_format).inc()
+    current_task_id.set(task.id)  # the rest of this request's log lines are about this task
 
 
 class ProjectorLogContext(Middleware):

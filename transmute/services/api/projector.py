@@ -16,7 +16,7 @@ import dramatiq
 import msgspec
 
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
-from transmute.store.tasks import STORE_UNREACHABLE, TaskStore
+from transmute.store import TaskStore, is_store_unreachable
 
 log = logging.getLogger("transmute.projector")
 
@@ -27,7 +27,7 @@ RETRIES_AFTER_OTHER_ERRORS = 20
 def retry_event(retries: int, exc: BaseException) -> bool:
     """Whether to apply a failed event again: always while the database cannot be reached (applying is
     idempotent, and a dropped `done` would leave its task running for ever), else up to 20 times."""
-    return isinstance(exc, STORE_UNREACHABLE) or retries < RETRIES_AFTER_OTHER_ERRORS
+    return is_store_unreachable(exc) or retries < RETRIES_AFTER_OTHER_ERRORS
 
 
 @dataclass

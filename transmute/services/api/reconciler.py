@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from transmute.core.models import Task, utcnow
 from transmute.settings import ReconcilerConfig
-from transmute.store.tasks import TaskStore
+from transmute.store import TaskStore
 
 log = logging.getLogger("transmute.reconciler")
 

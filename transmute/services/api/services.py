@@ -15,7 +15,7 @@ from transmute.core.run_mode import RunMode
 from transmute.services.broker import send
 from transmute.settings import Settings
 from transmute.storage.base import ObjectStorage
-from transmute.store.tasks import TaskStore
+from transmute.store import TaskStore
 
 log = logging.getLogger("transmute.api")
 

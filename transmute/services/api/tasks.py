@@ -24,6 +24,7 @@ from transmute.core.models import Task, TaskStatus
 from transmute.services.api.archive import BatchArchive
 from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
+from transmute.services.api.metrics import count_created
 from transmute.services.api.schemas import (
     ApiUrls,
     CreatedResponse,
@@ -39,7 +40,7 @@ from transmute.services.api.schemas import (
 )
 from transmute.services.api.services import Services
 from transmute.services.api.sources import read_json_body, read_new_task
-from transmute.store.tasks import ORDERS
+from transmute.store import ORDERS
 
 MAX_ID_CHARS = 64
 TaskId = Annotated[str, Parameter(description="The task's id, as `create` returned it.", max_length=MAX_ID_CHARS)]
@@ -111,6 +112,7 @@ class TasksController(Controller):
                 with contextlib.suppress(Exception):
                     await anyio.to_thread.run_sync(services.storage.delete, new.source_key)
             raise
+        count_created(task)
         await services.publish(task)
         return CreatedResponse(
             task_id=task.id, status=task.status.value, message=CREATED_MESSAGE, api_urls=ApiUrls.of(task.id)

@@ -1,0 +1,259 @@
+"""The task store over SQLAlchemy's async engine: what every backend shares, and the finished-task cache."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+
+from transmute.core.models import Task, TaskEvent, TaskStatus, utcnow
+from transmute.store.base import TaskStore
+from transmute.store.schema import (
+    FINISHED,
+    INSERT,
+    INSERT_COLUMNS,
+    SELECT_BY_ID,
+    Base,
+    Page,
+    TaskRow,
+    add_missing_columns,
+    row_id,
+    to_task,
+)
+
+FINISHED_CACHE_SIZE = 10_000
+"""Finished tasks each gateway keeps in memory: done and failed are final, so a status read of one never
+needs the database again (clients poll a task's status until it is done, then often once or twice more)."""
+
+
+class SqlTaskStore(TaskStore):
+    """Tasks through SQLAlchemy's async engine; a backend overrides `_read` and `_write` where it has a faster way."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.engine: AsyncEngine = create_async_engine(url, **engine_options)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # One SELECT by key needs no transaction: without BEGIN/ROLLBACK around it a read is one round trip.
+        self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._finished: OrderedDict[int, Task] = OrderedDict()
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await self._prepare_schema(conn)
+            await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(add_missing_columns)
+
+    async def _prepare_schema(self, conn: AsyncConnection) -> None:
+        """What the database needs before the tables are created, in the same transaction."""
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def _write(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
+        """Run one write statement and commit it; the statement's result (rowcount, primary key)."""
+        async with self.engine.begin() as conn:
+            return await conn.execute(statement, params)
+
+    async def _read(self, row_id: int) -> Any:
+        """The task's row (read by column name), or None."""
+        async with self._read_engine.connect() as conn:
+            return (await conn.execute(SELECT_BY_ID, {"row_id": row_id})).first()
+
+    async def create(
+        self,
+        *,
+        target_format: str,
+        source_type: str,
+        params: dict[str, Any],
+        original_filename: str = "",
+        file_size: int | None = None,
+        source_key: str | None = None,
+        source_url: str | None = None,
+        owner: str | None = None,
+    ) -> Task:
+        now = utcnow()
+        values: dict[str, Any] = dict.fromkeys(INSERT_COLUMNS)  # the columns not given here stay NULL
+        values.update(
+            status=TaskStatus.QUEUED.value,
+            progress=0,
+            target_format=target_format,
+            source_type=source_type,
+            original_filename=original_filename,
+            file_size=file_size,
+            params=params,
+            source_key=source_key,
+            source_url=source_url,
+            error_message="",
+            owner=owner,
+            last_seq=0,
+            created_at=now,
+            updated_at=now,
+        )
+        # A Core INSERT, no ORM object or unit of work (the ORM's flush was half of a create's time).
+        result = await self._write(INSERT, values)
+        return to_task(SimpleNamespace(id=result.inserted_primary_key[0], **values))
+
+    async def get(self, task_id: str, *, owner: str | None = None) -> Task | None:
+        key = row_id(task_id)
+        if key is None:
+            return None
+        task = self._finished.get(key)
+        if task is None:
+            row = await self._read(key)
+            if row is None:
+                return None
+            task = to_task(row)
+            if task.status.value in FINISHED:
+                self._remember_finished(key, task)
+        if owner is not None and task.owner != owner:
+            return None
+        return task
+
+    def _remember_finished(self, key: int, task: Task) -> None:
+        self._finished[key] = task
+        if len(self._finished) > FINISHED_CACHE_SIZE:
+            self._finished.popitem(last=False)
+
+    async def get_many(self, task_ids: Sequence[str], *, owner: str | None = None) -> dict[str, Task]:
+        keys = {key for key in map(row_id, task_ids) if key is not None}
+        if not keys:
+            return {}
+        query = select(TaskRow).where(TaskRow.id.in_(keys))
+        if owner is not None:
+            query = query.where(TaskRow.owner == owner)
+        return {task.id: task for task in await self._tasks(query)}
+
+    async def list(
+        self,
+        *,
+        page: int = 1,
+        per_page: int = 20,
+        status: str | None = None,
+        target_format: str | None = None,
+        order: str = "-created_at",
+        owner: str | None = None,
+    ) -> Page:
+        filters = []
+        if status:
+            filters.append(TaskRow.status == status)
+        if target_format:
+            filters.append(TaskRow.target_format == target_format)
+        if owner is not None:
+            filters.append(TaskRow.owner == owner)
+        query = select(TaskRow).where(*filters).order_by(*_ordering(order)).offset((page - 1) * per_page)
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(TaskRow).where(*filters)) or 0
+            rows = (await session.scalars(query.limit(per_page))).all()
+        return Page(tasks=[to_task(row) for row in rows], total=total, page=page, per_page=per_page)
+
+    async def unfinished(self, *, older_than: datetime | None = None) -> list[Task]:
+        query = select(TaskRow).where(TaskRow.status.not_in(FINISHED)).order_by(TaskRow.id)
+        if older_than is not None:
+            query = query.where(TaskRow.updated_at < older_than)
+        return await self._tasks(query)
+
+    async def _tasks(self, query: Any) -> list[Task]:
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [to_task(row) for row in rows]
+
+    async def apply_event(self, event: TaskEvent) -> bool:
+        key = row_id(event.task_id)
+        values = None if key is None else _event_values(event)
+        if values is None:
+            return False
+        statement = (
+            update(TaskRow)
+            .where(TaskRow.id == key, TaskRow.last_seq < event.seq, TaskRow.status.not_in(FINISHED))
+            .values(**values)
+        )
+        result = await self._write(statement)
+        return result.rowcount == 1
+
+    async def mark_published_many(self, task_ids: Sequence[str]) -> None:
+        keys = sorted({key for key in map(row_id, task_ids) if key is not None})
+        if not keys:
+            return
+        await self._write(
+            update(TaskRow)
+            .where(TaskRow.id.in_(keys), TaskRow.published_at.is_(None))
+            .values(published_at=utcnow())
+        )
+
+    async def unpublished(self, *, older_than: datetime, limit: int = 100) -> list[Task]:
+        query = (
+            select(TaskRow)
+            .where(TaskRow.status == TaskStatus.QUEUED.value, TaskRow.published_at.is_(None),
+                   TaskRow.created_at < older_than)
+            .order_by(TaskRow.id)
+            .limit(limit)
+        )
+        return await self._tasks(query)
+
+    async def claim_publish(self, task_id: str, *, lease: float) -> bool:
+        key = row_id(task_id)
+        if key is None:
+            return False
+        now = utcnow()
+        # A conditional UPDATE: of several replicas claiming at once, exactly one changes the row.
+        statement = (
+            update(TaskRow)
+            .where(
+                TaskRow.id == key,
+                TaskRow.status == TaskStatus.QUEUED.value,
+                TaskRow.published_at.is_(None),
+                or_(TaskRow.publish_claimed_at.is_(None), TaskRow.publish_claimed_at < now - timedelta(seconds=lease)),
+            )
+            .values(publish_claimed_at=now)
+        )
+        result = await self._write(statement)
+        return result.rowcount == 1
+
+
+def _ordering(order: str) -> list[Any]:
+    """ORDER BY for one of ORDERS, ties broken by id in the same direction."""
+    descending = order.startswith("-")
+    column: Any = getattr(TaskRow, order.lstrip("-"))
+    if column is TaskRow.status:
+        # Sort by life order, not alphabetically: queued, running, done, failed.
+        column = case({"queued": 0, "running": 1, "done": 2, "failed": 3}, value=TaskRow.status)
+    return [column.desc() if descending else column.asc(), TaskRow.id.desc() if descending else TaskRow.id]
+
+
+def _event_values(event: TaskEvent) -> dict[str, Any] | None:
+    """The columns a worker event sets, or None for an event that sets nothing."""
+    values: dict[str, Any] = {"last_seq": event.seq, "updated_at": event.at}
+    if event.file_size is not None:
+        values["file_size"] = event.file_size
+    started_at = func.coalesce(TaskRow.started_at, event.at)
+    if event.kind == "started":
+        values.update(status=TaskStatus.RUNNING.value, progress=0, error_message="", started_at=started_at)
+    elif event.kind == "progress":
+        values.update(status=TaskStatus.RUNNING.value, progress=max(0, min(99, event.progress or 0)),
+                      started_at=started_at)
+    elif event.kind == "done" and event.result is not None:
+        values.update(
+            status=TaskStatus.DONE.value,
+            progress=100,
+            started_at=started_at,
+            completed_at=event.at,
+            result_key=event.result.key,
+            result_filename=event.result.filename,
+            result_size=event.result.size,
+            result_mime=event.result.mime_type,
+            result_warnings=event.result.warnings or None,
+        )
+    elif event.kind == "failed":
+        values.update(status=TaskStatus.FAILED.value, completed_at=event.at,
+                      error_message=event.error or "The conversion failed.")
+    else:
+        return None
+    return values
