@@ -175,8 +175,8 @@ def _watched_pool_classes(watchdog: _Watchdog) -> dict[str, type]:
     return {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
 
 
-class _WatchedAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter whose connections are cut at the download's deadline (private URLs allowed)."""
+class _Deadline:
+    """An adapter mixin: its connections are cut at the download's deadline (`_Watchdog`)."""
 
     def __init__(self, watchdog: _Watchdog, **kwargs: object) -> None:
         self._watchdog = watchdog
@@ -187,16 +187,12 @@ class _WatchedAdapter(requests.adapters.HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = _watched_pool_classes(self._watchdog)
 
 
-class _PublicOnlyAdapter(IPFilterAdapter):
+class _WatchedAdapter(_Deadline, requests.adapters.HTTPAdapter):
+    """requests' adapter, with the deadline (private URLs allowed)."""
+
+
+class _PublicOnlyAdapter(_Deadline, IPFilterAdapter):
     """requests-hardened's adapter, plus transmute's stricter rule on the address it pins and the deadline."""
-
-    def __init__(self, watchdog: _Watchdog, **kwargs: object) -> None:
-        self._watchdog = watchdog
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _watched_pool_classes(self._watchdog)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
