@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from tests.media_fixtures import brightness, convert, ffmpeg, rgb_frames
+from tests.support.conversion import convert
+from tests.support.gifs import brightness, rgb_frames
+from tests.support.media import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.params import DITHERS, parse_params
 from transmute.core.plugins import get_format, plugin_manager

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_fixtures import ffmpeg
+from tests.support.media import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.media.ffmpeg import explain_ffmpeg_error, limits_applied, probe, run_ffmpeg
 from transmute.settings import LimitsConfig

@@ -11,7 +11,9 @@ import zipfile
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import Media, run_in_app, store_of, upload, wait_finished
+from tests.support.embedded import run_in_app, store_of
+from tests.support.media import Media
+from tests.support.tasks import upload, wait_finished
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, run_in_app, store_of
+from tests.support.embedded import embedded_client, run_in_app, store_of
 from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
 
 TOTAL = 45

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from litestar.testing import TestClient
 
-from tests.api.support import DEADLINE, Media, upload, wait_finished
-from tests.media_fixtures import make_truncated
+from tests.support.media import Media, make_truncated
+from tests.support.tasks import DEADLINE, upload, wait_finished
 
 STATUS_FIELDS = {
     "success", "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at",

@@ -9,8 +9,9 @@ import time
 
 import httpx
 
-from tests.e2e.conftest import TASK_DEADLINE, E2EMedia
-from tests.e2e.test_serve import create_upload
+from tests.support.media import E2EMedia
+from tests.support.servers import TASK_DEADLINE
+from tests.support.tasks import queue_upload
 from transmute.storage.scratch import scratch_folder
 
 LONG_AGO = time.time() - 3600
@@ -20,7 +21,7 @@ def test_a_killed_servers_scratch_and_partial_files_go_at_the_next_start_but_not
         start_server, e2e_media: E2EMedia, tmp_path) -> None:
     server = start_server(workers=1)
     with httpx.Client(timeout=30) as client:
-        task = create_upload(client, server.url, e2e_media.long, keep_original_size="true", high_quality="true")
+        task = queue_upload(client, e2e_media.long, base=server.url, keep_original_size="true", high_quality="true")
         give_up = time.monotonic() + TASK_DEADLINE
         while client.get(f"{server.url}/api/tasks/{task}/status/").json()["progress"] == 0:
             assert time.monotonic() < give_up, server.log()

@@ -8,8 +8,9 @@ import time
 
 import httpx
 
-from tests.api.support import upload, wait_finished
-from tests.ops.conftest import sample
+from tests.support.embedded import embedded_client
+from tests.support.metrics import sample
+from tests.support.tasks import upload, wait_finished
 
 
 def test_metrics_are_prometheus_text_counting_requests_and_their_latency_by_route(app):
@@ -53,8 +54,6 @@ def test_probes_and_scrapes_are_not_counted_as_requests(app):
 
 
 def test_the_metrics_route_needs_no_api_key_and_stays_out_of_the_openapi_schema(tmp_path):
-    from tests.api.support import embedded_client
-
     with embedded_client(tmp_path / "data", env={"TRANSMUTE_API_KEYS": "a-long-enough-secret-key"}) as client:
         assert client.get("/api/formats/").status_code == 401
         assert client.get("/metrics").status_code == 200
@@ -62,8 +61,6 @@ def test_the_metrics_route_needs_no_api_key_and_stays_out_of_the_openapi_schema(
 
 
 def test_refused_keys_and_rate_limited_requests_are_counted_with_their_real_status(tmp_path):
-    from tests.api.support import embedded_client
-
     key = "a-long-enough-secret-key"
     env = {"TRANSMUTE_API_KEYS": key, "TRANSMUTE_RATE_LIMIT": "2/minute"}
     with embedded_client(tmp_path / "data", env=env) as client:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.api.support import embedded_client, upload, wait_finished
-from tests.distributed.conftest import TcpProxy
+from tests.support.embedded import embedded_client
+from tests.support.proxy import TcpProxy
+from tests.support.tasks import upload, wait_finished
 from transmute.services.api.projector import retry_event
 
 

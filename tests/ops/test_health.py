@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.api.support import embedded_client
-from tests.distributed.conftest import TcpProxy
+from tests.support.embedded import embedded_client
+from tests.support.proxy import TcpProxy
 
 
 def test_live_answers_ok(app):

@@ -4,13 +4,11 @@ HTTP server on 127.0.0.1 sees no request, whether they come through the API or `
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,18 +17,21 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, make_clip, upload, wait_finished
-from tests.media_fixtures import ffmpeg
+from tests.support.embedded import embedded_client
+from tests.support.media import ffmpeg, make_clip
+from tests.support.net import QuietHandler, serving
+from tests.support.servers import TRANSMUTE
+from tests.support.tasks import upload, wait_finished
 from transmute.core.errors import MediaError
 from transmute.core.params import parse_params
 from transmute.media.conversion import convert_file
 from transmute.media.ffmpeg import ALLOWED_DEMUXERS, check_decode, check_output, child_options, probe, run_ffmpeg
 from transmute.settings import LimitsConfig
 
-TRANSMUTE = str(Path(sys.executable).with_name("transmute"))
 
+class Canary(QuietHandler):
+    """Records the path of every request it sees."""
 
-class Canary(http.server.BaseHTTPRequestHandler):
     hits: list[str]
 
     def do_GET(self) -> None:
@@ -39,23 +40,13 @@ class Canary(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def canary() -> Iterator[tuple[str, list[str]]]:
     """A local HTTP server that records every request; the base URL and the list of paths it saw."""
     hits: list[str] = []
-    handler = type("Handler", (Canary,), {"hits": hits})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(type("Handler", (Canary,), {"hits": hits})) as base:
+        yield base, hits
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +79,7 @@ def disguised(folder: Path, clip: Path, canary: tuple[str, list[str]]) -> dict[s
         made[name] = folder / filename
         made[name].write_text(textwrap.dedent(text))
     still = folder / "still.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48",
-                    "-frames:v", "1", "-f", "image2", "-c:v", "png", str(still)], check=True)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", "-f", "image2", "-c:v", "png", str(still))
     made["png image as .mp4"] = still
     return made
 
