@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 import httpx
@@ -11,6 +10,7 @@ import httpx
 from tests.support.media import E2EMedia
 from tests.support.servers import TASK_DEADLINE
 from tests.support.tasks import queue_upload
+from tests.support.waiting import wait_for
 
 
 def test_serve_answers_the_whole_task_api_over_http(start_server, e2e_media: E2EMedia, clip_server: str) -> None:
@@ -59,14 +59,13 @@ def test_a_restart_in_the_middle_of_a_conversion_loses_no_task(start_server, e2e
                                  high_quality="true", fps=25)
         behind = queue_upload(client, e2e_media.video, base=server.url, width=48)  # waits for the one worker thread
 
-        give_up = time.monotonic() + TASK_DEADLINE
-        while True:
+        def under_way() -> dict | None:
             status = client.get(f"{server.url}/api/tasks/{long_task}/status/").json()
-            if status["status"] == "running" and status["progress"] > 0:
-                break
             assert status["status"] in ("queued", "running"), status
-            assert time.monotonic() < give_up, server.log()
-            time.sleep(0.05)
+            return status if status["status"] == "running" and status["progress"] > 0 else None
+
+        status = wait_for(under_way, TASK_DEADLINE, lambda: f"the conversion to be under way:\n{server.log()}",
+                          interval=0.05)
         interrupted_at = status["progress"]
         assert 0 < interrupted_at < 100
 

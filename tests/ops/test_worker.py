@@ -105,7 +105,7 @@ def test_a_worker_given_sigterm_mid_conversion_finishes_that_task_before_it_exit
                  interval=0.1)
         assert status(client, task_id)["status"] == "running"
         worker.send_signal(signal.SIGTERM)
-        time.sleep(1)
+        wait_for(lambda: "for the ones in flight" in cluster.log("worker0"), 30, "the worker to start draining")
         assert worker.poll() is None, "the worker exited without finishing its conversion"
         assert worker.wait(120) == 0
         final = wait_all_finished(client, [task_id], 30)[task_id]

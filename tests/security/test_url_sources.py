@@ -207,12 +207,12 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path: Path):
 @pytest.mark.parametrize("path", ["/trickle", "/trickle-headers"])
 def test_a_trickling_sender_is_cut_at_the_download_timeout_not_when_it_finishes(canary, tmp_path: Path, path):
     # 150 bytes at one per 0.2 s take 30 s; each byte would restart a read timeout, so only a wall-clock
-    # deadline ends the download at 2 s.
+    # deadline ends the download at 2 s. The bound is far from both: it tells the two apart on any machine.
     base, _, _ = canary
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"longer than 2 seconds \(TRANSMUTE_DOWNLOAD_TIMEOUT\)"):
         download(f"{base}{path}", tmp_path / "source", max_bytes=10_000_000, timeout=2, allow_private=True)
-    assert time.monotonic() - started < 12
+    assert time.monotonic() - started < 15
 
 
 @pytest.mark.parametrize("target, message", [

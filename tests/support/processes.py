@@ -20,6 +20,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def live_ffmpeg_children(pid: int) -> list[int]:
+    """The running ffmpeg processes among a process's direct children."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"ffmpeg" in Path(f"/proc/{child}/comm").read_bytes() and is_alive(child):
+                found.append(child)
+        except OSError:
+            continue
+    return found
+
+
 def is_alive(pid: int) -> bool:
     """Whether `pid` is a running process (not gone, not a zombie waiting to be reaped)."""
     try:

@@ -52,10 +52,7 @@ class Server:
                  "--workers", str(self.workers)],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
-        try:
-            wait_for(self._answers, START_DEADLINE, "transmute serve to answer", interval=0.1)
-        except TimedOut as exc:
-            raise AssertionError(f"{exc}:\n{self.log()}") from None
+        wait_for(self._answers, START_DEADLINE, lambda: f"transmute serve to answer:\n{self.log()}", interval=0.1)
         return self
 
     def _answers(self) -> bool:

@@ -14,16 +14,16 @@ class TimedOut(AssertionError):
     """The condition did not come true before the deadline."""
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+def wait_for(condition: Callable[[], T], timeout: float, what: str | Callable[[], str], interval: float = 0.2) -> T:
     """Call `condition` every `interval` s until it returns something true, and return that; fail the test
-    after `timeout` s."""
+    after `timeout` s, saying what was awaited (`what`, or what it returns then: a log read at the end)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise TimedOut(f"timed out after {timeout:g} s waiting for {what}")
+            raise TimedOut(f"timed out after {timeout:g} s waiting for {what if isinstance(what, str) else what()}")
         time.sleep(interval)
 
 
