@@ -115,7 +115,7 @@ def test_grayscale_output_has_only_gray_pixels(clips, tmp_path):
 
 
 @pytest.mark.parametrize("dither", DITHERS)
-def test_every_dither_converts(clips, tmp_path, dither):
+def test_every_dither_mode_converts_to_a_gif_of_the_asked_size_and_rate(clips, tmp_path, dither):
     gif = convert(clips["small"], tmp_path / "out.gif", dither=dither, fps=5).gif
     assert gif.frame_count == 5 and gif.width == 160
 
