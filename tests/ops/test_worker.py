@@ -1,7 +1,7 @@
 """`transmute worker` as it runs in a pod: its metrics endpoint, JSON logs, heartbeat and drain on SIGTERM.
 
 Real processes: `transmute api` and `transmute worker` on RabbitMQ, PostgreSQL and a moto S3
-(tests/distributed/conftest.py).
+(the fixtures of tests/conftest.py, from tests/support/cluster.py).
 """
 
 from __future__ import annotations
