@@ -1,20 +1,17 @@
 import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.e2e.conftest import Server
-from tests.media_fixtures import make_truncated, read_gif
+from tests.support.gifs import read_gif
+from tests.support.media import make_truncated
+from tests.support.servers import TRANSMUTE, Server
 from transmute.cli import main
 from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.plugins import plugin_manager
-
-TRANSMUTE = Path(sys.executable).with_name("transmute")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_fixtures import convert, ffmpeg, make_truncated, rgb_frames
+from tests.support.conversion import convert
+from tests.support.gifs import rgb_frames
+from tests.support.media import ffmpeg, make_truncated
 from transmute.core.params import parse_params
 from transmute.media.conversion import convert_file
 from transmute.media.probe import probe

@@ -7,16 +7,15 @@ their own with `embedded_client`.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import Media, embedded_client, make_clip, upload, wait_finished
+from tests.support.embedded import embedded_client
+from tests.support.media import Media
+from tests.support.net import serving_folder
+from tests.support.tasks import upload, wait_finished
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,18 +28,13 @@ def private_urls_allowed() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
-    folder = tmp_path_factory.mktemp("api-media")
-    text = folder / "notes.mp4"
-    text.write_text("This is a shopping list, not a video.\n")
-    return Media(
-        clip=make_clip(folder / "clip.mp4", "testsrc2=size=160x120:rate=10:duration=2"),
-        longer=make_clip(folder / "longer.mp4", "testsrc2=size=320x240:rate=30:duration=6"),
-        text=text,
-    )
+    """The clips these tests upload (see Media)."""
+    return Media.make(tmp_path_factory.mktemp("api-media"))
 
 
 @pytest.fixture(scope="session")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The embedded app of the session."""
     with embedded_client(tmp_path_factory.mktemp("api-data")) as client:
         yield client
 
@@ -64,20 +58,8 @@ def failed_task(api: TestClient, http_source: str) -> dict:
     return status
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="session")
 def http_source(media: Media) -> Iterator[str]:
     """Base URL of a local HTTP server (a thread on 127.0.0.1) serving the media folder."""
-    handler = functools.partial(_QuietHandler, directory=str(media.clip.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True, name="test-http-source")
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(media.clip.parent) as base:
+        yield base

@@ -11,7 +11,9 @@ import zipfile
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import Media, run_in_app, store_of, upload, wait_finished
+from tests.support.embedded import run_in_app, store_of
+from tests.support.media import Media
+from tests.support.tasks import upload, wait_finished
 
 
 @pytest.fixture(scope="module")
@@ -176,8 +178,9 @@ def test_a_huge_id_list_is_refused_at_once_and_the_gateway_stays_responsive(api:
         live_waits.append(time.monotonic() - started)
     worker.join()
     assert [status for status, _ in answers] == [413, 400] * 3
-    assert max(seconds for _, seconds in answers) < 2, answers  # was 21 s
-    assert max(live_waits) < 2, max(live_waits)  # was stalled for 20 s
+    # Generous bounds, far from the 20 s of the fault and from the milliseconds these take.
+    assert max(seconds for _, seconds in answers) < 10, answers  # was 21 s
+    assert max(live_waits) < 10, max(live_waits)  # was stalled for 20 s
 
 
 def test_more_than_50_ids_is_a_400_error(api: TestClient, done_ids: list[str]) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import Media, upload, wait_finished
+from tests.support.media import Media
+from tests.support.tasks import upload, wait_finished
 
 CREATED_MESSAGE = "Задача создана и поставлена в очередь на выполнение"
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import Media, embedded_client, upload, wait_finished
+from tests.support.embedded import embedded_client
+from tests.support.media import Media
+from tests.support.tasks import upload, wait_finished
 
 
 def assert_json_error(response, status_code: int, *words: str) -> dict:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, run_in_app, store_of
+from tests.support.embedded import embedded_client, run_in_app, store_of
 from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
 
 TOTAL = 45
@@ -109,8 +109,8 @@ def test_every_listed_task_has_the_spec_fields(listing) -> None:
     (1, 1, 1, 45, True, False),
     (1, 100, 45, 1, False, False),
 ])
-def test_pagination_math(listing, page: int, per_page: int, count: int, pages: int, has_next: bool,
-                         has_previous: bool) -> None:
+def test_a_page_holds_its_share_of_the_tasks_and_says_whether_others_follow_or_precede(
+        listing, page: int, per_page: int, count: int, pages: int, has_next: bool, has_previous: bool) -> None:
     client, _ = listing
     body = client.get("/api/tasks/", params={"page": page, "per_page": per_page}).json()
     assert len(body["tasks"]) == count

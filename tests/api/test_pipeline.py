@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 from litestar.testing import TestClient
 
-from tests.api.support import run_in_app, store_of
+from tests.support.embedded import run_in_app, store_of
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent, next_seq, utcnow
 from transmute.services.broker import send
 

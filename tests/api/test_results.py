@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.testing import TestClient
 
-from tests.api.support import run_in_app, store_of
+from tests.support.embedded import run_in_app, store_of
 from transmute.core.models import TaskEvent, next_seq, utcnow
 
 RESULT_FIELDS = {"output_url", "download_url", "filename", "file_size", "format", "original_filename",

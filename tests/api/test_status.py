@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from litestar.testing import TestClient
 
-from tests.api.support import DEADLINE, Media, upload, wait_finished
-from tests.media_fixtures import make_truncated
+from tests.support.media import Media, make_truncated
+from tests.support.tasks import DEADLINE, upload, wait_finished
+from tests.support.waiting import wait_for
 
 STATUS_FIELDS = {
     "success", "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at",
@@ -98,11 +98,12 @@ def test_a_queued_task_is_active_with_no_start_no_completion_and_no_duration(api
 def test_progress_moves_through_intermediate_values_while_a_task_runs(api: TestClient, media: Media) -> None:
     task_id = upload(api, media.longer, high_quality="true", keep_original_size="true", fps=25)["task_id"]
     seen: list[dict] = []
-    give_up = time.monotonic() + DEADLINE
-    while not seen or seen[-1]["status"] not in ("done", "failed"):
-        assert time.monotonic() < give_up, seen[-1:]
+
+    def finished() -> bool:
         seen.append(api.get(f"/api/tasks/{task_id}/status/").json())
-        time.sleep(0.02)
+        return seen[-1]["status"] in ("done", "failed")
+
+    wait_for(finished, DEADLINE, lambda: f"the task to finish: {seen[-1:]}", interval=0.02)
     assert seen[-1]["status"] == "done", seen[-1]
     progress = [status["progress"] for status in seen]
     assert all(type(value) is int for value in progress)

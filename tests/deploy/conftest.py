@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.support import LAYERS, render
+from tests.support.deploy import LAYERS, render
 
 
 @pytest.fixture(scope="session")
 def renders() -> dict[str, list[dict[str, Any]]]:
+    """Each layer's render: {"base": [...objects], "dev": [...], "prod": [...]}."""
     return {name: render(path) for name, path in LAYERS.items()}

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import threading
 import zipfile
 
 import httpx
 
-from tests.distributed.conftest import Cluster, create_upload, create_url, is_gif, wait_finished
+from tests.support.cluster import Cluster, rabbitmq_up
+from tests.support.gifs import is_gif
+from tests.support.tasks import create_upload, create_url, wait_all_finished
+from tests.support.waiting import wait_for
 
 
 def test_twenty_mixed_tasks_on_two_workers_finish_and_an_api_restart_in_the_middle_loses_none(
-    cluster: Cluster, clips, clip_server
+    cluster: Cluster, cluster_clips, clip_server
 ) -> None:
     cluster.start_worker(processes=2)
     cluster.start_api(workers=2)
@@ -27,12 +31,12 @@ def test_twenty_mixed_tasks_on_two_workers_finish_and_an_api_restart_in_the_midd
             if number % 2:
                 response = create_url(client, f"{clip_server}/{'one' if number % 4 == 1 else 'two'}.mp4", **params)
             else:
-                response = create_upload(client, clips["one" if number % 4 == 0 else "two"], **params)
+                response = create_upload(client, cluster_clips["one" if number % 4 == 0 else "two"], **params)
             assert response.status_code == 200, response.text
             ids.append(response.json()["task_id"])
         assert len(set(ids)) == 20
 
-        finished = wait_finished(client, ids, timeout=90)
+        finished = wait_all_finished(client, ids, timeout=90)
         assert {task_id: state["status"] for task_id, state in finished.items()} == dict.fromkeys(ids, "done")
 
         listing = client.get("/api/tasks/", params={"per_page": 100}).json()
@@ -66,12 +70,8 @@ def test_twenty_mixed_tasks_on_two_workers_finish_and_an_api_restart_in_the_midd
 
 
 def test_every_task_the_api_accepted_while_rabbitmq_restarted_finishes(
-    cluster: Cluster, clips, clip_server
+    cluster: Cluster, cluster_clips, clip_server
 ) -> None:
-    import subprocess
-
-    from tests.distributed.conftest import _rabbitmq_up, wait_for
-
     cluster.start_worker(threads=2)
     cluster.start_api()
     accepted: list[str] = []
@@ -101,12 +101,12 @@ def test_every_task_the_api_accepted_while_rabbitmq_restarted_finishes(
         subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=120)
         during = len(accepted)
         subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=120)
-        wait_for(_rabbitmq_up, 60, "RabbitMQ")
+        wait_for(rabbitmq_up, 60, "RabbitMQ")
         wait_for(lambda: len(accepted) >= during + 3, 60, "tasks accepted after the restart")
     finally:
         stop.set()
         creator.join()
     assert len(accepted) > during > 0
     with cluster.client() as client:
-        finished = wait_finished(client, accepted, timeout=90)
+        finished = wait_all_finished(client, accepted, timeout=90)
     assert {task_id: state["status"] for task_id, state in finished.items()} == dict.fromkeys(accepted, "done")

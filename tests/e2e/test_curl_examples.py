@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import E2EMedia, Server
+from tests.support.media import E2EMedia
+from tests.support.servers import Server
 
 CREATE_MULTIPART = """
 curl -X POST http://your-domain.com/api/tasks/create/ \\

@@ -9,8 +9,10 @@ import time
 
 import httpx
 
-from tests.e2e.conftest import TASK_DEADLINE, E2EMedia
-from tests.e2e.test_serve import create_upload
+from tests.support.media import E2EMedia
+from tests.support.servers import TASK_DEADLINE
+from tests.support.tasks import queue_upload, status
+from tests.support.waiting import wait_for
 from transmute.storage.scratch import scratch_folder
 
 LONG_AGO = time.time() - 3600
@@ -20,11 +22,9 @@ def test_a_killed_servers_scratch_and_partial_files_go_at_the_next_start_but_not
         start_server, e2e_media: E2EMedia, tmp_path) -> None:
     server = start_server(workers=1)
     with httpx.Client(timeout=30) as client:
-        task = create_upload(client, server.url, e2e_media.long, keep_original_size="true", high_quality="true")
-        give_up = time.monotonic() + TASK_DEADLINE
-        while client.get(f"{server.url}/api/tasks/{task}/status/").json()["progress"] == 0:
-            assert time.monotonic() < give_up, server.log()
-            time.sleep(0.05)
+        task = queue_upload(client, e2e_media.long, base=server.url, keep_original_size="true", high_quality="true")
+        wait_for(lambda: status(client, task, base=server.url)["progress"] > 0, TASK_DEADLINE,
+                 lambda: f"the conversion to be under way:\n{server.log()}", interval=0.05)
     server.kill_group()  # kill -9 mid-conversion
     (killed_scratch,) = (server.data_dir / "tmp").glob(f"transmute-{task}-*")
     assert (killed_scratch / "source").exists()

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 import httpx
 
-from tests.e2e.conftest import TASK_DEADLINE, E2EMedia
-
-
-def create_upload(client: httpx.Client, url: str, path, **fields) -> str:
-    with path.open("rb") as handle:
-        response = client.post(f"{url}/api/tasks/create/", files={"file": (path.name, handle, "video/mp4")},
-                               data={name: str(value) for name, value in fields.items()})
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "queued"
-    return response.json()["task_id"]
+from tests.support.media import E2EMedia
+from tests.support.servers import TASK_DEADLINE
+from tests.support.tasks import queue_upload
+from tests.support.waiting import wait_for
 
 
 def test_serve_answers_the_whole_task_api_over_http(start_server, e2e_media: E2EMedia, clip_server: str) -> None:
     server = start_server()
     with httpx.Client(timeout=30) as client:
-        uploaded = create_upload(client, server.url, e2e_media.video, width=64)
+        uploaded = queue_upload(client, e2e_media.video, base=server.url, width=64)
         from_url = client.post(f"{server.url}/api/tasks/create", json={"url": f"{clip_server}/video.mp4", "fps": 5})
         assert from_url.status_code == 200, from_url.text
         from_url_id = from_url.json()["task_id"]
@@ -60,20 +53,19 @@ def test_serve_answers_the_whole_task_api_over_http(start_server, e2e_media: E2E
 def test_a_restart_in_the_middle_of_a_conversion_loses_no_task(start_server, e2e_media: E2EMedia) -> None:
     server = start_server(workers=1)
     with httpx.Client(timeout=30) as client:
-        finished = create_upload(client, server.url, e2e_media.video, width=32)
+        finished = queue_upload(client, e2e_media.video, base=server.url, width=32)
         assert server.wait_finished(client, finished)["status"] == "done"
-        long_task = create_upload(client, server.url, e2e_media.long, keep_original_size="true", high_quality="true",
-                                  fps=25)
-        behind = create_upload(client, server.url, e2e_media.video, width=48)  # waits for the one worker thread
+        long_task = queue_upload(client, e2e_media.long, base=server.url, keep_original_size="true",
+                                 high_quality="true", fps=25)
+        behind = queue_upload(client, e2e_media.video, base=server.url, width=48)  # waits for the one worker thread
 
-        give_up = time.monotonic() + TASK_DEADLINE
-        while True:
+        def under_way() -> dict | None:
             status = client.get(f"{server.url}/api/tasks/{long_task}/status/").json()
-            if status["status"] == "running" and status["progress"] > 0:
-                break
             assert status["status"] in ("queued", "running"), status
-            assert time.monotonic() < give_up, server.log()
-            time.sleep(0.05)
+            return status if status["status"] == "running" and status["progress"] > 0 else None
+
+        status = wait_for(under_way, TASK_DEADLINE, lambda: f"the conversion to be under way:\n{server.log()}",
+                          interval=0.05)
         interrupted_at = status["progress"]
         assert 0 < interrupted_at < 100
 

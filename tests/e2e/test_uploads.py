@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.support.media import ffmpeg
+
 MB = 1024 * 1024
 
 
@@ -37,9 +39,8 @@ def raw_video(path: Path, size: int) -> Path:
     """A real video of exactly `size` bytes (uncompressed frames in Matroska, padded), so the create's probe
     takes it: lavfi frames, nothing binary committed."""
     frame = 320 * 240 * 3 // 2
-    subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size=320x240:rate=25,trim=end_frame={size // frame - 8}", "-c:v", "rawvideo",
-                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25,trim=end_frame={size // frame - 8}",
+           "-c:v", "rawvideo", "-pix_fmt", "yuv420p", str(path))
     with path.open("r+b") as handle:
         handle.truncate(size)  # trailing zeros after the last cluster: ffprobe reads the file all the same
     return path

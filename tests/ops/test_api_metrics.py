@@ -4,12 +4,13 @@ conversions of its worker threads."""
 from __future__ import annotations
 
 import socket
-import time
 
 import httpx
 
-from tests.api.support import upload, wait_finished
-from tests.ops.conftest import sample
+from tests.support.embedded import embedded_client
+from tests.support.metrics import sample
+from tests.support.tasks import upload, wait_finished
+from tests.support.waiting import wait_for
 
 
 def test_metrics_are_prometheus_text_counting_requests_and_their_latency_by_route(app):
@@ -53,8 +54,6 @@ def test_probes_and_scrapes_are_not_counted_as_requests(app):
 
 
 def test_the_metrics_route_needs_no_api_key_and_stays_out_of_the_openapi_schema(tmp_path):
-    from tests.api.support import embedded_client
-
     with embedded_client(tmp_path / "data", env={"TRANSMUTE_API_KEYS": "a-long-enough-secret-key"}) as client:
         assert client.get("/api/formats/").status_code == 401
         assert client.get("/metrics").status_code == 200
@@ -62,8 +61,6 @@ def test_the_metrics_route_needs_no_api_key_and_stays_out_of_the_openapi_schema(
 
 
 def test_refused_keys_and_rate_limited_requests_are_counted_with_their_real_status(tmp_path):
-    from tests.api.support import embedded_client
-
     key = "a-long-enough-secret-key"
     env = {"TRANSMUTE_API_KEYS": key, "TRANSMUTE_RATE_LIMIT": "2/minute"}
     with embedded_client(tmp_path / "data", env=env) as client:
@@ -90,13 +87,14 @@ def test_a_client_that_disconnects_mid_upload_is_counted_as_499_not_as_a_server_
                            b"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 1000000\r\n\r\n"
                            b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
                            + b"\0" * 4096)
-    give_up = time.monotonic() + 30
-    while True:
+
+    def counted_499() -> str | None:
         text = httpx.get(f"{server.url}/metrics", timeout=5).text
-        if sample(text, "transmute_http_requests_total", path="/api/tasks/create", status_code="499"):
-            break
-        assert time.monotonic() < give_up, f"no request counted as 499:\n{text[-3000:]}\n{server.log()}"
-        time.sleep(0.05)
+        return text if sample(text, "transmute_http_requests_total", path="/api/tasks/create", status_code="499") \
+            else None
+
+    text = wait_for(counted_499, 30, lambda: f"a request counted as 499 (server log:\n{server.log()})",
+                    interval=0.05)
     for name, labels in (("transmute_http_requests_total", {"status_code": "500"}),
                          ("transmute_http_requests_error_total", {})):
         assert sample(text, name, **labels) == sample(before, name, **labels), "a client leaving is no server error"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import time
+import logging
 from pathlib import Path
 
-from tests.api.support import embedded_client, upload, wait_finished
-from tests.distributed.conftest import TcpProxy
+import pytest
+
+from tests.support.embedded import embedded_client
+from tests.support.proxy import TcpProxy
+from tests.support.tasks import upload, wait_finished
+from tests.support.waiting import wait_for
 from transmute.services.api.projector import retry_event
 
 
@@ -36,22 +40,26 @@ def test_while_the_database_is_unreachable_the_task_routes_answer_503_and_recove
 
 
 def test_the_events_of_a_conversion_that_ends_while_the_database_is_away_are_applied_once_it_is_back(
-        tmp_path: Path, database: str, small_clip: Path):
+        tmp_path: Path, database: str, small_clip: Path, caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="dramatiq.middleware.retries")
     proxy = TcpProxy("127.0.0.1:5432")
     url = database.replace("127.0.0.1:5432", proxy.address)
     with embedded_client(tmp_path / "data", env={"TRANSMUTE_DATABASE_URL": url}) as client:
         task_id = upload(client, small_clip, width=64, fps=5)["task_id"]
         proxy.cut()
         results = tmp_path / "data" / "objects" / "results"
-        deadline = time.monotonic() + 30
-        while not any(results.glob(f"task_{task_id}_*")):  # the worker converts without the database
-            assert time.monotonic() < deadline, "the conversion never finished"
-            time.sleep(0.1)
-        time.sleep(3)  # its events fail, and are tried again, for a while
+        # The worker converts without the database; its events fail, and Dramatiq tries them again.
+        wait_for(lambda: any(results.glob(f"task_{task_id}_*")), 30, "the conversion to finish", interval=0.1)
+        wait_for(lambda: retried(caplog) >= 3, 60, "the events to be tried again")
         proxy.restore()
         status = wait_finished(client, task_id)
         assert status["status"] == "done", status
         assert client.get(f"/api/tasks/{task_id}/download/").content[:6] == b"GIF89a"
+
+
+def retried(caplog: pytest.LogCaptureFixture) -> int:
+    """How many times Dramatiq has scheduled a failed message to be tried again."""
+    return sum(record.getMessage().startswith("Retrying message") for record in caplog.records)
 
 
 def test_an_event_is_tried_again_for_as_long_as_the_database_is_unreachable_and_20_times_otherwise():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.support import make_clip
+from tests.support.media import make_clip
 
 
 def test_an_embedded_start_and_conversion_log_no_duplicate_middleware_warning(start_server, tmp_path):

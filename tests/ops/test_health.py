@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.api.support import embedded_client
-from tests.distributed.conftest import TcpProxy
+from tests.support.embedded import embedded_client
+from tests.support.proxy import TcpProxy
 
 
-def test_live_answers_ok(app):
+def test_the_liveness_route_answers_ok_with_no_checks(app):
     response = app.get("/health/live")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {}}

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.waiting import wait_for
+
 DEADLINE = 2.0
 """TRANSMUTE_HEADER_TIMEOUT and TRANSMUTE_CLIENT_IDLE_TIMEOUT of the server under test, in seconds."""
 GIVE_UP = 30.0
@@ -62,6 +64,17 @@ def header_lines() -> Iterator[bytes]:
         yield f"X-Slow-{number}: {'a' * 10}\r\n".encode()
 
 
+def formats_status(server) -> int:
+    """The status of a GET /api/formats/."""
+    return httpx.get(f"{server.url}/api/formats/", timeout=10).status_code
+
+
+def refusal(server) -> int | None:
+    """The status of a GET /api/formats/ that is not a 200; None for a 200."""
+    status = formats_status(server)
+    return None if status == 200 else status
+
+
 def read_answer(sock: socket.socket) -> bytes:
     answer = b""
     while chunk := sock.recv(65536):
@@ -102,11 +115,6 @@ def test_connections_past_the_cap_are_refused_with_503_and_served_again_once_the
     with contextlib.ExitStack() as stack:
         for _ in range(3):
             stack.enter_context(connection(port_of(server))).sendall(b"GET /api/formats/ HTTP/1.1\r\n")
-        give_up = time.monotonic() + GIVE_UP
-        while (status := httpx.get(f"{server.url}/api/formats/", timeout=10).status_code) != 503:
-            assert status == 200 and time.monotonic() < give_up, status
-            time.sleep(0.05)
-    give_up = time.monotonic() + GIVE_UP
-    while (status := httpx.get(f"{server.url}/api/formats/", timeout=10).status_code) != 200:
-        assert time.monotonic() < give_up, f"still {status} after the held connections closed"
-        time.sleep(0.05)
+        refused = wait_for(lambda: refusal(server), GIVE_UP, "a request past the cap to be refused", interval=0.05)
+        assert refused == 503, refused
+    wait_for(lambda: formats_status(server) == 200, GIVE_UP, "a 200 once the held connections closed", interval=0.05)

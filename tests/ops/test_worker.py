@@ -1,7 +1,7 @@
 """`transmute worker` as it runs in a pod: its metrics endpoint, JSON logs, heartbeat and drain on SIGTERM.
 
 Real processes: `transmute api` and `transmute worker` on RabbitMQ, PostgreSQL and a moto S3
-(tests/distributed/conftest.py).
+(the fixtures of tests/conftest.py, from tests/support/cluster.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.distributed.conftest import TRANSMUTE, create_upload, free_port, status, wait_finished, wait_for
-from tests.ops.conftest import sample
+from tests.support.metrics import sample
+from tests.support.net import free_port
+from tests.support.servers import TRANSMUTE
+from tests.support.tasks import create_upload, status, wait_all_finished
+from tests.support.waiting import wait_for
 
 
 def healthcheck(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -56,7 +59,8 @@ def test_healthcheck_worker_exits_0_on_a_fresh_heartbeat_and_1_with_one_line_on_
     assert healthcheck("--max-age", "120", "--file", str(beat)).returncode == 0
 
 
-def test_a_worker_counts_its_conversion_on_its_metrics_endpoint_beats_and_logs_json_with_task_ids(cluster, clips):
+def test_a_worker_counts_its_conversion_on_its_metrics_endpoint_beats_and_logs_json_with_task_ids(
+        cluster, cluster_clips):
     port = free_port()
     beat = Path(cluster.env["TMPDIR"]) / "worker.heartbeat"
     cluster.env.update({"TRANSMUTE_LOG_FORMAT": "json", "TRANSMUTE_HEARTBEAT_FILE": str(beat),
@@ -67,8 +71,8 @@ def test_a_worker_counts_its_conversion_on_its_metrics_endpoint_beats_and_logs_j
     assert healthcheck(env={"TRANSMUTE_HEARTBEAT_FILE": str(beat)}).returncode == 0
 
     with cluster.client() as client:
-        task_id = create_upload(client, clips["one"], format="gif", width=64).json()["task_id"]
-        assert wait_finished(client, [task_id], 90)[task_id]["status"] == "done"
+        task_id = create_upload(client, cluster_clips["one"], format="gif", width=64).json()["task_id"]
+        assert wait_all_finished(client, [task_id], 90)[task_id]["status"] == "done"
         api_metrics = client.get("/metrics").text
     assert sample(api_metrics, "transmute_tasks_created_total", format="gif") == 1
     assert sample(api_metrics, "transmute_http_requests_total", method="POST", path="/api/tasks/create") == 1
@@ -92,19 +96,19 @@ def test_a_worker_counts_its_conversion_on_its_metrics_endpoint_beats_and_logs_j
     assert any(line["logger"] == "transmute.projector" for line in about_task)
 
 
-def test_a_worker_given_sigterm_mid_conversion_finishes_that_task_before_it_exits(cluster, clips):
+def test_a_worker_given_sigterm_mid_conversion_finishes_that_task_before_it_exits(cluster, cluster_clips):
     cluster.start_api()
     worker = cluster.start_worker()
     with cluster.client() as client:
-        task_id = create_upload(client, clips["long"], fps=25, keep_original_size="true").json()["task_id"]
+        task_id = create_upload(client, cluster_clips["long"], fps=25, keep_original_size="true").json()["task_id"]
         wait_for(lambda: status(client, task_id)["progress"] > 0, 60, "the conversion to be under way",
                  interval=0.1)
         assert status(client, task_id)["status"] == "running"
         worker.send_signal(signal.SIGTERM)
-        time.sleep(1)
+        wait_for(lambda: "for the ones in flight" in cluster.log("worker0"), 30, "the worker to start draining")
         assert worker.poll() is None, "the worker exited without finishing its conversion"
         assert worker.wait(120) == 0
-        final = wait_finished(client, [task_id], 30)[task_id]
+        final = wait_all_finished(client, [task_id], 30)[task_id]
     assert final["status"] == "done", final
     log = cluster.log("worker0")
     assert "waiting up to 1800 s for the ones in flight" in log

@@ -13,8 +13,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, make_clip, wait_finished
-from tests.e2e.conftest import TRANSMUTE
+from tests.support.embedded import embedded_client
+from tests.support.media import make_clip
+from tests.support.servers import TRANSMUTE
+from tests.support.tasks import wait_finished
 from transmute.settings import ConfigError, SecurityConfig, parse_rate
 
 ALICE = "alice-key-0123456789abcdef"

@@ -4,7 +4,6 @@ rejected create leaves no task behind. All against the real embedded app (one fo
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,8 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, run_in_app, store_of
+from tests.support.embedded import embedded_client, run_in_app, store_of
+from tests.support.media import make_clip
 
 CREATE = "/api/tasks/create/"
 BATCH = "/api/tasks/batch-download/"
@@ -22,10 +22,7 @@ URL = "http://example.com/video.mp4"
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     path = tmp_path_factory.mktemp("bad-requests") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=64x48:rate=5:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", str(path)], check=True)
-    return path.read_bytes()
+    return make_clip(path, "testsrc2=size=64x48:rate=5:duration=1").read_bytes()
 
 
 @pytest.fixture(scope="module")

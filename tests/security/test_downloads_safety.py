@@ -24,7 +24,9 @@ import anyio
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, make_clip, upload, wait_finished
+from tests.support.embedded import embedded_client
+from tests.support.media import make_clip
+from tests.support.tasks import upload, wait_finished
 from transmute.services.api.archive import ArchiveEntry, BatchArchive, _unique, needs_zip64
 from transmute.services.api.tasks import content_disposition
 

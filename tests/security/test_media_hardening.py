@@ -4,14 +4,11 @@ HTTP server on 127.0.0.1 sees no request, whether they come through the API or `
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +16,13 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, make_clip, upload, wait_finished
-from tests.media_fixtures import ffmpeg
+from tests.support.embedded import embedded_client
+from tests.support.media import ffmpeg, make_clip
+from tests.support.net import QuietHandler, serving
+from tests.support.processes import ffmpeg_pids_with, is_alive, live_ffmpeg_children
+from tests.support.servers import TRANSMUTE
+from tests.support.tasks import upload, wait_finished
+from tests.support.waiting import wait_for
 from transmute.core.errors import MediaError
 from transmute.core.params import parse_params
 from transmute.media.conversion import convert_file
@@ -33,10 +35,10 @@ from transmute.settings import LimitsConfig
 
 LIMITS = LimitsConfig().for_conversion()
 
-TRANSMUTE = str(Path(sys.executable).with_name("transmute"))
 
+class Canary(QuietHandler):
+    """Records the path of every request it sees."""
 
-class Canary(http.server.BaseHTTPRequestHandler):
     hits: list[str]
 
     def do_GET(self) -> None:
@@ -45,23 +47,13 @@ class Canary(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def canary() -> Iterator[tuple[str, list[str]]]:
     """A local HTTP server that records every request; the base URL and the list of paths it saw."""
     hits: list[str] = []
-    handler = type("Handler", (Canary,), {"hits": hits})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(type("Handler", (Canary,), {"hits": hits})) as base:
+        yield base, hits
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +86,7 @@ def disguised(folder: Path, clip: Path, canary: tuple[str, list[str]]) -> dict[s
         made[name] = folder / filename
         made[name].write_text(textwrap.dedent(text))
     still = folder / "still.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48",
-                    "-frames:v", "1", "-f", "image2", "-c:v", "png", str(still)], check=True)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", "-f", "image2", "-c:v", "png", str(still))
     made["png image as .mp4"] = still
     return made
 
@@ -389,13 +380,12 @@ def test_a_conversion_past_the_timeout_fails_its_task_with_a_clear_message(tmp_p
     heavy = make_clip(tmp_path / "heavy.mp4", "testsrc2=size=1280x720:rate=25:duration=8")
     data = tmp_path / "data"
     with embedded_client(data, threads=1, env={"TRANSMUTE_CONVERSION_TIMEOUT": "1"}) as client:
-        started = time.monotonic()
         created = upload(client, heavy, keep_original_size="true", fps=50, high_quality="true")
         status = wait_finished(client, created["task_id"])
         assert status["status"] == "failed"
         assert status["error_message"] == ("The conversion took longer than the 1 s allowed and was stopped; try a "
                                            "shorter span, a smaller width or a lower fps.")
-        assert time.monotonic() - started < 20
+        assert live_ffmpeg_children(os.getpid()) == [], "the stopped conversion left its ffmpeg running"
         assert list((data / "tmp").iterdir()) == []
 
 
@@ -408,27 +398,7 @@ def test_ffmpeg_runs_with_a_preexec_that_ties_it_to_its_parent_on_linux():
     assert callable(options.get("preexec_fn")) == sys.platform.startswith("linux")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-
-
-def _pids_with(marker: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if marker.encode() in cmdline.read() and b"ffmpeg" in Path(f"/proc/{pid}/comm").read_bytes():
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
-
-
-def test_ffmpeg_dies_within_a_second_when_its_worker_is_killed(tmp_path):
+def test_ffmpeg_dies_with_its_worker_when_the_worker_is_killed(tmp_path):
     marker = f"transmute-orphan-{uuid.uuid4().hex}"
     script = textwrap.dedent(f"""
         from transmute.media.run import run_ffmpeg
@@ -439,19 +409,19 @@ def test_ffmpeg_dies_within_a_second_when_its_worker_is_killed(tmp_path):
     """)
     worker = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
     try:
-        give_up = time.monotonic() + 20
-        while not (pids := _pids_with(marker)):
-            assert worker.poll() is None and time.monotonic() < give_up, "ffmpeg did not start"
-            time.sleep(0.05)
+        def started() -> list[int]:
+            assert worker.poll() is None, "the worker exited before its ffmpeg started"
+            return ffmpeg_pids_with(marker)
+
+        pids = wait_for(started, 20, "ffmpeg to start", interval=0.05)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=5)
-        gone_by = time.monotonic() + 1.0
-        while any(_alive(pid) for pid in pids) and time.monotonic() < gone_by:
-            time.sleep(0.02)
-        assert not any(_alive(pid) for pid in pids), "ffmpeg outlived its killed parent"
+        # The kernel ends it at once (PR_SET_PDEATHSIG); its run would last 60 s (-re) if it outlived the parent.
+        wait_for(lambda: not any(is_alive(pid) for pid in pids), 20, "ffmpeg to end with its killed parent",
+                 interval=0.02)
     finally:
         worker.kill()
-        for pid in _pids_with(marker):
+        for pid in ffmpeg_pids_with(marker):
             os.kill(pid, signal.SIGKILL)
 
 

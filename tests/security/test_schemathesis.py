@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.python import asgi
 
-from tests.api.support import ISOLATED_ENV
+from tests.support.embedded import ISOLATED_ENV
 from transmute.cli.embedded import create_embedded_app
 
 

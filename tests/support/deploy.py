@@ -1,4 +1,4 @@
-"""Paths and the kustomize render shared by the deployment tests."""
+"""The repository's deployment files and their kustomize renders."""
 
 from __future__ import annotations
 
