@@ -11,6 +11,7 @@ import pytest
 
 from tests.support import cluster as components
 from tests.support.media import make_cluster_clips, make_media_clips
+from tests.support.plugins import BROKEN_PLUGINS, EXAMPLE, pip_install, write_plugin_project
 from tests.support.servers import Server
 
 # ------------------------------------------------------------------------------------------ media
@@ -87,3 +88,24 @@ def cluster(tmp_path: Path, database: str, rabbitmq_vhost: str, s3_server: str) 
     running.close()
     if components.rabbitmq_up():
         components.delete_queues(rabbitmq_vhost)
+
+
+# ------------------------------------------------------------------------------------------ third-party plugins
+
+
+@pytest.fixture(scope="session")
+def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder examples/transmute-plugin-thumbs is installed into (put it on a process's PYTHONPATH)."""
+    folder = tmp_path_factory.mktemp("plugin-thumbs")
+    return pip_install(EXAMPLE, folder / "site", folder / "build")
+
+
+@pytest.fixture(scope="session")
+def broken_plugins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each of BROKEN_PLUGINS installed into a folder of its own, by name."""
+    sites = {}
+    for name, code in BROKEN_PLUGINS.items():
+        folder = tmp_path_factory.mktemp(f"plugin-{name}")
+        project = write_plugin_project(folder / "project", name, code)
+        sites[name] = pip_install(project, folder / "site", folder / "build")
+    return sites

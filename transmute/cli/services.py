@@ -24,6 +24,15 @@ LOG_LEVEL_OPTION = click.option(
 """Every server command's --log-level: TRANSMUTE_LOG_LEVEL, documented as the default, is its default."""
 
 
+def check_plugins() -> None:
+    """Load the format plugins now, before anything starts: a plugin that fails to load or breaks the contract
+    stops the command with one line naming it (a PluginError), not a traceback from a server's start-up hook
+    or a worker process that dies over and over."""
+    from transmute.core.plugins import output_formats
+
+    output_formats()
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
@@ -45,6 +54,7 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
     from transmute.services.api.server import uvicorn_options
 
     configure_logging(log_level)
+    check_plugins()
     app = create_embedded_app(data_dir, threads=workers)
     log.info("transmute: serving on http://%s:%d (data in %s)", host, port, data_dir.resolve())
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=uvicorn_log_config(),
@@ -62,6 +72,7 @@ def api(host: str, port: int, workers: int, log_level: str) -> None:
     from transmute.services.api.runner import run_api
 
     configure_logging(log_level)
+    check_plugins()
     run_api(host=host, port=port, workers=workers, log_level=log_level)
 
 
@@ -76,6 +87,7 @@ def worker(processes: int, threads: int, log_level: str) -> None:
     from transmute.services.worker.supervisor import run_worker
 
     configure_logging(log_level)
+    check_plugins()
     log.info("transmute: %d worker process(es), %d thread(s) each", processes, threads)
     run_worker(processes=processes, threads=threads, log_level=log_level)
 
