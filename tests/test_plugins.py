@@ -110,3 +110,43 @@ def test_pinning_plugins_loads_only_those_named(monkeypatch):
     assert set(output_formats(create_plugin_manager(only="gif"))) == {"gif"}
     with pytest.raises(PluginError, match="not installed: webp"):
         create_plugin_manager(only="gif,webp")
+
+
+class TellingFormat(CopyFormat):
+    """A throw-away format that tells something of its result in the job's metadata."""
+
+    name = "tell"
+    told: object = None
+
+    def convert(self, job: ConversionJob) -> None:
+        super().convert(job)
+        job.metadata["told"] = self.told
+
+
+class TellingPlugin:
+    @hookimpl
+    def transmute_output_formats(self):
+        return [TellingFormat()]
+
+
+@pytest.mark.parametrize(("told", "error"), [
+    ({"tiles": [{"time": 0.5, "x": 0}], "ok": True, "none": None}, None),
+    (object(), "The tell format returned metadata that is not JSON-ready"),
+    ("x" * 70_000, r"The tell format returned 70011 bytes of metadata, more than the 65536 allowed"),
+])
+def test_what_a_format_tells_of_its_result_must_be_small_json(registered, clips, tmp_path, told, error):
+    from transmute.media.conversion import convert_file
+    from transmute.settings import LimitsConfig
+
+    registered(TellingPlugin())
+    TellingFormat.told = told
+    metadata: dict = {}
+    run = lambda: convert_file(clips["small"], tmp_path / "out.bin", FormatOptions(format="tell"),  # noqa: E731
+                               limits=LimitsConfig().for_conversion(), work_dir=tmp_path, metadata=metadata)
+    if error is None:
+        run()
+        assert metadata == {"told": told}
+    else:
+        with pytest.raises(PluginError, match=error):
+            run()
+        assert metadata == {}
