@@ -570,6 +570,29 @@ def fig_quality(rows: list[Row], work: Path, scale: Scale) -> list[dict[str, Any
     return details
 
 
+def fig_sprite_speed(rows: list[Row], clips: dict[str, Path], work: Path, scale: Scale) -> None:
+    """Figure 2, sprite: the plugin as a worker runs it (convert_file: probe, plan, ffmpeg) / the plain ffmpeg
+    command that makes the same 5x5 sheet of 160 px tiles, interleaved, median of the repeats."""
+    from transmute.core.params import parse_params
+    from transmute.media.conversion import convert_file
+    from transmute.settings import LimitsConfig
+
+    clip, limits = clips["hd"], LimitsConfig.from_env().for_conversion()
+    plain_command = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-vf",
+                     f"fps=25/{scale.hd_seconds},scale=160:-1:flags=lanczos,tile=5x5", "-frames:v", "1",
+                     "-q:v", "5", str(work / "plain-sprite.jpg")]
+    plugin, plain = [], []
+    for _ in range(scale.repeats):
+        started = time.monotonic()
+        convert_file(clip, work / "sprite.jpg", parse_params({"format": "sprite"}), limits=limits, work_dir=work)
+        plugin.append(time.monotonic() - started)
+        plain.append(timed(plain_command))
+    rows.append(Row(2, "plugin speed (sprite 5x5, convert_file)", median(plugin), "s", median(plain),
+                    "ffmpeg fps,scale,tile", _ratio(median(plugin), median(plain)), "ratio <= 1.10",
+                    note=f"plugin {', '.join(f'{x:.2f}' for x in plugin)}; "
+                         f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
+
+
 # ------------------------------------------------------------------------------------------ the run
 
 
@@ -618,6 +641,9 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
             if 7 in wanted:
                 say("figure 7: GIF quality")
                 offline_result["details"] = fig_quality(rows, work, scale)
+            if 2 in wanted:
+                say("figure 2: sprite plugin speed")
+                fig_sprite_speed(rows, clips, work, scale)
         except Exception as exc:
             offline_result["error"] = repr(exc)
             raise

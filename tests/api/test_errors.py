@@ -111,7 +111,7 @@ BAD_VALUES = [
     ("fps", "fast"), ("start_time", "-1"), ("start_time", "soon"), ("end_time", "-3"), ("quality", "ultra"),
     ("speed", "0.1"), ("speed", "5"), ("speed", "quick"), ("grayscale", "maybe"), ("reverse", "2"),
     ("boomerang", "yes please"), ("high_quality", "sure"), ("keep_original_size", "big"), ("dither", "random"),
-    ("format", "mp3"), ("format", ""), ("colour", "red"),
+    ("format", "bmp"), ("format", ""), ("colour", "red"),
 ]
 
 

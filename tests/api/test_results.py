@@ -8,7 +8,7 @@ from tests.support.embedded import run_in_app, store_of
 from transmute.core.models import TaskEvent, next_seq, utcnow
 
 RESULT_FIELDS = {"output_url", "download_url", "filename", "file_size", "format", "original_filename",
-                 "conversion_params"}
+                 "conversion_params"} | {"format_metadata"}  # the spec's, and what the format told of its file
 
 
 def unpublished_task(api: TestClient, *, running_at: int | None = None) -> str:

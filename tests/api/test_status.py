@@ -14,7 +14,8 @@ STATUS_FIELDS = {
     "success", "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at",
     "error_message", "is_finished", "is_active", "duration_seconds", "metadata", "warnings",
 }
-METADATA_FIELDS = {"source_type", "target_format", "original_filename", "file_size", "conversion_params"}
+METADATA_FIELDS = {"source_type", "target_format", "original_filename", "file_size", "conversion_params"} | {
+    "format_metadata"}  # the spec's, and what the format told of its result (a sprite's tile times)
 
 
 def parse_utc(text: str) -> datetime:

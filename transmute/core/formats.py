@@ -19,6 +19,8 @@ from transmute.core.options import FormatOptions, VideoOptions, describe_options
 
 ProgressCallback = Callable[[float], None]
 """Called with the percentage done, 0 to 100, as the conversion moves."""
+MAX_METADATA_BYTES = 64 * 1024
+"""Most a plugin's ConversionJob.metadata may weigh, JSON-encoded: it travels in an event and a task row."""
 
 
 class ConversionLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +61,10 @@ class ConversionJob:
     """Wall-clock seconds the whole conversion may take; None for no limit."""
     work_dir: Path | None = None
     """A private folder for temporary files, removed by the caller afterwards."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """What the plugin tells about its output beyond the file (a sprite's tile times...): JSON-ready values
+    (str, int, float, bool, None, lists and dicts of them), at most MAX_METADATA_BYTES encoded. Filled by
+    `convert`; shown with the task's result (`format_metadata`), empty for most formats."""
 
 
 class OutputFormat(abc.ABC):
@@ -93,6 +99,22 @@ class OutputFormat(abc.ABC):
                                                if option.name == "format" else option)
                            for option in describe_options(self.options)],
         }
+
+
+def checked_metadata(metadata: Any, format_name: str) -> dict[str, Any]:
+    """The metadata a plugin filled, as plain JSON values; PluginError naming the format when it is not a dict
+    of JSON-ready values or weighs more than MAX_METADATA_BYTES."""
+    try:
+        if not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata):
+            raise TypeError("it is not a dict with str keys")
+        encoded = msgspec.json.encode(metadata)
+        plain = msgspec.json.decode(encoded)
+    except (TypeError, ValueError, msgspec.MsgspecError) as error:
+        raise PluginError(f"The {format_name} format returned metadata that is not JSON-ready ({error}).") from None
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise PluginError(f"The {format_name} format returned {len(encoded)} bytes of metadata, more than the "
+                          f"{MAX_METADATA_BYTES} allowed.")
+    return plain
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

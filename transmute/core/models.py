@@ -63,6 +63,8 @@ class TaskResult(msgspec.Struct, kw_only=True):
     format: str
     warnings: list[str] = msgspec.field(default_factory=list)
     """What the conversion noticed but survived (a source shorter than its header says...), one sentence each."""
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    """What the format's plugin told about the output (ConversionJob.metadata: a sprite's tile times...)."""
 
 
 class ConvertMessage(msgspec.Struct, kw_only=True):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
-from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat, ProgressCallback
+from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat, ProgressCallback, checked_metadata
 from transmute.core.options import FormatOptions
 from transmute.core.plugins import get_format
 from transmute.media.inputs import check_input_file
@@ -24,32 +25,36 @@ def convert_file(
     cancel: threading.Event | None = None,
     timeout: float | None = None,
     warnings: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> OutputFormat:
     """Convert `input_path` to `output_path` as `params` (the options of the format they name) say; return
     the format used.
 
     `limits` bound the source and the output; the probe and the plugin check them before ffmpeg decodes a
     frame. `warnings`, when given, receives what the conversion noticed but survived (one sentence each: a
-    source shorter than its header says...). Raises UnknownFormat, MediaError (and its timeout and cancel
+    source shorter than its header says...). `metadata`, when given, receives what the plugin told about the
+    output (ConversionJob.metadata, checked JSON-ready). Raises UnknownFormat, MediaError (and its timeout and cancel
     subclasses) with actionable messages.
     """
     output_format = get_format(params.format)
     with collecting_warnings() as found:
         check_input_file(input_path)
         media = probe(input_path, limits=limits)
-        output_format.convert(
-            ConversionJob(
-                input_path=input_path,
-                output_path=output_path,
-                params=params,
-                media=media,
-                limits=limits,
-                progress=progress or (lambda percent: None),
-                cancel=cancel or threading.Event(),
-                timeout=timeout,
-                work_dir=work_dir,
-            )
+        job = ConversionJob(
+            input_path=input_path,
+            output_path=output_path,
+            params=params,
+            media=media,
+            limits=limits,
+            progress=progress or (lambda percent: None),
+            cancel=cancel or threading.Event(),
+            timeout=timeout,
+            work_dir=work_dir,
         )
+        output_format.convert(job)
+    told = checked_metadata(job.metadata, output_format.name)
     if warnings is not None:
         warnings.extend(found)
+    if metadata is not None:
+        metadata.update(told)
     return output_format

@@ -55,6 +55,8 @@ class PostgresStore(SqlTaskStore):
             row.params = msgspec.json.decode(row.params)
         if isinstance(row.result_warnings, str | bytes):
             row.result_warnings = msgspec.json.decode(row.result_warnings)
+        if isinstance(row.result_metadata, str | bytes):
+            row.result_metadata = msgspec.json.decode(row.result_metadata)
         return row
 
     async def _reads(self) -> asyncpg.Pool:

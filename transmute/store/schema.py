@@ -57,6 +57,8 @@ class TaskRow(Base):
     result_mime: Mapped[str | None] = mapped_column(String(128), nullable=True)
     result_warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     """TaskResult.warnings; NULL when there were none (and in rows of an older transmute)."""
+    result_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """TaskResult.metadata (what the format's plugin told about the output); NULL when empty."""
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -103,6 +105,7 @@ def to_task(row: Any) -> Task:
             mime_type=row.result_mime or "application/octet-stream",
             format=row.target_format,
             warnings=list(row.result_warnings or []),
+            metadata=dict(row.result_metadata or {}),
         )
     return Task(
         id=str(row.id),

@@ -250,6 +250,7 @@ def _event_values(event: TaskEvent) -> dict[str, Any] | None:
             result_size=event.result.size,
             result_mime=event.result.mime_type,
             result_warnings=event.result.warnings or None,
+            result_metadata=event.result.metadata or None,
         )
     elif event.kind == "failed":
         values.update(status=TaskStatus.FAILED.value, completed_at=event.at,

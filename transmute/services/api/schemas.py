@@ -63,6 +63,13 @@ class TaskMetadata(msgspec.Struct):
     original_filename: str
     file_size: int | None
     conversion_params: dict[str, Any]
+    format_metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    """What the format told about its result once done (a sprite's tiles and their times); empty otherwise."""
+
+
+def format_metadata_of(task: Task) -> dict[str, Any]:
+    """What the task's format told about its result (nothing before it is done)."""
+    return dict(task.result.metadata) if task.result is not None else {}
 
 
 def warnings_of(task: Task) -> list[str]:
@@ -117,6 +124,7 @@ class StatusResponse(msgspec.Struct, kw_only=True):
                 original_filename=task.original_filename,
                 file_size=task.file_size,
                 conversion_params=task.params,
+                format_metadata=format_metadata_of(task),
             ),
         )
 
@@ -131,6 +139,8 @@ class ResultInfo(msgspec.Struct):
     format: str
     original_filename: str
     conversion_params: dict[str, Any]
+    format_metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    """As in the status's metadata: what the format told about the file (a sprite's tiles and their times)."""
 
 
 class ResultResponse(msgspec.Struct, kw_only=True):

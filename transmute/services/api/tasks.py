@@ -35,6 +35,7 @@ from transmute.services.api.schemas import (
     StatusResponse,
     TaskListResponse,
     TaskSummary,
+    format_metadata_of,
     iso,
     warnings_of,
 )
@@ -148,6 +149,7 @@ class TasksController(Controller):
                 format=task.target_format,
                 original_filename=task.original_filename,
                 conversion_params=task.params,
+                format_metadata=format_metadata_of(task),
             ),
             completed_at=iso(task.completed_at),
             duration_seconds=task.duration_seconds,

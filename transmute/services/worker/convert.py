@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dramatiq
 import msgspec
@@ -202,6 +202,7 @@ class Converter:
                 raise SourceError("The task has neither an uploaded file nor a URL.")
             output = work_dir / "output"
             warnings: list[str] = []
+            metadata: dict[str, Any] = {}
             output_format = convert_file(
                 source,
                 output,
@@ -212,17 +213,19 @@ class Converter:
                 timeout=self.limits.conversion_timeout,
                 limits=self.limits.for_conversion(),
                 warnings=warnings,
+                metadata=metadata,
             )
             key = result_key(message.task_id, output_format.extension)
             size = self._with_storage_retries(
                 "store the result", lambda: self.storage.put_file(key, output, content_type=output_format.mime_type)
             )
-            reporter.done(self._result(key, size, output_format, warnings))
+            reporter.done(self._result(key, size, output_format, warnings, metadata))
         finally:
             remove_scratch(work_dir)
 
     @staticmethod
-    def _result(key: str, size: int, output_format, warnings: list[str] | None = None) -> TaskResult:
+    def _result(key: str, size: int, output_format, warnings: list[str] | None = None,
+                metadata: dict[str, Any] | None = None) -> TaskResult:
         return TaskResult(
             key=key,
             filename=key.rsplit("/", 1)[-1],
@@ -230,6 +233,7 @@ class Converter:
             mime_type=output_format.mime_type,
             format=output_format.name,
             warnings=warnings or [],
+            metadata=metadata or {},
         )
 
 
