@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
-from tests.api.support import embedded_client, upload, wait_finished
-from tests.media_fixtures import ffmpeg
+from tests.support.embedded import embedded_client
+from tests.support.media import ffmpeg
+from tests.support.tasks import upload, wait_finished
 from transmute.cli import main
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.params import parse_params
