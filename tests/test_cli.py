@@ -48,7 +48,7 @@ def test_a_bad_parameter_exits_2_with_one_line_and_no_traceback(clips, tmp_path)
     (["--dither", "random"], "'dither' must be one of bayer, none,"),
     (["--speed", "10"], "'speed' must be a number from 0.25 to 4; got '10'."),
     (["--start-time", "2", "--end-time", "1"], "'end_time' must be greater than 'start_time' (2); got 1."),
-    (["--format", "webm"], "'format' must be one of the installed formats (gif); got 'webm'."),
+    (["--format", "tiff"], "'format' must be one of the installed formats (gif, "),
     (["--colour", "red"], "No such option '--colour'"),
 ])
 def test_each_bad_option_is_one_line_naming_it_and_exits_2(clips, tmp_path, options, message):

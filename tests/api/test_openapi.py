@@ -41,8 +41,11 @@ def test_the_schema_lists_every_route_with_its_methods(openapi: dict) -> None:
 def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(openapi: dict) -> None:
     content = openapi["paths"]["/api/tasks/create/"]["post"]["requestBody"]["content"]
     assert set(content) == {"multipart/form-data", "application/json"}
-    (multipart,) = content["multipart/form-data"]["schema"]["oneOf"]  # one schema per installed format: gif
-    (json_body,) = content["application/json"]["schema"]["oneOf"]
+    # one schema per installed format; the GIF one here
+    (multipart,) = [schema for schema in content["multipart/form-data"]["schema"]["oneOf"]
+                    if "dither" in schema["properties"]]
+    (json_body,) = [schema for schema in content["application/json"]["schema"]["oneOf"]
+                    if schema["title"] == "GifOptions"]
     assert multipart["properties"]["file"]["format"] == "binary"
     assert json_body["required"] == ["url"]
     parameters = {"format", "width", "fps", "start_time", "end_time", "quality", "speed", "grayscale", "reverse",
@@ -50,6 +53,8 @@ def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(ope
     assert parameters <= set(multipart["properties"])
     assert parameters | {"url"} == set(json_body["properties"])
     assert json_body["properties"]["format"]["enum"] == ["gif"]
+    titles = [schema["title"] for schema in content["application/json"]["schema"]["oneOf"]]
+    assert {"GifOptions", "Mp4Options", "WebmOptions"} <= set(titles)
 
 
 def test_each_format_has_its_options_schema_with_ranges_and_descriptions(openapi: dict) -> None:
