@@ -285,6 +285,37 @@ def fig_overhead(rows: list[Row], mode: str, base_url: str, clip: Path, work: Pa
     return last
 
 
+VIDEO_FILE_FORMATS = {
+    # format: (what the plain command is, its encoder arguments: the plugin's defaults at the source's size/rate)
+    "mp4": ("ffmpeg: libx264 crf 23 medium, AAC 128k, +faststart",
+            ["-c:v", "libx264", "-crf", "23", "-preset", "medium", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a",
+             "128k", "-movflags", "+faststart"]),
+    "webm": ("ffmpeg: libvpx-vp9 crf 32 cpu-used 4 row-mt, Opus 96k",
+             ["-c:v", "libvpx-vp9", "-crf", "32", "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1",
+              "-pix_fmt", "yuv420p", "-c:a", "libopus", "-b:a", "96k"]),
+}
+
+
+def fig_video_file_speed(rows: list[Row], name: str, work: Path, scale: Scale) -> None:
+    """Figure 2 for a video-file format: `transmute convert --format NAME` with its defaults / the plain ffmpeg
+    command writing the same file from the same clip (with sound), interleaved runs."""
+    clip = work / "clips" / "hd-sound.mp4"
+    if not clip.exists():
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={scale.hd}:rate=30:duration={scale.hd_seconds}", "-f", "lavfi",
+               "-i", f"sine=frequency=440:duration={scale.hd_seconds}", "-c:v", "libx264", "-preset", "veryfast",
+               "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip))
+    reference, encoder = VIDEO_FILE_FORMATS[name]
+    plugin, plain = [], []
+    for _ in range(scale.repeats):
+        plugin.append(timed(convert_command(clip, work / f"cli.{name}", "--format", name)))
+        plain.append(timed(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), *encoder,
+                            str(work / f"plain.{name}")]))
+    rows.append(Row(2, f"plugin speed, {name} (transmute convert)", median(plugin), "s", median(plain), reference,
+                    _ratio(median(plugin), median(plain)), "ratio <= 1.10",
+                    note=f"convert {', '.join(f'{x:.2f}' for x in plugin)}; "
+                         f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
+
+
 def running_task(base_url: str, stall_url: str) -> str:
     """A task whose worker is stuck downloading STALL_PATH: `running`, read from the database at every poll."""
     with httpx.Client(base_url=base_url, timeout=60) as client:
@@ -644,6 +675,9 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
             if 2 in wanted:
                 say("figure 2: sprite plugin speed")
                 fig_sprite_speed(rows, clips, work, scale)
+                for name in VIDEO_FILE_FORMATS:
+                    say(f"figure 2: plugin speed, {name}")
+                    fig_video_file_speed(rows, name, work, scale)
         except Exception as exc:
             offline_result["error"] = repr(exc)
             raise

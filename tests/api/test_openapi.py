@@ -53,6 +53,8 @@ def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(ope
     assert parameters <= set(multipart["properties"])
     assert parameters | {"url"} == set(json_body["properties"])
     assert json_body["properties"]["format"]["enum"] == ["gif"]
+    titles = [schema["title"] for schema in content["application/json"]["schema"]["oneOf"]]
+    assert {"GifOptions", "Mp4Options", "WebmOptions"} <= set(titles)
 
 
 def test_each_format_has_its_options_schema_with_ranges_and_descriptions(openapi: dict) -> None:

@@ -21,6 +21,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "transmute.plugins.still",
     "transmute.plugins.sprite",
     "transmute.plugins.mp3",
+    "transmute.plugins.mp4",
+    "transmute.plugins.webm",
 )
 """The built-in format plugins: ordinary plugins, registered by module name."""
 

@@ -54,13 +54,18 @@ def plan(job: ConversionJob, *, even: bool = False) -> Plan:
                 out_duration=out_duration, out_frames=forward)
 
 
+def source_input(job: ConversionJob, the_plan: Plan):
+    """The source, opened for the plan's span (input seeking): one ffmpeg-python input node. Built again with
+    the same arguments it is the same node, so the video and the audio chain share one `-i`."""
+    return ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
+                        **input_options(job.limits), **decoder_options(job.media))
+
+
 def source_video(job: ConversionJob, the_plan: Plan, *, scale_flags: str = "lanczos"):
     """The shared chain: trimmed input -> deinterlace -> speed -> fps -> scale -> grayscale (an ffmpeg-python
     stream of the source's video)."""
     params = job.params
-    source = ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
-                          **input_options(job.limits), **decoder_options(job.media))
-    video = deinterlaced(source.video, job.media)
+    video = deinterlaced(source_input(job, the_plan).video, job.media)
     if params.speed != 1.0:
         video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
     video = video.filter("fps", fps=params.fps)
