@@ -41,6 +41,8 @@ def run_gifsicle(source: Path, output: Path, *, limits: ConversionLimits, lossy:
     """Write `output` from the GIF `source` with `--lossy=lossy` (0: none) and `--colors=colors` (None: keep the
     palette; gifsicle still drops unused colour-table entries). MediaError when it fails or is missing,
     ConversionCancelled / ConversionTimeout (gifsicle's whole group killed) when asked to stop."""
+    if cancel is not None and cancel.is_set():
+        raise ConversionCancelled("The conversion was cancelled.")
     arguments = [GIFSICLE, "--no-warnings"]
     if lossy:
         arguments.append(f"--lossy={lossy}")

@@ -297,12 +297,17 @@ class SizeLadder:
     min_fps: int
     min_colors: int
     max_lossy: int
+    source_fps: float
+    """Distinct frames a second of output can have (the source's rate times speed): an fps above it repeats
+    frames, which GIF stores almost for free, so lowering fps towards it saves next to nothing."""
 
     @classmethod
-    def of(cls, params: GifOptions, width: int, lossy_available: bool) -> SizeLadder:
-        """The ladder from `params`, whose planned output is `width` pixels wide."""
+    def of(cls, params: GifOptions, width: int, lossy_available: bool, source_fps: float | None) -> SizeLadder:
+        """The ladder from `params`, whose planned output is `width` pixels wide, of a source shown at
+        `source_fps` frames a second (None: unknown)."""
         colors = settings_for(params).max_colors if params.colors is None else params.colors
         return cls(width=width, fps=params.fps, colors=colors, lossy=params.lossy,
+                   source_fps=source_fps * params.speed if source_fps else float(params.fps),
                    min_width=min(width, max(LADDER_MIN_WIDTH, width // 4)),
                    min_fps=min(params.fps, max(LADDER_MIN_FPS, params.fps // 2)),
                    min_colors=min(colors, LADDER_MIN_COLORS),
@@ -322,7 +327,8 @@ class SizeLadder:
         written (width squared, frames), the bits a pixel takes (log2 of the colours), and gifsicle's lossy
         (measured: 30 -> 0.8x, 80 -> 0.6x, 200 -> 0.45x on a busy picture)."""
         width, fps, colors, lossy = self.at(t)
-        return (math.log((1 + 0.008 * lossy) / (1 + 0.008 * self.lossy)) + 0.9 * math.log(self.fps / fps)
+        frames = min(self.fps, self.source_fps) / min(fps, self.source_fps)
+        return (math.log((1 + 0.008 * lossy) / (1 + 0.008 * self.lossy)) + 0.9 * math.log(frames)
                 + math.log(math.log2(self.colors) / math.log2(colors)) + 2 * math.log(self.width / width))
 
     def params(self, params: GifOptions, t: float) -> GifOptions:
@@ -346,7 +352,7 @@ LADDER_FLOOR = 4.0
 def fit_size(job: ConversionJob, params: GifOptions, work_dir: Path, remaining) -> Attempt:
     """The best GIF of at most `max_size_kb` (see SizeLadder and transmute.media.size_search); MediaError
     naming the smallest size reached when even the ladder's floor is larger."""
-    ladder = SizeLadder.of(params, plan(job, crop=params.crop).out_width, gifsicle_installed())
+    ladder = SizeLadder.of(params, plan(job, crop=params.crop).out_width, gifsicle_installed(), job.media.fps)
 
     def encode(t: float, path: Path, span: tuple[float, float]) -> int:
         return encode_gif(job, ladder.params(params, t), path, work_dir, span, remaining)
