@@ -1,19 +1,19 @@
 """The built-in GIF format: an ordinary pluggy plugin, registered as one of core.plugins.DEFAULT_PLUGINS.
 
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
-seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> scale (lanczos, to the display size in
-square pixels) -> grayscale (keeping alpha); see transmute.media.geometry and transmute.media.filters.
+seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> crop (`crop`) -> scale (lanczos, to the
+display size in square pixels) -> grayscale (keeping alpha); see transmute.media.geometry, .crop and .filters.
 Then, when the frames the graph must buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
 - one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
-  -> GIF89a that loops forever. The source is decoded once, but every output frame waits in memory until
-  the palette exists (at the end of the input), and ffmpeg's progress clock stands still until then:
-  progress creeps meanwhile (run_ffmpeg's stall_estimate) up to ONE_PASS_STALL_SHARE of the bar.
+  -> GIF89a played `loop` times (for ever by default). The source is decoded once, but every output frame
+  waits in memory until the palette exists (at the end of the input), and ffmpeg's progress clock stands
+  still until then: progress creeps meanwhile (run_ffmpeg's stall_estimate) up to ONE_PASS_STALL_SHARE of the bar.
 
 otherwise (long or large outputs), two ffmpeg runs, whose memory does not grow with the clip:
 
 1. palette pass: chain -> palettegen, written as a PNG into the job's work dir. Progress 0..PALETTE_SHARE %.
-2. encode pass: chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a that loops forever.
+2. encode pass: chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a played `loop` times.
    Progress PALETTE_SHARE..100 %.
 
 Both give the same GIF (same palette, same paletteuse settings). Nothing else holds every frame except
@@ -24,6 +24,10 @@ more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
 (the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
 every output a `file:` path.
+
+Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
+GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
+SizeLadder; up to 4 encodes on one progress bar).
 
 Boomerang plays the span forward then backward; the turn frame (the last forward frame) is not repeated,
 so it has 2n - 1 frames for n forward frames.
@@ -282,6 +286,15 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     return output.stat().st_size
 
 
+LADDER_LOSSY = 100
+"""max_size_kb raises lossy up to this (gifsicle's scale; artefacts stay hard to see up to about 100)."""
+LADDER_MIN_FPS = 5
+LADDER_MIN_COLORS = 32
+LADDER_MIN_WIDTH = 32
+LADDER_FLOOR = 4.0
+"""The ladder's last position: every stage at its end."""
+
+
 @dataclass(frozen=True)
 class SizeLadder:
     """The settings `max_size_kb` searches (docs/gif-quality.md, "max_size_kb"): from the asked ones at t = 0,
@@ -340,13 +353,6 @@ class SizeLadder:
         if width != self.width:
             changed.update(width=width, keep_original_size=False)
         return msgspec.structs.replace(params, **changed)
-
-
-LADDER_LOSSY = 100
-LADDER_MIN_FPS = 5
-LADDER_MIN_COLORS = 32
-LADDER_MIN_WIDTH = 32
-LADDER_FLOOR = 4.0
 
 
 def fit_size(job: ConversionJob, params: GifOptions, work_dir: Path, remaining) -> Attempt:
