@@ -39,6 +39,7 @@ import contextlib
 import dataclasses
 import math
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -51,11 +52,11 @@ import ffmpeg
 import msgspec
 from msgspec import Meta
 
-from transmute.core.errors import ConversionCancelled, ConversionTimeout, InvalidParameter, MediaError
+from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import VideoOptions
-from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN, crop_problem
+from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
 from transmute.media.gifsicle import gifsicle_installed, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
@@ -95,11 +96,6 @@ class GifOptions(VideoOptions, kw_only=True):
         "Largest result, in KB (1 KB = 1024 bytes): up to 4 encodes lower lossy, fps, colours then width "
         "(docs/gif-quality.md, max_size_kb) and keep the best under it; fails, naming the smallest size "
         "reached, when even the smallest is larger."))] | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.crop is not None and (problem := crop_problem(self.crop)) is not None:
-            raise InvalidParameter("crop", f"'crop' must be {CROP_ACCEPTS}; {problem}.")
 
 
 PALETTE_SHARE = 40.0
@@ -404,7 +400,7 @@ class GifFormat(OutputFormat):
                     encode_gif(job, params, output, Path(work_dir), (0.0, 100.0), remaining)
                 else:
                     best = fit_size(job, params, Path(work_dir), remaining)
-                    best.path.replace(output)
+                    shutil.move(best.path, output)  # the work dir may be on another filesystem
                     job.progress(100.0)
             except ConversionTimeout:
                 output.unlink(missing_ok=True)
