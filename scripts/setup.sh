@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up transmute from a fresh clone: ffmpeg (through apt-get or brew when it is missing), then a
+# Set up transmute from a fresh clone: ffmpeg and gifsicle (through apt-get or brew when missing), then a
 # virtualenv in .venv with transmute installed. Safe to run again; it only does what is missing.
 #   ./scripts/setup.sh                what `transmute serve` and `transmute convert` need
 #   ./scripts/setup.sh --distributed  plus the RabbitMQ, PostgreSQL and S3 clients (`transmute api`, `worker`)
@@ -16,8 +16,14 @@ case "${1:-}" in
     *) echo "setup: unknown option ${1}; use --distributed or --test." >&2; exit 2 ;;
 esac
 
+missing=()
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-    install_programs ffmpeg
+    missing+=(ffmpeg)
+fi
+# gifsicle: the GIF format's `lossy` and `colors` (2-3) options, and its smaller colour tables.
+command -v gifsicle >/dev/null 2>&1 || missing+=(gifsicle)
+if [ "${#missing[@]}" -gt 0 ]; then
+    install_programs "${missing[@]}"
 fi
 
 PYTHON="${PYTHON:-python3}"

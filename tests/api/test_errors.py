@@ -111,7 +111,9 @@ BAD_VALUES = [
     ("fps", "fast"), ("start_time", "-1"), ("start_time", "soon"), ("end_time", "-3"), ("quality", "ultra"),
     ("speed", "0.1"), ("speed", "5"), ("speed", "quick"), ("grayscale", "maybe"), ("reverse", "2"),
     ("boomerang", "yes please"), ("high_quality", "sure"), ("keep_original_size", "big"), ("dither", "random"),
-    ("format", "bmp"), ("format", ""), ("colour", "red"),
+    ("format", "bmp"), ("format", ""), ("colour", "red"), ("crop", "middle"), ("crop", "0:0:0:10"),
+    ("crop", "16:0"), ("loop", "-1"), ("loop", "65536"), ("colors", "1"), ("colors", "257"), ("lossy", "201"),
+    ("max_size_kb", "0"),
 ]
 
 
@@ -127,11 +129,19 @@ def test_a_bad_form_parameter_is_a_400_error_naming_the_field(api: TestClient, f
     ("width", "480"), ("width", 10), ("width", 48.5), ("fps", True), ("fps", 60), ("start_time", -1),
     ("end_time", "30"), ("quality", "best"), ("speed", 0), ("speed", "1.0"), ("grayscale", "perhaps"),
     ("reverse", 3), ("boomerang", None), ("dither", 1), ("format", "tiff"), ("format", 5), ("extra", 1),
+    ("crop", "1:1:1"), ("crop", 11), ("crop", "-5:0:10:10"), ("loop", 2.5), ("lossy", -1),
 ])
 def test_a_bad_json_parameter_is_a_400_error_naming_the_field(api: TestClient, field: str, value: object) -> None:
     response = api.post("/api/tasks/create/", json={"url": "http://example.com/a.mp4", field: value})
     body = assert_json_error(response, 400, f"'{field}'")
     assert body["details"] == {"field": field}
+
+
+@pytest.mark.parametrize("crop", ["top-left", "10:10:0:50"])
+def test_a_bad_crop_is_a_400_naming_crop_and_the_forms_it_accepts(api: TestClient, crop: str) -> None:
+    response = api.post("/api/tasks/create/", json={"url": "http://example.com/a.mp4", "crop": crop})
+    body = assert_json_error(response, 400, "'crop'", "x:y:w:h", "1:1")
+    assert body["details"] == {"field": "crop"}
 
 
 def test_an_end_time_not_after_the_start_time_is_a_400_error_naming_end_time(api: TestClient) -> None:

@@ -49,7 +49,8 @@ def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(ope
     assert multipart["properties"]["file"]["format"] == "binary"
     assert json_body["required"] == ["url"]
     parameters = {"format", "width", "fps", "start_time", "end_time", "quality", "speed", "grayscale", "reverse",
-                  "boomerang", "high_quality", "dither", "keep_original_size"}
+                  "boomerang", "high_quality", "dither", "keep_original_size", "loop", "colors", "crop", "lossy",
+                  "max_size_kb"}
     assert parameters <= set(multipart["properties"])
     assert parameters | {"url"} == set(json_body["properties"])
     assert json_body["properties"]["format"]["enum"] == ["gif"]
@@ -63,6 +64,9 @@ def test_each_format_has_its_options_schema_with_ranges_and_descriptions(openapi
     assert gif["properties"]["fps"]["minimum"] == 1 and gif["properties"]["fps"]["maximum"] == 50
     assert gif["properties"]["dither"]["enum"][0] == "bayer"
     assert gif["properties"]["quality"]["description"] == "Palette size and encoder effort."
+    assert gif["properties"]["loop"]["maximum"] == 65535 and gif["properties"]["lossy"]["maximum"] == 200
+    (crop,) = [choice for choice in gif["properties"]["crop"]["oneOf"] if choice.get("type") == "string"]
+    assert crop["pattern"].startswith("^") and "x:y:w:h" in crop["description"]
 
 
 @pytest.mark.parametrize(("path", "method", "fields"), [

@@ -78,10 +78,11 @@ def test_the_build_stage_installs_the_project_from_the_repository_root():
     assert any(keyword == "COPY" and arguments.startswith("--from=") for keyword, arguments in final_stage())
 
 
-def test_the_runtime_stage_installs_ffmpeg_with_apt_and_cleans_the_lists():
+def test_the_runtime_stage_installs_ffmpeg_and_gifsicle_with_apt_and_cleans_the_lists():
     runs = [arguments for keyword, arguments in final_stage() if keyword == "RUN"]
     (install,) = [run for run in runs if "apt-get install" in run]
     assert re.search(r"apt-get install .*\bffmpeg\b", install)
+    assert re.search(r"apt-get install .*\bgifsicle\b", install)  # the GIF format's lossy and colors
     assert "--no-install-recommends" in install and "rm -rf /var/lib/apt/lists" in install
 
 

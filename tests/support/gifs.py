@@ -18,6 +18,10 @@ class Gif:
     """The NETSCAPE2.0 loop count (0 = forever), None without the extension."""
     delays: list[int] = field(default_factory=list)
     """Per-frame delay, in hundredths of a second."""
+    global_table: int = 0
+    """Entries of the global colour table (0 without one)."""
+    local_tables: list[int] = field(default_factory=list)
+    """Entries of each local colour table, for the frames that have one."""
 
     @property
     def frame_count(self) -> int:
@@ -38,7 +42,8 @@ def read_gif(path: Path) -> Gif:
     flags, pos = data[10], 13
     if flags & 0x80:
         pos += 3 * (2 << (flags & 7))
-    gif = Gif(version=data[:6], width=width, height=height, loop_count=None)
+    gif = Gif(version=data[:6], width=width, height=height, loop_count=None,
+              global_table=2 << (flags & 7) if flags & 0x80 else 0)
     delay = 0
     while pos < len(data):
         block = data[pos]
@@ -59,6 +64,7 @@ def read_gif(path: Path) -> Gif:
             local = data[pos + 9]
             pos += 10
             if local & 0x80:
+                gif.local_tables.append(2 << (local & 7))
                 pos += 3 * (2 << (local & 7))
             pos += 1  # LZW minimum code size
             while data[pos]:

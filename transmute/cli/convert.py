@@ -69,7 +69,9 @@ def format_options(format_name: str) -> list[click.Option]:
         if option.type == "boolean":
             options.append(click.Option([flag], is_flag=True, default=None, help=text))
         else:
-            options.append(click.Option([flag], type=_click_type(option), help=text))
+            # A string option's forms are in its description; its name reads better than click's "TEXT".
+            metavar = option.name.upper() if option.type == "string" else None
+            options.append(click.Option([flag], type=_click_type(option), help=text, metavar=metavar))
     return options
 
 

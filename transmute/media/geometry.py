@@ -6,11 +6,13 @@ from transmute.core.models import MediaInfo
 from transmute.core.options import DEFAULT_WIDTH
 
 
-def output_size(media: MediaInfo, *, width: int | None, keep_original_size: bool) -> tuple[int, int]:
+def output_size(media: MediaInfo, *, width: int | None, keep_original_size: bool,
+                picture: tuple[int, int] | None = None) -> tuple[int, int]:
     """The output size in square pixels, from the source's display size (sample aspect ratio and rotation
-    applied): `keep_original_size` keeps it, `width` sets the width, else DEFAULT_WIDTH but never wider
-    than the source shows; the height follows the display aspect ratio."""
-    display_width, display_height = media.display_width, media.display_height
+    applied), or from `picture` (the display-pixel size of a crop of it): `keep_original_size` keeps it,
+    `width` sets the width, else DEFAULT_WIDTH but never wider than the picture; the height follows the
+    picture's aspect ratio."""
+    display_width, display_height = picture or (media.display_width, media.display_height)
     if keep_original_size:
         return display_width, display_height
     if width is None:

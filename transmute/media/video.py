@@ -10,6 +10,7 @@ import ffmpeg
 
 from transmute.core.errors import MediaError
 from transmute.core.formats import ConversionJob
+from transmute.media.crop import Region, crop_filter, crop_region
 from transmute.media.filters import decoder_options, deinterlaced, to_gray
 from transmute.media.geometry import output_size
 from transmute.media.inputs import local_input
@@ -28,19 +29,25 @@ class Plan:
     """Seconds of one forward pass of the output (span / speed)."""
     out_frames: int
     """Frames of one forward pass (boomerang plays 2n - 1)."""
+    crop: Region | None = None
+    """The part of the picture kept, in display pixels; None for all of it."""
 
 
-def plan(job: ConversionJob, *, even: bool = False) -> Plan:
-    """Resolve the span (end clamped to the source) and the output size (`even`: both sides rounded down to
-    even numbers, as yuv420p codecs need); MediaError when the span is empty or the output is past the limits
-    (frames; the memory reverse and boomerang buffer; the pixels decoded)."""
+def plan(job: ConversionJob, *, even: bool = False, crop: str | None = None) -> Plan:
+    """Resolve the span (end clamped to the source), the `crop` region (a validated `crop` option, see
+    transmute.media.crop) and the output size, in the crop's proportions (`even`: both sides rounded down to
+    even numbers, as yuv420p codecs need); MediaError when the span is empty, the crop reaches past the
+    picture, or the output is past the limits (frames; the memory reverse and boomerang buffer; the pixels
+    decoded)."""
     params, media = job.params, job.media
     if params.start_time >= media.duration:
         raise MediaError(f"The start time ({params.start_time:g} s) is at or beyond the end of the video "
                          f"({media.duration:g} s); choose a start time before {media.duration:g} s.")
     end = media.duration if params.end_time is None else min(params.end_time, media.duration)
     span = end - params.start_time
-    out_width, out_height = output_size(media, width=params.width, keep_original_size=params.keep_original_size)
+    region = crop_region(crop, media.display_width, media.display_height) if crop else None
+    out_width, out_height = output_size(media, width=params.width, keep_original_size=params.keep_original_size,
+                                        picture=(region.width, region.height) if region else None)
     if even:
         out_width, out_height = max(2, out_width - out_width % 2), max(2, out_height - out_height % 2)
     out_duration = span / params.speed
@@ -51,7 +58,7 @@ def plan(job: ConversionJob, *, even: bool = False) -> Plan:
                  buffered_frames=buffered, limits=job.limits)
     check_decode(media, span, job.limits)
     return Plan(start=params.start_time, span=span, out_width=out_width, out_height=out_height,
-                out_duration=out_duration, out_frames=forward)
+                out_duration=out_duration, out_frames=forward, crop=region)
 
 
 def source_input(job: ConversionJob, the_plan: Plan):
@@ -62,13 +69,15 @@ def source_input(job: ConversionJob, the_plan: Plan):
 
 
 def source_video(job: ConversionJob, the_plan: Plan, *, scale_flags: str = "lanczos"):
-    """The shared chain: trimmed input -> deinterlace -> speed -> fps -> scale -> grayscale (an ffmpeg-python
-    stream of the source's video)."""
+    """The shared chain: trimmed input -> deinterlace -> speed -> fps -> crop (the plan's) -> scale -> grayscale
+    (an ffmpeg-python stream of the source's video)."""
     params = job.params
     video = deinterlaced(source_input(job, the_plan).video, job.media)
     if params.speed != 1.0:
         video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
     video = video.filter("fps", fps=params.fps)
+    if the_plan.crop is not None:  # before scale: the output size follows the crop's proportions
+        video = crop_filter(video, the_plan.crop, job.media.display_width, job.media.display_height)
     # Always to the planned size, also when it is the source's: a frame larger than the probe saw (the picture
     # size may change inside a file) is scaled down here, before split, reverse or a palette buffer it. At
     # the source's size the scaler passes frames through untouched; with full-chroma flags it, not ffmpeg's

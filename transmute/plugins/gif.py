@@ -1,19 +1,19 @@
 """The built-in GIF format: an ordinary pluggy plugin, registered as one of core.plugins.DEFAULT_PLUGINS.
 
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
-seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> scale (lanczos, to the display size in
-square pixels) -> grayscale (keeping alpha); see transmute.media.geometry and transmute.media.filters.
+seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> crop (`crop`) -> scale (lanczos, to the
+display size in square pixels) -> grayscale (keeping alpha); see transmute.media.geometry, .crop and .filters.
 Then, when the frames the graph must buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
 - one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
-  -> GIF89a that loops forever. The source is decoded once, but every output frame waits in memory until
-  the palette exists (at the end of the input), and ffmpeg's progress clock stands still until then:
-  progress creeps meanwhile (run_ffmpeg's stall_estimate) up to ONE_PASS_STALL_SHARE of the bar.
+  -> GIF89a played `loop` times (for ever by default). The source is decoded once, but every output frame
+  waits in memory until the palette exists (at the end of the input), and ffmpeg's progress clock stands
+  still until then: progress creeps meanwhile (run_ffmpeg's stall_estimate) up to ONE_PASS_STALL_SHARE of the bar.
 
 otherwise (long or large outputs), two ffmpeg runs, whose memory does not grow with the clip:
 
 1. palette pass: chain -> palettegen, written as a PNG into the job's work dir. Progress 0..PALETTE_SHARE %.
-2. encode pass: chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a that loops forever.
+2. encode pass: chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a played `loop` times.
    Progress PALETTE_SHARE..100 %.
 
 Both give the same GIF (same palette, same paletteuse settings). Nothing else holds every frame except
@@ -25,6 +25,10 @@ Every ffmpeg input (the source and the palette) is a `file:` path opened with `-
 (the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
 every output a `file:` path.
 
+Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
+GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
+SizeLadder; up to 4 encodes on one progress bar).
+
 Boomerang plays the span forward then backward; the turn frame (the last forward frame) is not repeated,
 so it has 2n - 1 frames for n forward frames.
 """
@@ -32,7 +36,10 @@ so it has 2n - 1 frames for n forward frames.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -42,15 +49,19 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import ffmpeg
+import msgspec
 from msgspec import Meta
 
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import VideoOptions
+from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
+from transmute.media.gifsicle import gifsicle_installed, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
 from transmute.media.run import run_ffmpeg
+from transmute.media.size_search import Attempt, SizeNotReached, search_size
 from transmute.media.video import Plan, ordered, plan, source_video
 
 Quality = Literal["low", "medium", "high"]
@@ -62,11 +73,29 @@ DITHERS: tuple[str, ...] = Dither.__args__
 
 
 class GifOptions(VideoOptions, kw_only=True):
-    """The GIF format's options: the shared video options, plus how its palette is made and applied."""
+    """The GIF format's options: the shared video options, how its palette is made and applied, how often it
+    plays, which part of the picture it shows, and how small it must be."""
 
     quality: Annotated[Quality, Meta(description="Palette size and encoder effort.")] = "medium"
     high_quality: Annotated[bool, Meta(description="Slower: the best palette and scaling.")] = False
     dither: Annotated[Dither, Meta(description="How colours between palette entries are dithered.")] = "bayer"
+    loop: Annotated[int, Meta(ge=0, le=65535, description=(
+        "How many times the GIF plays: 0 for ever; N plays it N times in all (3: played 3 times, i.e. repeated "
+        "twice; stored as NETSCAPE2.0 loop count N - 1, which viewers read as repeats; 1: no loop block)."))] = 0
+    colors: Annotated[int, Meta(ge=2, le=256, description=(
+        "Palette size (most colours in the GIF, one entry kept for transparency); overrides the size "
+        "`quality` gives (low 64, medium 128, high 256). 2 and 3 need gifsicle."))] | None = None
+    crop: Annotated[str, Meta(pattern=CROP_PATTERN, description=(
+        "Keep part of the picture, before scaling (the output takes its proportions): a region x:y:w:h in "
+        "the source's display pixels, or an aspect ratio w:h cut from the centre. A region past the picture "
+        "fails the conversion (it is not clamped)."), extra={"accepts": CROP_ACCEPTS})] | None = None
+    lossy: Annotated[int, Meta(ge=0, le=200, description=(
+        "Lossy LZW compression with gifsicle (its --lossy scale): 0 off; 30-80 is usually hard to see and "
+        "saves 20-40 % on busy pictures; 200 is the most. Needs gifsicle."))] = 0
+    max_size_kb: Annotated[int, Meta(ge=1, le=1_048_576, description=(
+        "Largest result, in KB (1 KB = 1024 bytes): up to 4 encodes lower lossy, fps, colours then width "
+        "(docs/gif-quality.md, max_size_kb) and keep the best under it; fails, naming the smallest size "
+        "reached, when even the smallest is larger."))] | None = None
 
 
 PALETTE_SHARE = 40.0
@@ -129,8 +158,22 @@ def ffmpeg_dither(dither: str) -> str:
     return dither
 
 
+PALETTEGEN_MIN_COLORS = 4
+"""palettegen makes no palette under 4 entries; `colors` 2 and 3 are reached with gifsicle's --colors."""
+
+
 def settings_for(params: GifOptions) -> QualitySettings:
-    return HIGH_QUALITY if params.high_quality else QUALITY_SETTINGS[params.quality]
+    """The palette and scaler settings of `params`: its quality level, with `colors` as the palette size."""
+    settings = HIGH_QUALITY if params.high_quality else QUALITY_SETTINGS[params.quality]
+    if params.colors is not None:
+        settings = dataclasses.replace(settings, max_colors=max(params.colors, PALETTEGEN_MIN_COLORS))
+    return settings
+
+
+def netscape_loop(loop: int) -> int:
+    """ffmpeg's GIF `-loop` for the `loop` option. `loop` counts plays (0 = for ever); the NETSCAPE2.0 field
+    ffmpeg writes counts repeats after the first play (0 = for ever), and -1 leaves the block out (one play)."""
+    return 0 if loop == 0 else loop - 1 if loop > 1 else -1
 
 
 def _palettegen(video, settings: QualitySettings):
@@ -138,15 +181,30 @@ def _palettegen(video, settings: QualitySettings):
 
 
 def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path | str):
-    """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, looping forever."""
+    """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, played `loop` times."""
     use = {"dither": ffmpeg_dither(params.dither), "diff_mode": settings.diff_mode}
     if params.dither == "bayer":
         use["bayer_scale"] = settings.bayer_scale
     return (
         ffmpeg.filter([video, palette], "paletteuse", **use)
-        .output(local_input(output), format="gif", loop=0)
+        .output(local_input(output), format="gif", loop=netscape_loop(params.loop))
         .overwrite_output()
     )
+
+
+def needs_gifsicle(params: GifOptions) -> str | None:
+    """The option that needs gifsicle (`lossy` above 0, `colors` under 4), as `name=value`, or None."""
+    if params.lossy > 0:
+        return f"lossy={params.lossy}"
+    if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS:
+        return f"colors={params.colors}"
+    return None
+
+
+def runs_gifsicle(params: GifOptions) -> bool:
+    """Whether gifsicle rewrites ffmpeg's GIF: when needed (needs_gifsicle), and for any `colors` when
+    installed, to drop the colour-table entries ffmpeg 5 pads to 256 whatever the palette's size."""
+    return needs_gifsicle(params) is not None or (params.colors is not None and gifsicle_installed())
 
 
 def one_pass_mb(the_plan: Plan, params: GifOptions) -> float:
@@ -170,70 +228,188 @@ def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
     return 0.2 + source_pixels / 200e6 + output_pixels / 50e6
 
 
+GIFSICLE_SHARE = 0.2
+"""Share of an encode's progress given to gifsicle, when it runs after ffmpeg (it reports no progress)."""
+
+
+def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: Path,
+               progress_span: tuple[float, float], remaining) -> int:
+    """Write the GIF `params` describe to `output` (ffmpeg in one or two passes, then gifsicle when it runs),
+    reporting progress within `progress_span`; its size in bytes. `remaining()`: seconds left, or None."""
+    job = dataclasses.replace(job, params=params)
+    the_plan = plan(job, crop=params.crop)
+    settings = settings_for(params)
+    estimate = _estimate_seconds(job, the_plan)
+    out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
+    low, high = progress_span
+    post = runs_gifsicle(params)
+    top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
+    written = work_dir / "ffmpeg.gif" if post else output
+    if uses_one_pass(the_plan, params, job.limits):
+        split = source_video(job, the_plan, scale_flags=settings.scale_flags).split()
+        gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, written)
+        run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
+                   timeout=remaining(), progress_span=(low, top), stall_estimate=estimate,
+                   stall_share=ONE_PASS_STALL_SHARE, frame_rate=params.fps)
+    else:
+        middle = low + (top - low) * PALETTE_SHARE / 100
+        palette = work_dir / "palette.png"
+        palette_pass = (
+            _palettegen(source_video(job, the_plan, scale_flags=settings.scale_flags), settings)
+            .output(local_input(palette), vframes=1, update=1)
+            .overwrite_output()
+        )
+        run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, limits=job.limits, progress=job.progress,
+                   cancel=job.cancel, timeout=remaining(), progress_span=(low, middle), stall_estimate=estimate,
+                   stall_share=0.95, warn_if_short=False)
+        palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file",
+                                     max_pixels=65536)  # a 16x16 palette (the PNG
+        # decoder counts its width in bytes: 64x16), with room; it is our own file
+        frames = source_video(job, the_plan, scale_flags=settings.scale_flags)
+        gif = _paletteuse(ordered(frames, params), palette_input.video, params, settings, written)
+        buffered = params.reverse or params.boomerang
+        run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
+                   timeout=remaining(), progress_span=(middle, top),
+                   stall_estimate=estimate if buffered else None, stall_share=0.5, frame_rate=params.fps)
+    if not written.is_file() or written.stat().st_size == 0:
+        raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
+    if post:
+        small = params.colors if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS else None
+        run_gifsicle(written, output, limits=job.limits, lossy=params.lossy, colors=small, cancel=job.cancel,
+                     timeout=remaining(), needed_for=needs_gifsicle(params) or "colors")
+        written.unlink(missing_ok=True)
+        job.progress(high)
+    return output.stat().st_size
+
+
+LADDER_LOSSY = 100
+"""max_size_kb raises lossy up to this (gifsicle's scale; artefacts stay hard to see up to about 100)."""
+LADDER_MIN_FPS = 5
+LADDER_MIN_COLORS = 32
+LADDER_MIN_WIDTH = 32
+LADDER_FLOOR = 4.0
+"""The ladder's last position: every stage at its end."""
+
+
+@dataclass(frozen=True)
+class SizeLadder:
+    """The settings `max_size_kb` searches (docs/gif-quality.md, "max_size_kb"): from the asked ones at t = 0,
+    one stage per unit of t, in this order: lossy up to LADDER_LOSSY (when gifsicle is installed), fps down to
+    half (not under LADDER_MIN_FPS), colours down to LADDER_MIN_COLORS, width down to a quarter (not under
+    LADDER_MIN_WIDTH); t = 4 is the floor. Each stage moves one setting; the ones before it stay at their end."""
+
+    width: int
+    fps: int
+    colors: int
+    lossy: int
+    min_width: int
+    min_fps: int
+    min_colors: int
+    max_lossy: int
+    source_fps: float
+    """Distinct frames a second of output can have (the source's rate times speed): an fps above it repeats
+    frames, which GIF stores almost for free, so lowering fps towards it saves next to nothing."""
+
+    @classmethod
+    def of(cls, params: GifOptions, width: int, lossy_available: bool, source_fps: float | None) -> SizeLadder:
+        """The ladder from `params`, whose planned output is `width` pixels wide, of a source shown at
+        `source_fps` frames a second (None: unknown)."""
+        colors = settings_for(params).max_colors if params.colors is None else params.colors
+        return cls(width=width, fps=params.fps, colors=colors, lossy=params.lossy,
+                   source_fps=source_fps * params.speed if source_fps else float(params.fps),
+                   min_width=min(width, max(LADDER_MIN_WIDTH, width // 4)),
+                   min_fps=min(params.fps, max(LADDER_MIN_FPS, params.fps // 2)),
+                   min_colors=min(colors, LADDER_MIN_COLORS),
+                   max_lossy=max(params.lossy, LADDER_LOSSY) if lossy_available else params.lossy)
+
+    def at(self, t: float) -> tuple[int, int, int, int]:
+        """(width, fps, colours, lossy) at position t: lossy linear, the others geometric within their stage."""
+        stage = [min(max(t - index, 0.0), 1.0) for index in range(4)]
+        lossy = round(self.lossy + (self.max_lossy - self.lossy) * stage[0])
+        fps = round(self.fps * (self.min_fps / self.fps) ** stage[1])
+        colors = round(self.colors * (self.min_colors / self.colors) ** stage[2])
+        width = round(self.width * (self.min_width / self.width) ** stage[3])
+        return width, fps, colors, lossy
+
+    def model(self, t: float) -> float:
+        """How much smaller (natural log of the size) position t should make the GIF: about the pixels
+        written (width squared, frames), the bits a pixel takes (log2 of the colours), and gifsicle's lossy
+        (measured: 30 -> 0.8x, 80 -> 0.6x, 200 -> 0.45x on a busy picture)."""
+        width, fps, colors, lossy = self.at(t)
+        frames = min(self.fps, self.source_fps) / min(fps, self.source_fps)
+        return (math.log((1 + 0.008 * lossy) / (1 + 0.008 * self.lossy)) + 0.9 * math.log(frames)
+                + math.log(math.log2(self.colors) / math.log2(colors)) + 2 * math.log(self.width / width))
+
+    def params(self, params: GifOptions, t: float) -> GifOptions:
+        """`params` at position t (only the settings the ladder moved are changed)."""
+        width, fps, colors, lossy = self.at(t)
+        changed: dict = {"max_size_kb": None, "lossy": lossy, "fps": fps}
+        if colors != self.colors:
+            changed["colors"] = colors
+        if width != self.width:
+            changed.update(width=width, keep_original_size=False)
+        return msgspec.structs.replace(params, **changed)
+
+
+def fit_size(job: ConversionJob, params: GifOptions, work_dir: Path, remaining) -> Attempt:
+    """The best GIF of at most `max_size_kb` (see SizeLadder and transmute.media.size_search); MediaError
+    naming the smallest size reached when even the ladder's floor is larger."""
+    ladder = SizeLadder.of(params, plan(job, crop=params.crop).out_width, gifsicle_installed(), job.media.fps)
+
+    def encode(t: float, path: Path, span: tuple[float, float]) -> int:
+        return encode_gif(job, ladder.params(params, t), path, work_dir, span, remaining)
+
+    try:
+        return search_size(encode, model=ladder.model, floor=LADDER_FLOOR, budget=params.max_size_kb * 1024,
+                           work_dir=work_dir)
+    except SizeNotReached as error:
+        error.smallest.path.unlink(missing_ok=True)
+        width, fps, colors, lossy = ladder.at(LADDER_FLOOR)
+        raise MediaError(
+            f"The GIF cannot be made as small as max_size_kb={params.max_size_kb} KB: the smallest it reached "
+            f"was {error.smallest.size / 1024:.1f} KB ({width} px wide, {fps} fps, {colors} colours, lossy "
+            f"{lossy}); choose a shorter span, a higher speed or a larger max_size_kb.") from None
+
+
 class GifFormat(OutputFormat):
     name = "gif"
     extension = "gif"
     mime_type = "image/gif"
-    description = "Animated GIF (GIF89a, loops forever) with a palette made for the clip."
+    description = "Animated GIF (GIF89a, loops forever unless `loop` says) with a palette made for the clip."
     options = GifOptions
 
     def convert(self, job: ConversionJob) -> None:
         if job.cancel.is_set():
             raise ConversionCancelled("The conversion was cancelled.")
-        the_plan = plan(job)
-        settings = settings_for(job.params)
+        params: GifOptions = job.params
+        needed = needs_gifsicle(params)
+        if needed is not None and not gifsicle_installed():
+            raise missing_gifsicle(needed)
         deadline = time.monotonic() + job.timeout if job.timeout is not None else None
 
         def remaining() -> float | None:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
-        estimate = _estimate_seconds(job, the_plan)
-        out_seconds = the_plan.out_duration * (2 if job.params.boomerang else 1)
+        output = Path(job.output_path)
         with contextlib.ExitStack() as stack:
+            work_dir = job.work_dir
+            if work_dir is None:
+                work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="transmute-gif-"))
             try:
-                if uses_one_pass(the_plan, job.params, job.limits):
-                    split = source_video(job, the_plan, scale_flags=settings.scale_flags).split()
-                    gif = _paletteuse(ordered(split[1], job.params), _palettegen(split[0], settings),
-                                      job.params, settings, job.output_path)
-                    run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
-                               cancel=job.cancel, timeout=remaining(), progress_span=(0.0, 100.0),
-                               stall_estimate=estimate, stall_share=ONE_PASS_STALL_SHARE, frame_rate=job.params.fps)
+                if params.max_size_kb is None:
+                    encode_gif(job, params, output, Path(work_dir), (0.0, 100.0), remaining)
                 else:
-                    work_dir = job.work_dir
-                    if work_dir is None:
-                        work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="transmute-gif-"))
-                    palette = Path(work_dir) / "palette.png"
-                    palette_pass = (
-                        _palettegen(source_video(job, the_plan, scale_flags=settings.scale_flags), settings)
-                        .output(local_input(palette), vframes=1, update=1)
-                        .overwrite_output()
-                    )
-                    run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, limits=job.limits,
-                               progress=job.progress, cancel=job.cancel, timeout=remaining(),
-                               progress_span=(0.0, PALETTE_SHARE), stall_estimate=estimate, stall_share=0.95,
-                               warn_if_short=False)
-
-                    palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file",
-                                                 max_pixels=65536)  # a 16x16 palette (the PNG
-                    # decoder counts its width in bytes: 64x16), with room; it is our own file
-                    frames = source_video(job, the_plan, scale_flags=settings.scale_flags)
-                    gif = _paletteuse(ordered(frames, job.params), palette_input.video, job.params, settings,
-                                      job.output_path)
-                    buffered = job.params.reverse or job.params.boomerang
-                    run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
-                               cancel=job.cancel, timeout=remaining(), progress_span=(PALETTE_SHARE, 100.0),
-                               stall_estimate=estimate if buffered else None, stall_share=0.5,
-                               frame_rate=job.params.fps)
+                    best = fit_size(job, params, Path(work_dir), remaining)
+                    shutil.move(best.path, output)  # the work dir may be on another filesystem
+                    job.progress(100.0)
             except ConversionTimeout:
-                Path(job.output_path).unlink(missing_ok=True)
+                output.unlink(missing_ok=True)
                 raise ConversionTimeout(
                     f"The conversion took longer than the {job.timeout:g} s allowed and was stopped; try a "
                     "shorter span, a smaller width or a lower fps.") from None
             except BaseException:
-                Path(job.output_path).unlink(missing_ok=True)
+                output.unlink(missing_ok=True)
                 raise
-        if not Path(job.output_path).is_file() or Path(job.output_path).stat().st_size == 0:
-            raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
 
 
 @hookimpl

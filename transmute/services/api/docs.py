@@ -38,7 +38,7 @@ def _clean(value: dict) -> dict:
             out["items"] = Schema(**_clean(item))
         elif key == "type":
             out["type"] = OpenAPIType(item)
-        elif key in ("minimum", "maximum", "default", "description", "enum", "title"):
+        elif key in ("minimum", "maximum", "default", "description", "enum", "title", "pattern"):
             out[key] = item
         elif key in ("minLength", "maxLength"):
             out["min_length" if key == "minLength" else "max_length"] = item

@@ -1,0 +1,214 @@
+"""The GIF controls a user sets and then sees in the file: how often it plays, how many colours it has, which
+part of the picture it shows, how much lossy compression shrinks it, and that it fits a size."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from tests.support.conversion import convert
+from tests.support.gifs import rgb_frames
+from tests.support.media import X264, ffmpeg
+from transmute.core.errors import ConversionCancelled, MediaError
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    """160x120, 1 s at 10 fps: the left half red, the right half blue."""
+    path = tmp_path_factory.mktemp("halves") / "halves.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=red:s=160x120:r=10:d=1,drawbox=x=80:y=0:w=80:h=120:color=blue:t=fill",
+           *X264, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def wide_pixels(tmp_path_factory):
+    """Stored 80x120 with pixels twice as wide as tall (shown 160x120): the left half red, the right blue."""
+    path = tmp_path_factory.mktemp("wide") / "wide_pixels.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=red:s=80x120:r=10:d=1,drawbox=x=40:y=0:w=40:h=120:color=blue:t=fill,"
+           "setsar=2", *X264, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory):
+    """160x120, 2 s at 10 fps of a test pattern with grain: a picture GIF compresses badly."""
+    path = tmp_path_factory.mktemp("busy") / "busy.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=2,noise=alls=12:allf=t", *X264, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def busy_gif(busy, tmp_path_factory):
+    """The busy clip converted with the defaults: the size the other results are compared with."""
+    return convert(busy, tmp_path_factory.mktemp("busy-gif") / "plain.gif")
+
+
+def netscape_block(data: bytes) -> bytes | None:
+    """The NETSCAPE2.0 application extension's data sub-block (03 01 count-lo count-hi), None without one."""
+    start = data.find(b"\x21\xff\x0bNETSCAPE2.0")
+    return None if start < 0 else data[start + 14: start + 18]
+
+
+def colours_used(path) -> int:
+    return len({frame[i: i + 3] for frame in rgb_frames(path) for i in range(0, len(frame), 3)})
+
+
+# -- loop -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("loop", "stored"), [(0, 0), (2, 1), (3, 2), (65535, 65534)])
+def test_loop_is_the_number_of_plays_stored_as_repeats_in_the_netscape_block(clips, tmp_path, loop, stored):
+    converted = convert(clips["small"], tmp_path / "out.gif", loop=loop, fps=5, width=64)
+    assert netscape_block(converted.path.read_bytes()) == b"\x03\x01" + stored.to_bytes(2, "little")
+    assert converted.gif.loop_count == stored
+
+
+def test_loop_1_plays_once_the_gif_has_no_netscape_block(clips, tmp_path):
+    converted = convert(clips["small"], tmp_path / "out.gif", loop=1, fps=5, width=64)
+    assert b"NETSCAPE2.0" not in converted.path.read_bytes()
+    assert converted.gif.loop_count is None and converted.gif.frame_count == 5
+
+
+def test_the_loop_count_survives_gifsicle(clips, tmp_path):
+    converted = convert(clips["small"], tmp_path / "out.gif", loop=4, lossy=40, colors=3, fps=5, width=64)
+    assert converted.gif.loop_count == 3
+
+
+# -- colors -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("colors", "table"), [(2, 4), (3, 4), (16, 16), (100, 128)])
+def test_colors_caps_the_colours_seen_and_sizes_the_colour_tables(clips, tmp_path, colors, table):
+    """`colors` counts palette entries; the colour tables are the power of two that holds them (2 and 3 colours
+    plus the transparent entry: 4)."""
+    converted = convert(clips["small"], tmp_path / "out.gif", colors=colors, fps=5)
+    assert 2 <= colours_used(converted.path) <= colors
+    gif = converted.gif
+    assert max([gif.global_table, *gif.local_tables]) == table
+
+
+def test_colors_overrides_the_quality_palette(clips, tmp_path):
+    high = colours_used(convert(clips["small"], tmp_path / "h.gif", quality="high", fps=5).path)
+    capped = colours_used(convert(clips["small"], tmp_path / "c.gif", quality="high", colors=32, fps=5).path)
+    assert capped <= 32 < 128 < high
+
+
+# -- crop -------------------------------------------------------------------------------------------------
+
+def channel_means(path) -> tuple[float, float, float]:
+    frames = rgb_frames(path)
+    pixels = sum(len(frame) // 3 for frame in frames)
+    return tuple(sum(sum(frame[c::3]) for frame in frames) / pixels for c in range(3))
+
+
+def test_a_crop_region_keeps_that_part_at_its_own_size(halves, tmp_path):
+    converted = convert(halves, tmp_path / "out.gif", crop="0:0:80:120")
+    assert (converted.gif.width, converted.gif.height) == (80, 120)
+    red, _, blue = channel_means(converted.path)
+    assert red > 200 and blue < 30  # only the red half
+
+
+def test_the_width_scales_the_crop_in_its_proportions(halves, tmp_path):
+    gif = convert(halves, tmp_path / "out.gif", crop="100:20:60:30", width=40).gif
+    assert (gif.width, gif.height) == (40, 20)
+    red, _, blue = channel_means(tmp_path / "out.gif")
+    assert blue > 200 and red < 30  # only the blue half
+
+
+@pytest.mark.parametrize(("aspect", "size"), [("1:1", (120, 120)), ("9:16", (68, 120)), ("16:9", (160, 90)),
+                                              ("2.39:1", (160, 67))])
+def test_an_aspect_crop_cuts_the_centre_to_that_shape(halves, tmp_path, aspect, size):
+    converted = convert(halves, tmp_path / "out.gif", crop=aspect)
+    assert (converted.gif.width, converted.gif.height) == size
+
+
+def test_a_centred_square_of_the_halves_is_half_red_half_blue(halves, tmp_path):
+    red, _, blue = channel_means(convert(halves, tmp_path / "out.gif", crop="1:1").path)
+    assert red == pytest.approx(blue, abs=15)
+
+
+def test_crop_regions_are_in_display_pixels_for_non_square_pixels(wide_pixels, tmp_path):
+    converted = convert(wide_pixels, tmp_path / "out.gif", crop="0:0:80:120")
+    assert (converted.gif.width, converted.gif.height) == (80, 120)
+    red, _, blue = channel_means(converted.path)
+    assert red > 200 and blue < 30
+
+
+def test_a_crop_region_past_the_picture_fails_naming_the_picture_size(halves, tmp_path):
+    with pytest.raises(MediaError, match=r"crop region 100:0:100:50 .* past the picture, which is 160x120"):
+        convert(halves, tmp_path / "out.gif", crop="100:0:100:50")
+    assert not (tmp_path / "out.gif").exists()
+
+
+# -- lossy ------------------------------------------------------------------------------------------------
+
+def test_lossy_makes_the_same_gif_smaller(busy, busy_gif, tmp_path):
+    lossy = convert(busy, tmp_path / "lossy.gif", lossy=80)
+    plain = busy_gif.gif
+    assert lossy.path.stat().st_size < 0.9 * busy_gif.path.stat().st_size
+    assert (lossy.gif.width, lossy.gif.height, lossy.gif.frame_count) == (plain.width, plain.height,
+                                                                          plain.frame_count)
+    assert lossy.progress[-1] == 100.0 and lossy.progress == sorted(lossy.progress)
+
+
+@pytest.fixture
+def without_gifsicle(tmp_path, monkeypatch):
+    """A PATH with ffmpeg and ffprobe but no gifsicle."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program in ("ffmpeg", "ffprobe"):
+        os.symlink(next(os.path.join(d, program) for d in os.environ["PATH"].split(os.pathsep)
+                        if os.access(os.path.join(d, program), os.X_OK)), bin_dir / program)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+@pytest.mark.parametrize("values", [{"lossy": 30}, {"colors": 2}])
+def test_without_gifsicle_lossy_and_tiny_palettes_fail_naming_the_package(clips, tmp_path, without_gifsicle,
+                                                                          values):
+    name, value = next(iter(values.items()))
+    with pytest.raises(MediaError, match=rf"{name}={value} needs gifsicle.*apt-get install gifsicle"):
+        convert(clips["small"], tmp_path / "out.gif", **values)
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_without_gifsicle_other_palette_sizes_still_work(clips, tmp_path, without_gifsicle):
+    assert colours_used(convert(clips["small"], tmp_path / "out.gif", colors=16, fps=5).path) <= 16
+
+
+def test_a_cancel_before_gifsicle_leaves_no_output(clips, tmp_path):
+    cancel = threading.Event()
+
+    def on_progress(percent: float) -> None:
+        if percent >= 80:  # ffmpeg's share is done; gifsicle is next
+            cancel.set()
+
+    with pytest.raises(ConversionCancelled):
+        convert(clips["small"], tmp_path / "out.gif", lossy=50, cancel=cancel, on_progress=on_progress)
+    assert not (tmp_path / "out.gif").exists()
+
+
+# -- max_size_kb ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("share", [0.6, 0.25, 0.08])
+def test_max_size_kb_gives_a_gif_under_the_size_not_far_under(busy, busy_gif, tmp_path, share):
+    target_kb = max(1, int(busy_gif.path.stat().st_size / 1024 * share))
+    converted = convert(busy, tmp_path / "out.gif", max_size_kb=target_kb)
+    size = converted.path.stat().st_size
+    assert 0.4 * target_kb * 1024 <= size <= target_kb * 1024
+    assert converted.gif.frame_count >= 5
+    assert converted.progress == sorted(converted.progress) and converted.progress[-1] == 100.0
+    assert not list((tmp_path / "out.work").glob("*.gif"))  # the other encodes are gone
+
+
+def test_a_gif_already_under_max_size_kb_is_the_gif_asked_for(busy, busy_gif, tmp_path):
+    roomy = busy_gif.path.stat().st_size // 1024 + 10
+    converted = convert(busy, tmp_path / "out.gif", max_size_kb=roomy)
+    assert converted.path.read_bytes() == busy_gif.path.read_bytes()
+
+
+def test_an_impossible_max_size_kb_fails_naming_the_smallest_size_reached(busy, tmp_path):
+    with pytest.raises(MediaError, match=r"max_size_kb=1 KB: the smallest it reached was (\d+\.\d) KB") as caught:
+        convert(busy, tmp_path / "out.gif", max_size_kb=1)
+    assert float(caught.value.args[0].split("reached was ")[1].split(" KB")[0]) > 1
+    assert not (tmp_path / "out.gif").exists()
