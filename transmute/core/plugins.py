@@ -16,7 +16,11 @@ ENTRY_POINT_GROUP = "transmute.plugins"
 _pinned = ""
 """The plugins the process-wide manager loads: TRANSMUTE_PLUGINS, handed in by the process's start (use_plugins)."""
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("transmute.plugins.gif",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "transmute.plugins.gif",
+    "transmute.plugins.webp",
+    "transmute.plugins.apng",
+)
 """The built-in format plugins: ordinary plugins, registered by module name."""
 
 
