@@ -252,3 +252,12 @@ def test_the_cli_writes_an_apng_to_a_png_name_and_a_webp(clips, tmp_path):
                                      "--quality", "40", "--lossless", "--fps", "5"])
     assert done.exit_code == 0, done.output
     assert read_webp(webp).frame_count == 5
+
+
+def test_a_png_name_without_a_format_points_at_apng(clips, tmp_path):
+    target = tmp_path / "x.png"
+    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(target)])
+    assert done.exit_code == 2
+    assert done.output.endswith("ends in .png, but the gif format writes .gif files; name it x.gif, or pass "
+                                "--format apng.\n")
+    assert not target.exists()
