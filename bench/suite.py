@@ -316,6 +316,44 @@ def fig_video_file_speed(rows: list[Row], name: str, work: Path, scale: Scale) -
                          f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
 
 
+def plain_webp(clip: Path, out: Path) -> list[str]:
+    """What the webp plugin runs by default, as one plain ffmpeg command."""
+    return ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-vf",
+            "fps=15,scale=480:-1:flags=lanczos,format=yuv420p", "-c:v", "libwebp", "-quality", "75",
+            "-compression_level", "4", "-loop", "0", "-f", "webp", str(out)]
+
+
+def fig_webp_speed(rows: list[Row], clip: Path, work: Path, scale: Scale) -> None:
+    """Figure 2, webp: `transmute convert --format webp` / the plain ffmpeg command doing the same."""
+    cli, plain = [], []
+    for _ in range(scale.repeats):
+        cli.append(timed(convert_command(clip, work / "cli.webp", "--format", "webp", "--width", "480")))
+        plain.append(timed(plain_webp(clip, work / "plain.webp")))
+    rows.append(Row(2, "plugin speed, webp (transmute convert)", median(cli), "s", median(plain),
+                    "ffmpeg libwebp, same settings", _ratio(median(cli), median(plain)), "ratio <= 1.10",
+                    note=f"convert {', '.join(f'{x:.2f}' for x in cli)}; "
+                         f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
+
+
+def plain_apng(clip: Path, out: Path) -> list[str]:
+    """What the apng plugin runs by default, as one plain ffmpeg command."""
+    return ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-vf",
+            "fps=15,scale=480:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24",
+            "-c:v", "apng", "-pred", "mixed", "-plays", "0", "-f", "apng", str(out)]
+
+
+def fig_apng_speed(rows: list[Row], clip: Path, work: Path, scale: Scale) -> None:
+    """Figure 2, apng: `transmute convert --format apng` / the plain ffmpeg command doing the same."""
+    cli, plain = [], []
+    for _ in range(scale.repeats):
+        cli.append(timed(convert_command(clip, work / "cli.png", "--format", "apng", "--width", "480")))
+        plain.append(timed(plain_apng(clip, work / "plain.png")))
+    rows.append(Row(2, "plugin speed, apng (transmute convert)", median(cli), "s", median(plain),
+                    "ffmpeg apng, same settings", _ratio(median(cli), median(plain)), "ratio <= 1.10",
+                    note=f"convert {', '.join(f'{x:.2f}' for x in cli)}; "
+                         f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
+
+
 def running_task(base_url: str, stall_url: str) -> str:
     """A task whose worker is stuck downloading STALL_PATH: `running`, read from the database at every poll."""
     with httpx.Client(base_url=base_url, timeout=60) as client:
@@ -703,6 +741,9 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                     say("figures 1-2: service overhead (embedded) and plugin speed")
                     done_id = fig_overhead(rows, "embedded", server.url, clips["hd"], work, scale, 1.10,
                                            with_plugin_speed=2 in wanted)
+                    if 2 in wanted:
+                        fig_webp_speed(rows, clips["hd"], work, scale)
+                        fig_apng_speed(rows, clips["hd"], work, scale)
                 else:
                     done_id = done_task(server.url, clips["tiny"])
                 if 3 in wanted:

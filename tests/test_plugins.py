@@ -69,7 +69,7 @@ def test_a_plugin_registered_from_outside_is_listed_by_transmute_formats(registe
     listed = CliRunner().invoke(main, ["formats", "--json"])
     assert listed.exit_code == 0, listed.output
     formats = {item["name"]: item for item in json.loads(listed.output)}
-    assert {"gif", "copy"} <= set(formats)  # the built-in ones and the plugin registered from outside
+    assert "copy" in formats and set(formats) == set(output_formats())  # the built-ins and the new one
     assert [(item["name"], item["default"], item["allowed"]) for item in formats["copy"]["parameters"]] == [
         ("format", "copy", "the name of an installed format"), ("speed", 1.0, "a number from 0.25 to 4")]
     assert formats["copy"]["mime_type"] == "application/octet-stream"
@@ -90,7 +90,7 @@ def test_the_plugin_is_gone_once_unregistered(registered):
     plugin = registered(CopyPlugin())
     plugin_manager().unregister(plugin)
     try:
-        with pytest.raises(UnknownFormat, match=r"installed formats \(gif, [^)]*\); got 'copy'") as raised:
+        with pytest.raises(UnknownFormat, match=r"installed formats \([^)]*\bgif\b[^)]*\); got 'copy'") as raised:
             get_format("copy")
         assert "copy," not in str(raised.value) and "copy)" not in str(raised.value)
     finally:
@@ -109,8 +109,9 @@ def test_a_plugin_that_fails_shows_one_clear_line(registered):
 
 def test_pinning_plugins_loads_only_those_named(monkeypatch):
     assert set(output_formats(create_plugin_manager(only="gif"))) == {"gif"}
-    with pytest.raises(PluginError, match="not installed: webp"):
-        create_plugin_manager(only="gif,webp")
+    assert set(output_formats(create_plugin_manager(only="gif,webp"))) == {"gif", "webp"}
+    with pytest.raises(PluginError, match="not installed: nosuchformat"):
+        create_plugin_manager(only="gif,nosuchformat")
 
 
 class TellingFormat(CopyFormat):

@@ -167,10 +167,14 @@ def test_a_sprite_past_the_largest_picture_is_refused_before_ffmpeg_runs(tmp_pat
         converted(tall, tmp_path / "sheet.jpg", format="sprite", rows=20, columns=1, tile_width=640)
 
 
-def test_a_sprite_out_of_time_is_stopped_and_removed(clips, tmp_path):
+def test_a_sprite_out_of_time_is_stopped_and_removed(tmp_path):
+    # A sprite decodes the whole clip: a minute of 640x360 takes far longer than the 0.3 s allowed.
+    long_clip = tmp_path / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=60", "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", str(long_clip))
     target = tmp_path / "sheet.jpg"
     with pytest.raises(ConversionTimeout, match="try a shorter video"):
-        converted(clips["video"], target, format="sprite", timeout=0.0)
+        converted(long_clip, target, format="sprite", timeout=0.3)
     assert not target.exists()
 
 

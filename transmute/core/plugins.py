@@ -23,6 +23,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "transmute.plugins.mp3",
     "transmute.plugins.mp4",
     "transmute.plugins.webm",
+    "transmute.plugins.webp",
+    "transmute.plugins.apng",
 )
 """The built-in format plugins: ordinary plugins, registered by module name."""
 

@@ -61,6 +61,8 @@ class _ProgressReader:
     def __init__(self) -> None:
         self.out_time = -1.0
         """Seconds of output written (ffmpeg's clock); -1 before the first report of it."""
+        self.frames = -1
+        """Frames handed to the encoder (ffmpeg's `frame=`); -1 before the first report of it."""
         self.first_report_at: float | None = None
 
     def read(self, pipe: IO[bytes]) -> None:
@@ -69,6 +71,9 @@ class _ProgressReader:
             if key == "out_time_us":
                 with contextlib.suppress(ValueError):  # "N/A" before the first frame
                     self.out_time = max(self.out_time, int(value) / 1e6)
+            elif key == "frame":
+                with contextlib.suppress(ValueError):
+                    self.frames = max(self.frames, int(value))
             elif key == "progress" and self.first_report_at is None:
                 self.first_report_at = time.monotonic()
 
@@ -95,7 +100,7 @@ class FfmpegRun:
                  progress: Callable[[float], None] | None = None, cancel: threading.Event | None = None,
                  timeout: float | None = None, progress_span: tuple[float, float] = (0.0, 100.0),
                  stall_estimate: float | None = None, stall_share: float = 0.9, warn_if_short: bool = True,
-                 frame_rate: float | None = None) -> None:
+                 frame_rate: float | None = None, count_frames: bool = False) -> None:
         self.command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
                         "-progress", "pipe:1", "-stats_period", "0.2", *ffmpeg_arguments(stream_or_args)]
         self.expected_duration = expected_duration
@@ -109,6 +114,7 @@ class FfmpegRun:
         self.stall_reached = 0.0
         self.warn_if_short = warn_if_short
         self.frame_rate = frame_rate
+        self.count_frames = count_frames and bool(frame_rate)
         self.clock = _ProgressReader()
         self.stderr = _StderrReader(limits)
 
@@ -171,7 +177,7 @@ class FfmpegRun:
 
     def _fraction(self, elapsed: float) -> float:
         """The share of the run done: the stall's creep until ffmpeg's clock runs, then the clock's share."""
-        out_time = self.clock.out_time
+        out_time = self.written()
         fraction = 0.0
         if self.stall is not None:
             if self.clock.first_report_at is None or out_time <= 0:
@@ -181,6 +187,13 @@ class FfmpegRun:
             ran = min(out_time / self.expected_duration, 1.0)
             fraction = self.stall_reached + (1.0 - self.stall_reached) * ran
         return fraction
+
+    def written(self) -> float:
+        """Seconds of output made so far: ffmpeg's clock, or frames encoded / frame_rate when `count_frames`
+        (an encoder that holds its packets until the end, as libwebp_anim, leaves the clock at 0)."""
+        if self.count_frames and self.frame_rate:
+            return self.clock.frames / self.frame_rate if self.clock.frames >= 0 else -1.0
+        return self.clock.out_time
 
     def _report(self, percent: float, *, final: bool = False) -> None:
         ceiling = self.high if final else self.low + (self.high - self.low) * 0.995
@@ -199,7 +212,7 @@ class FfmpegRun:
         if returncode != 0:
             raise MediaError(explain_ffmpeg_error(list(self.stderr.tail)))
         if self.warn_if_short:
-            warn_if_short(self.clock.out_time, self.expected_duration, self.frame_rate)
+            warn_if_short(self.written(), self.expected_duration, self.frame_rate)
         self._report(self.high, final=True)
 
 
@@ -219,5 +232,7 @@ def run_ffmpeg(stream_or_args: Any, *, expected_duration: float, limits: Convers
     `warn_if_short`: when the run succeeded but wrote clearly less than `expected_duration`, say so with
     `warn` (see collecting_warnings); off for runs whose output is not a clip (a palette). `frame_rate`:
     the output's frames per second, when known (the check allows for a frame or two of rounding).
+    `count_frames`: measure the output by the frames encoded over `frame_rate` instead of ffmpeg's clock, for
+    encoders that write nothing until they have every frame (libwebp_anim).
     """
     FfmpegRun(stream_or_args, expected_duration=expected_duration, limits=limits, **options).run()
