@@ -1,8 +1,8 @@
 """The task store's interface: what the gateway and the projector ask of the database, whichever it is.
 
-The store is the source of truth for the API. Only the gateway (creating tasks) and the projector
-(applying worker events) write it; `apply_event` is a single conditional UPDATE, so it is idempotent,
-order-safe and safe with several gateway replicas.
+The store is the source of truth for the API. Only the gateway (creating and cancelling
+tasks) and the projector (applying worker events) write it; `apply_event` is a single conditional
+UPDATE, so it is idempotent, order-safe and safe with several gateway replicas.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The task routes of the spec: create, status, result, download, list, and batch download."""
+"""The task routes of the spec (create, status, result, download, list, batch download) and the lifecycle's
+(cancel)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ from litestar.status_codes import (
 )
 
 from transmute.core.errors import InvalidParameter, StorageError
-from transmute.core.models import Task, TaskStatus
+from transmute.core.models import (
+    ControlMessage,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    next_seq,
+    utcnow,
+)
 from transmute.services.api.archive import BatchArchive
 from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
@@ -80,6 +88,8 @@ async def _task_or_404(services: NamedDependency[Services], request: Request, ta
 def _not_ready(task: Task) -> ApiError:
     if task.status is TaskStatus.FAILED:
         message = f"Task {task.id} failed, so it has no result: {task.error_message}"
+    elif task.status is TaskStatus.CANCELLED:
+        message = f"Task {task.id} was cancelled, so it has no result."
     else:
         message = f"Task {task.id} is {task.status.value} ({task.progress}%); poll its status until it is done."
     return ApiError(HTTP_409_CONFLICT, message, task_id=task.id, status=task.status.value, progress=task.progress)
@@ -174,7 +184,8 @@ class TasksController(Controller):
         page: Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
         per_page: Annotated[int, Parameter(ge=1, description="Tasks per page, at most 100.")] = 20,
         status: Annotated[
-            Literal["queued", "running", "done", "failed"] | None, Parameter(description="Only tasks in this status.")
+            Literal["queued", "running", "done", "failed", "cancelled"] | None,
+            Parameter(description="Only tasks in this status."),
         ] = None,
         format: Annotated[str | None, Parameter(max_length=32, description="Only tasks to this format.")] = None,
         order: Annotated[
@@ -204,6 +215,17 @@ class TasksController(Controller):
             ),
         )
 
+    @post("/{task_id:str}/cancel/", status_code=HTTP_200_OK, summary="Cancel a queued or running task",
+          description="A queued task is `cancelled` at once and never starts; a running one is stopped within "
+          "about a second on the worker that runs it (its ffmpeg killed, its scratch files removed). 200 with the "
+          "task's status (also when it was cancelled already); 409 when it is done or failed.",
+          responses=error_responses(400, 404, 409))
+    async def cancel(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> StatusResponse:
+        task = await _task_or_404(services, request, task_id)
+        if task.status is not TaskStatus.CANCELLED:
+            task = await _cancel(services, task)
+        return StatusResponse.of(task)
+
     @get("/batch-download/", summary="Download many done tasks' files as one ZIP (ids in the query)",
          description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
                                                    **error_responses(400, 404)})
@@ -230,6 +252,24 @@ class TasksController(Controller):
         ] = None,
     ) -> Stream:
         return await _batch_zip(request, services, task_ids)
+
+
+def _conflict(task: Task, message: str) -> ApiError:
+    return ApiError(HTTP_409_CONFLICT, message, task_id=task.id, status=task.status.value, progress=task.progress)
+
+
+async def _cancel(services: Services, task: Task) -> Task:
+    """Cancel a queued or running task: the store first (through the same event the projector applies, so a
+    worker's later events change nothing), then every worker is told (the one running it stops it; any other
+    skips its convert message). 409 when it finished first."""
+    event = TaskEvent(task_id=task.id, seq=next_seq(), kind="cancelled", at=utcnow(), attempt=task.attempt)
+    applied = await services.store.apply_event(event)
+    current = await services.store.get(task.id) or task
+    if not applied and current.status is not TaskStatus.CANCELLED:
+        raise _conflict(current, f"Task {task.id} is {current.status.value} already; only a queued or running "
+                        "task can be cancelled.")
+    await services.broadcast(ControlMessage(action="cancel", task_id=task.id, attempt=task.attempt))
+    return current
 
 
 async def _batch_zip(request: Request, services: Services, task_ids: str | None) -> Stream:
