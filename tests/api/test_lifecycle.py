@@ -1,5 +1,5 @@
-"""Cancel through the API of the embedded app: statuses, 409/404 bodies, ffmpeg gone, and nothing of
-the cancelled runs left in the data folder."""
+"""Cancel and delete through the API of the embedded app: statuses, 409/404 bodies, ffmpeg gone, and the
+task's files gone from the data folder."""
 
 from __future__ import annotations
 
@@ -112,3 +112,35 @@ def test_cancel_of_a_finished_task_is_a_409_and_of_an_unknown_one_a_404(app, cli
     assert status(app, task_id)["status"] == "done"
     response = app.post("/api/tasks/999999/cancel/")
     assert response.status_code == 404 and response.json()["success"] is False
+
+
+def test_delete_removes_the_record_the_source_and_the_result(app, data_dir, clips):
+    task_id = queue_upload(app, clips["short"], width=32)
+    done = wait_finished(app, task_id)
+    assert done["status"] == "done"
+    output_url = app.get(f"/api/tasks/{task_id}/result/").json()["result"]["output_url"]
+    assert app.get(output_url).status_code == 200
+    assert any(key.startswith("sources/") for key in stored(data_dir))
+    assert any(key.startswith("results/") for key in stored(data_dir))
+
+    response = app.delete(f"/api/tasks/{task_id}/")
+    assert response.status_code == 200, response.text
+    assert response.json()["success"] is True
+
+    for url in (f"/api/tasks/{task_id}/status/", f"/api/tasks/{task_id}/result/",
+                f"/api/tasks/{task_id}/download/", output_url):
+        response = app.get(url)
+        assert response.status_code == 404, (url, response.text)
+        assert response.json()["success"] is False
+    assert stored(data_dir) == []
+    assert app.delete(f"/api/tasks/{task_id}/").status_code == 404
+
+
+def test_delete_of_a_running_task_stops_it_and_leaves_nothing(app, data_dir, clips):
+    task_id = start_long(app, clips["long"])
+    response = app.delete(f"/api/tasks/{task_id}/")
+    assert response.status_code == 200, response.text
+    wait_for(lambda: not live_ffmpeg_children(os.getpid()), CANCEL_WITHIN, "the deleted task's ffmpeg to end")
+    assert app.get(f"/api/tasks/{task_id}/status/").status_code == 404
+    wait_for(lambda: scratch(data_dir) == [], CANCEL_WITHIN, lambda: f"the scratch to go: {scratch(data_dir)}")
+    assert stored(data_dir) == []

@@ -11,6 +11,7 @@ SPEC_PATHS = {  # as the spec writes them, with their trailing slash (both forms
     "/api/tasks/{task_id}/result/": {"get"},
     "/api/tasks/{task_id}/download/": {"get"},
     "/api/tasks/{task_id}/cancel/": {"post"},
+    "/api/tasks/{task_id}/": {"delete"},
     "/api/tasks/": {"get"},
     "/api/tasks/batch-download/": {"get", "post"},
     "/api/formats/": {"get"},
@@ -75,6 +76,7 @@ def test_each_format_has_its_options_schema_with_ranges_and_descriptions(openapi
                                               "updated_at", "started_at", "completed_at", "error_message",
                                               "is_finished", "is_active", "duration_seconds", "metadata",
                                               "warnings", "attempt"}),
+    ("/api/tasks/{task_id}/", "delete", {"success", "task_id", "message"}),
     ("/api/tasks/", "get", {"success", "tasks", "pagination"}),
     ("/api/formats/", "get", {"success", "formats"}),
 ])

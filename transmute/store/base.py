@@ -1,6 +1,6 @@
 """The task store's interface: what the gateway and the projector ask of the database, whichever it is.
 
-The store is the source of truth for the API. Only the gateway (creating and cancelling
+The store is the source of truth for the API. Only the gateway (creating, cancelling and deleting
 tasks) and the projector (applying worker events) write it; `apply_event` is a single conditional
 UPDATE, so it is idempotent, order-safe and safe with several gateway replicas.
 """
@@ -75,6 +75,10 @@ class TaskStore(ABC):
     @abstractmethod
     async def apply_event(self, event: TaskEvent) -> bool:
         """Apply one worker event; False when it changed nothing (stale, duplicate, or task finished)."""
+
+    @abstractmethod
+    async def delete(self, task_id: str, *, owner: str | None = None) -> bool:
+        """Remove the task's record; False when there was none (that `owner` may see)."""
 
     @abstractmethod
     async def mark_published_many(self, task_ids: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 
 from transmute.core.models import Task, TaskEvent, TaskStatus, utcnow
@@ -184,6 +184,16 @@ class SqlTaskStore(TaskStore):
             conditions.append(TaskRow.last_seq < event.seq)
         result = await self._write(update(TaskRow).where(*conditions).values(**values))
         return result.rowcount == 1
+
+    async def delete(self, task_id: str, *, owner: str | None = None) -> bool:
+        key = row_id(task_id)
+        if key is None:
+            return False
+        self._finished.pop(key, None)
+        statement = delete(TaskRow).where(TaskRow.id == key)
+        if owner is not None:
+            statement = statement.where(TaskRow.owner == owner)
+        return (await self._write(statement)).rowcount == 1
 
     async def mark_published_many(self, task_ids: Sequence[str]) -> None:
         keys = sorted({key for key in map(row_id, task_ids) if key is not None})

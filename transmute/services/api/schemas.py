@@ -173,6 +173,14 @@ class FailedResultResponse(msgspec.Struct, kw_only=True):
     completed_at: str | None
 
 
+class DeletedResponse(msgspec.Struct, kw_only=True):
+    """A task and its files were removed."""
+
+    success: bool = True
+    task_id: str
+    message: str
+
+
 class NotReadyResponse(msgspec.Struct, kw_only=True):
     """The task has no result yet: poll its status until it is done."""
 

@@ -1,15 +1,16 @@
 """The task routes of the spec (create, status, result, download, list, batch download) and the lifecycle's
-(cancel)."""
+(cancel, delete)."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Annotated, Literal
 from urllib.parse import quote
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -26,9 +27,12 @@ from transmute.core.models import (
     Task,
     TaskEvent,
     TaskStatus,
+    attempts_prefix,
     next_seq,
+    result_key,
     utcnow,
 )
+from transmute.core.plugins import get_format
 from transmute.services.api.archive import BatchArchive
 from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
@@ -36,6 +40,7 @@ from transmute.services.api.metrics import count_created
 from transmute.services.api.schemas import (
     ApiUrls,
     CreatedResponse,
+    DeletedResponse,
     FailedResultResponse,
     Pagination,
     ResultInfo,
@@ -226,6 +231,23 @@ class TasksController(Controller):
             task = await _cancel(services, task)
         return StatusResponse.of(task)
 
+    @delete("/{task_id:str}/", status_code=HTTP_200_OK, summary="Delete a task, its source and its result",
+            description="Cancels the task if it is queued or running, then removes its uploaded source, its result "
+            "file and its record: afterwards every route of the task answers 404.",
+            responses=error_responses(400, 404, 503))
+    async def delete_task(
+        self, request: Request, services: NamedDependency[Services], task_id: TaskId
+    ) -> DeletedResponse:
+        task = await _task_or_404(services, request, task_id)
+        if not task.status.is_finished:
+            with contextlib.suppress(ApiError):  # finished meanwhile: nothing to stop
+                await _cancel(services, task)
+            # The run stops within a second; once its attempt marker is gone it writes nothing more.
+            await anyio.to_thread.run_sync(_wait_for_run_to_end, services, task.id)
+        await anyio.to_thread.run_sync(_remove_files, services, task)
+        await services.store.delete(task.id)
+        return DeletedResponse(task_id=task.id, message=f"Task {task.id}, its source and its result were deleted.")
+
     @get("/batch-download/", summary="Download many done tasks' files as one ZIP (ids in the query)",
          description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
                                                    **error_responses(400, 404)})
@@ -270,6 +292,26 @@ async def _cancel(services: Services, task: Task) -> Task:
                         "task can be cancelled.")
     await services.broadcast(ControlMessage(action="cancel", task_id=task.id, attempt=task.attempt))
     return current
+
+
+RUN_END_SECONDS = 5.0
+"""How long a delete waits for a cancelled run to end before removing the task's files anyway."""
+
+
+def _wait_for_run_to_end(services: Services, task_id: str) -> None:
+    deadline = time.monotonic() + RUN_END_SECONDS
+    while services.storage.list_keys(attempts_prefix(task_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _remove_files(services: Services, task: Task) -> None:
+    """Remove every object of the task: its source, its result (also one a late run stored), its attempt markers."""
+    keys = {key for key in (task.source_key, task.result.key if task.result else None) if key}
+    with contextlib.suppress(Exception):  # a format no longer installed: its result key is the recorded one
+        keys.add(result_key(task.id, get_format(task.target_format).extension))
+    keys.update(services.storage.list_keys(attempts_prefix(task.id)))
+    for key in sorted(keys):
+        services.storage.delete(key)
 
 
 async def _batch_zip(request: Request, services: Services, task_ids: str | None) -> Stream:
