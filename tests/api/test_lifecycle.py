@@ -1,4 +1,4 @@
-"""Cancel and delete through the API of the embedded app: statuses, 409/404 bodies, ffmpeg gone, and the
+"""Cancel, delete and retry through the API of the embedded app: statuses, 409/404 bodies, ffmpeg gone, and the
 task's files gone from the data folder."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SLOW = {"fps": 25, "keep_original_size": "true", "high_quality": "true"}
 """Parameters that make the long clip take seconds to convert (long enough to cancel it while it runs)."""
 CANCEL_WITHIN = 2.0
 """The issue's bound on stopping a running task."""
+ALICE, BOB = "alice-key-0123456789abcdef", "bob-key-0123456789abcdef00"
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +145,66 @@ def test_delete_of_a_running_task_stops_it_and_leaves_nothing(app, data_dir, cli
     assert app.get(f"/api/tasks/{task_id}/status/").status_code == 404
     wait_for(lambda: scratch(data_dir) == [], CANCEL_WITHIN, lambda: f"the scratch to go: {scratch(data_dir)}")
     assert stored(data_dir) == []
+
+
+def test_retry_queues_a_cancelled_task_again_as_a_new_attempt(app, data_dir, clips):
+    blocker = start_long(app, clips["long"])
+    task_id = queue_upload(app, clips["short"], width=32)
+    assert status(app, task_id)["attempt"] == 1
+    assert app.post(f"/api/tasks/{task_id}/cancel/").json()["status"] == "cancelled"
+
+    response = app.post(f"/api/tasks/{task_id}/retry/")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "queued" and response.json()["attempt"] == 2
+    response = app.post(f"/api/tasks/{task_id}/retry/")  # queued: not again
+    assert response.status_code == 409 and response.json()["status"] == "queued"
+
+    app.post(f"/api/tasks/{blocker}/cancel/")
+    done = wait_finished(app, task_id)
+    assert done["status"] == "done" and done["attempt"] == 2, done
+    assert done["metadata"]["conversion_params"]["width"] == 32
+    download = app.get(f"/api/tasks/{task_id}/download/")
+    assert download.status_code == 200 and download.content[:6] in (b"GIF87a", b"GIF89a")
+
+    response = app.post(f"/api/tasks/{task_id}/retry/")  # done: not again
+    assert response.status_code == 409
+    assert response.json()["success"] is False and response.json()["status"] == "done"
+
+
+def test_retry_of_a_failed_task_runs_it_again(app, http_source):
+    # A URL whose body is not a video: the task fails in the worker, and fails again when retried.
+    response = app.post("/api/tasks/create/", json={"url": f"{http_source}/notes.mp4"})
+    assert response.status_code == 200, response.text
+    task_id = response.json()["task_id"]
+    failed = wait_finished(app, task_id)
+    assert failed["status"] == "failed" and failed["attempt"] == 1, failed
+    response = app.post(f"/api/tasks/{task_id}/retry/")
+    assert response.status_code == 200, response.text
+    assert response.json()["attempt"] == 2 and response.json()["error_message"] == ""
+    again = wait_finished(app, task_id)
+    assert again["status"] == "failed" and again["attempt"] == 2 and again["error_message"] == failed["error_message"]
+
+
+def test_another_keys_task_is_404_for_cancel_delete_and_retry(tmp_path, clips):
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"{ALICE}\n{BOB}\n")
+    with embedded_client(tmp_path / "data", env={"TRANSMUTE_API_KEYS": f"@{keys}"}) as client:
+        with clips["short"].open("rb") as handle:
+            created = client.post("/api/tasks/create/", files={"file": ("a.mp4", handle, "video/mp4")},
+                                  data={"width": "32"}, headers={"X-API-Key": ALICE})
+        task_id = created.json()["task_id"]
+        for method, route in (("post", "cancel/"), ("post", "retry/"), ("delete", "")):
+            response = client.request(method.upper(), f"/api/tasks/{task_id}/{route}", headers={"X-API-Key": BOB})
+            assert response.status_code == 404, (route, response.text)
+            assert response.json()["success"] is False
+        client.headers["X-API-Key"] = ALICE
+        assert wait_finished(client, task_id)["status"] == "done"
+        assert client.delete(f"/api/tasks/{task_id}/").status_code == 200
+
+
+def test_the_rate_limit_counts_cancel_delete_and_retry_like_the_other_routes(tmp_path):
+    with embedded_client(tmp_path / "data", env={"TRANSMUTE_RATE_LIMIT": "3/minute"}) as client:
+        answers = [client.post("/api/tasks/1/cancel/"), client.post("/api/tasks/1/retry/"),
+                   client.delete("/api/tasks/1/"), client.post("/api/tasks/1/cancel/")]
+        assert [answer.status_code for answer in answers] == [404, 404, 404, 429]
+        assert answers[-1].json()["success"] is False and answers[-1].headers["retry-after"]

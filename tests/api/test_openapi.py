@@ -11,6 +11,7 @@ SPEC_PATHS = {  # as the spec writes them, with their trailing slash (both forms
     "/api/tasks/{task_id}/result/": {"get"},
     "/api/tasks/{task_id}/download/": {"get"},
     "/api/tasks/{task_id}/cancel/": {"post"},
+    "/api/tasks/{task_id}/retry/": {"post"},
     "/api/tasks/{task_id}/": {"delete"},
     "/api/tasks/": {"get"},
     "/api/tasks/batch-download/": {"get", "post"},

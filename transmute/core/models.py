@@ -32,6 +32,11 @@ class TaskStatus(enum.StrEnum):
     def is_finished(self) -> bool:
         return self in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
+    @property
+    def may_retry(self) -> bool:
+        """A failed or cancelled task may be queued again (a done one has its result; a live one is on its way)."""
+        return self in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+
 
 SourceType = Literal["file", "url"]
 

@@ -1,7 +1,7 @@
 """The task store's interface: what the gateway and the projector ask of the database, whichever it is.
 
-The store is the source of truth for the API. Only the gateway (creating, cancelling and deleting
-tasks) and the projector (applying worker events) write it; `apply_event` is a single conditional
+The store is the source of truth for the API. Only the gateway (creating, cancelling, retrying and
+deleting tasks) and the projector (applying worker events) write it; `apply_event` is a single conditional
 UPDATE, so it is idempotent, order-safe and safe with several gateway replicas.
 """
 
@@ -75,6 +75,11 @@ class TaskStore(ABC):
     @abstractmethod
     async def apply_event(self, event: TaskEvent) -> bool:
         """Apply one worker event; False when it changed nothing (stale, duplicate, or task finished)."""
+
+    @abstractmethod
+    async def retry(self, task_id: str, *, owner: str | None = None) -> Task | None:
+        """Queue a failed or cancelled task again (one more attempt, its result and error cleared) in one
+        conditional UPDATE; the task as it is now, or None when it is not (or no longer) failed or cancelled."""
 
     @abstractmethod
     async def delete(self, task_id: str, *, owner: str | None = None) -> bool:

@@ -30,6 +30,7 @@ ORDERS = ("created_at", "-created_at", "updated_at", "-updated_at", "status", "-
 
 FINISHED = (TaskStatus.DONE.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 """No worker event changes a task in these (a retry, a user's decision, queues a failed or cancelled one again)."""
+RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
 class Base(DeclarativeBase):

@@ -18,6 +18,7 @@ from transmute.store.schema import (
     FINISHED,
     INSERT,
     INSERT_COLUMNS,
+    RETRYABLE,
     SELECT_BY_ID,
     Base,
     Page,
@@ -184,6 +185,41 @@ class SqlTaskStore(TaskStore):
             conditions.append(TaskRow.last_seq < event.seq)
         result = await self._write(update(TaskRow).where(*conditions).values(**values))
         return result.rowcount == 1
+
+    async def retry(self, task_id: str, *, owner: str | None = None) -> Task | None:
+        key = row_id(task_id)
+        if key is None:
+            return None
+        conditions = [TaskRow.id == key, TaskRow.status.in_(RETRYABLE)]
+        if owner is not None:
+            conditions.append(TaskRow.owner == owner)
+        statement = (
+            update(TaskRow)
+            .where(*conditions)
+            .values(
+                status=TaskStatus.QUEUED.value,
+                progress=0,
+                error_message="",
+                started_at=None,
+                completed_at=None,
+                result_key=None,
+                result_filename=None,
+                result_size=None,
+                result_mime=None,
+                result_warnings=None,
+                result_metadata=None,
+                # Events of the earlier run still on their way name that run's attempt, so they change nothing;
+                # the new run's events start the seq again (whatever the clocks of the two workers).
+                attempt=func.coalesce(TaskRow.attempt, 1) + 1,
+                last_seq=0,
+                updated_at=utcnow(),
+                published_at=None,
+                publish_claimed_at=None,
+            )
+        )
+        if (await self._write(statement)).rowcount != 1:
+            return None
+        return await self.get(task_id)
 
     async def delete(self, task_id: str, *, owner: str | None = None) -> bool:
         key = row_id(task_id)

@@ -1,5 +1,5 @@
 """The task routes of the spec (create, status, result, download, list, batch download) and the lifecycle's
-(cancel, delete)."""
+(cancel, delete, retry)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _not_ready(task: Task) -> ApiError:
     if task.status is TaskStatus.FAILED:
         message = f"Task {task.id} failed, so it has no result: {task.error_message}"
     elif task.status is TaskStatus.CANCELLED:
-        message = f"Task {task.id} was cancelled, so it has no result."
+        message = f"Task {task.id} was cancelled, so it has no result; retry it to convert it after all."
     else:
         message = f"Task {task.id} is {task.status.value} ({task.progress}%); poll its status until it is done."
     return ApiError(HTTP_409_CONFLICT, message, task_id=task.id, status=task.status.value, progress=task.progress)
@@ -247,6 +247,24 @@ class TasksController(Controller):
         await anyio.to_thread.run_sync(_remove_files, services, task)
         await services.store.delete(task.id)
         return DeletedResponse(task_id=task.id, message=f"Task {task.id}, its source and its result were deleted.")
+
+    @post("/{task_id:str}/retry/", status_code=HTTP_200_OK, summary="Queue a failed or cancelled task again",
+          description="The same source and parameters, queued as a new attempt (`attempt` in its status grows by "
+          "one). 409 when the task is queued, running or done, or when its uploaded source is no longer stored.",
+          responses=error_responses(400, 404, 409))
+    async def retry(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> StatusResponse:
+        task = await _task_or_404(services, request, task_id)
+        if not task.status.may_retry:
+            raise _conflict(task, f"Task {task.id} is {task.status.value}; only a failed or cancelled task can be "
+                            "retried.")
+        if task.source_key and await anyio.to_thread.run_sync(services.storage.size, task.source_key) is None:
+            raise _conflict(task, f"Task {task.id}'s uploaded source is no longer stored; create a new task.")
+        retried = await services.store.retry(task.id, owner=owner_of(request))
+        if retried is None:  # another request retried (or deleted) it first
+            raise _conflict(await _task_or_404(services, request, task_id),
+                            f"Task {task.id} is no longer failed or cancelled; see its status.")
+        await services.publish(retried)
+        return StatusResponse.of(retried)
 
     @get("/batch-download/", summary="Download many done tasks' files as one ZIP (ids in the query)",
          description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
