@@ -22,8 +22,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "fetch": {"core", "settings"},
     "backoff": set(),
     "services.broker": {"core", "settings", "logs", "backoff"},
-    "services.api": {"core", "settings", "logs", "store", "storage", "fetch", "media", "services.broker"},
-    "services.worker": {"core", "settings", "logs", "storage", "fetch", "media", "services.broker", "backoff"},
+    "services.control": {"core", "settings", "logs", "services.broker"},
+    "services.api": {"core", "settings", "logs", "store", "storage", "fetch", "media", "services.broker",
+                     "services.control"},
+    "services.worker": {"core", "settings", "logs", "storage", "fetch", "media", "services.broker", "backoff",
+                        "services.control"},
     "cli": {"*"},
 }
 """Which rooms each room may import (besides itself). The CLI wires everything together; the gateway and the

@@ -104,3 +104,27 @@ def test_the_store_and_the_gateway_load_and_open_sqlite_without_postgresql_s_dri
             " is_store_unreachable(ValueError()))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout) == (0, "SqliteFileStore False\n"), done.stderr
+
+
+async def test_a_retry_is_a_new_attempt_that_events_of_the_earlier_one_cannot_touch(store) -> None:
+    task = await _create(store, 0)
+    at = task.created_at
+    assert await store.apply_event(TaskEvent(task_id=task.id, seq=next_seq(), kind="started", at=at, attempt=1))
+    assert await store.apply_event(TaskEvent(task_id=task.id, seq=next_seq(), kind="cancelled", at=at, attempt=1))
+    assert await store.retry("999") is None and await store.retry(task.id, owner="someone else") is None
+
+    retried = await store.retry(task.id)
+    assert retried is not None and retried.status == "queued" and retried.attempt == 2
+    assert retried.started_at is None and retried.completed_at is None and retried.progress == 0
+    assert await store.retry(task.id) is None  # queued: not twice
+    # The first run, stopped late, reports again: nothing changes.
+    for kind in ("progress", "failed", "cancelled"):
+        event = TaskEvent(task_id=task.id, seq=next_seq(), kind=kind, at=at, attempt=1, progress=50, error="late")
+        assert not await store.apply_event(event)
+    assert (await store.get(task.id)).status == "queued"
+    assert await store.apply_event(TaskEvent(task_id=task.id, seq=1, kind="started", at=at, attempt=2))
+    assert (await store.get(task.id)).status == "running"
+    assert (await store.list(status="running")).total == 1
+
+    assert await store.delete(task.id)
+    assert await store.get(task.id) is None and not await store.delete(task.id)

@@ -28,14 +28,14 @@ def assert_json_error(response, status_code: int, *words: str) -> dict:
 
 
 def test_an_unknown_route_is_a_404_json_error(api: TestClient) -> None:
-    for path in ("/nothing-here", "/api/tasks/1/nothing/", "/api/", "/api/tasks/1/"):
+    for path in ("/nothing-here", "/api/tasks/1/nothing/", "/api/"):
         assert_json_error(api.get(path), 404, "No such route")
 
 
 @pytest.mark.parametrize(("method", "path"), [
     ("DELETE", "/api/tasks/"), ("PUT", "/api/tasks/1/status/"), ("GET", "/api/tasks/create/"),
     ("POST", "/api/tasks/1/download/"), ("DELETE", "/api/tasks/batch-download/"), ("POST", "/api/formats/"),
-    ("PATCH", "/api/tasks/1/result"),
+    ("PATCH", "/api/tasks/1/result"), ("GET", "/api/tasks/1/"), ("GET", "/api/tasks/1/cancel/"),
 ])
 def test_a_method_a_route_does_not_take_is_a_405_json_error(api: TestClient, method: str, path: str) -> None:
     assert_json_error(api.request(method, path), 405, f"{method} is not allowed")

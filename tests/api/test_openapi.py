@@ -10,6 +10,9 @@ SPEC_PATHS = {  # as the spec writes them, with their trailing slash (both forms
     "/api/tasks/{task_id}/status/": {"get"},
     "/api/tasks/{task_id}/result/": {"get"},
     "/api/tasks/{task_id}/download/": {"get"},
+    "/api/tasks/{task_id}/cancel/": {"post"},
+    "/api/tasks/{task_id}/retry/": {"post"},
+    "/api/tasks/{task_id}/": {"delete"},
     "/api/tasks/": {"get"},
     "/api/tasks/batch-download/": {"get", "post"},
     "/api/formats/": {"get"},
@@ -73,7 +76,12 @@ def test_each_format_has_its_options_schema_with_ranges_and_descriptions(openapi
     ("/api/tasks/create/", "post", {"success", "task_id", "status", "message", "api_urls"}),
     ("/api/tasks/{task_id}/status/", "get", {"success", "task_id", "status", "progress", "created_at", "updated_at",
                                             "started_at", "completed_at", "error_message", "is_finished",
-                                            "is_active", "duration_seconds", "metadata", "warnings"}),
+                                            "is_active", "duration_seconds", "metadata", "warnings", "attempt"}),
+    ("/api/tasks/{task_id}/cancel/", "post", {"success", "task_id", "status", "progress", "created_at",
+                                              "updated_at", "started_at", "completed_at", "error_message",
+                                              "is_finished", "is_active", "duration_seconds", "metadata",
+                                              "warnings", "attempt"}),
+    ("/api/tasks/{task_id}/", "delete", {"success", "task_id", "message"}),
     ("/api/tasks/", "get", {"success", "tasks", "pagination"}),
     ("/api/formats/", "get", {"success", "formats"}),
 ])
@@ -131,3 +139,12 @@ def test_formats_lists_gif_with_its_mime_type_and_parameters(api: TestClient) ->
         gif = {fmt["name"]: fmt for fmt in body["formats"]}["gif"]
         assert gif["extension"] == "gif" and gif["mime_type"] == "image/gif"
         assert {"width", "fps", "dither"} <= {parameter["name"] for parameter in gif["parameters"]}
+
+
+def test_cancelled_is_a_status_like_the_others_in_the_schema(openapi: dict) -> None:
+    states = ["queued", "running", "done", "failed", "cancelled"]
+    assert sorted(schema_of(openapi, "/api/tasks/{task_id}/status/", "get", "200")["properties"]["status"]["enum"]) \
+        == sorted(states)
+    (status_filter,) = [parameter for parameter in openapi["paths"]["/api/tasks/"]["get"]["parameters"]
+                        if parameter["name"] == "status"]
+    assert "cancelled" in str(status_filter["schema"])

@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
-from tests.support.cluster import Cluster, worker_pids
+from tests.support.cluster import Cluster, running_ffmpeg_worker
 from tests.support.gifs import is_gif
-from tests.support.processes import children
 from tests.support.proxy import TcpProxy
 from tests.support.tasks import create_upload, create_url, status, wait_all_finished
 from tests.support.waiting import wait_for
 
 LONG = {"width": 320, "fps": 25, "high_quality": "true"}
 """Parameters that make the 20 s clip take several seconds to convert: long enough to be interrupted."""
-
-
-def running_ffmpeg_worker(cluster: Cluster) -> int | None:
-    """The worker process that has an ffmpeg running, if any."""
-    for supervisor in cluster.workers:
-        for pid in worker_pids(supervisor):
-            for child in children(pid):
-                try:
-                    if b"ffmpeg" in Path(f"/proc/{child}/cmdline").read_bytes():
-                        return pid
-                except OSError:
-                    continue
-    return None
 
 
 def test_a_worker_killed_mid_conversion_leaves_the_task_to_another_worker_which_finishes_it(

@@ -22,7 +22,7 @@ import pika
 from minio import Minio
 
 from tests.support.net import free_port
-from tests.support.processes import children, stop
+from tests.support.processes import children, is_alive, stop
 from tests.support.servers import TRANSMUTE
 from tests.support.waiting import wait_for
 
@@ -104,6 +104,19 @@ def worker_pids(process: subprocess.Popen) -> list[int]:
         if b"spawn_main" in command:
             found.append(pid)
     return found
+
+
+def running_ffmpeg_worker(cluster: Cluster) -> int | None:
+    """The worker process that has an ffmpeg running, if any."""
+    for supervisor in cluster.workers:
+        for pid in worker_pids(supervisor):
+            for child in children(pid):
+                try:
+                    if b"ffmpeg" in Path(f"/proc/{child}/cmdline").read_bytes() and is_alive(child):
+                        return pid
+                except OSError:
+                    continue
+    return None
 
 
 def cluster_env(tmp_path: Path, database: str, amqp_url: str, s3_endpoint: str, bucket: str) -> dict[str, str]:

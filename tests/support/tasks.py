@@ -14,7 +14,7 @@ from tests.support.waiting import TimedOut, wait_for
 
 DEADLINE = 60.0
 """Seconds a conversion of a test clip may take before a test gives up waiting."""
-FINISHED = ("done", "failed")
+FINISHED = ("done", "failed", "cancelled")
 
 
 def create_upload(client: httpx.Client, path: Path, *, base: str = "", filename: str | None = None,

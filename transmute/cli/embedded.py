@@ -50,6 +50,7 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
         # events the conversion sends, so the same middleware watches the events broker too.
         install_worker_middleware(broker, events_broker=events)
         register_convert_actor(converter)
+        services.control = converter.control  # cancels reach the worker threads in memory: one process
         worker = dramatiq.Worker(broker, queues={CONVERT_QUEUE}, worker_threads=threads, worker_timeout=200)
         worker.start()
         try:

@@ -14,6 +14,9 @@ CONVERT_QUEUE = "transmute.convert"
 CONVERT_ACTOR = "convert"
 EVENTS_QUEUE = "transmute.events"
 PROJECT_EVENT_ACTOR = "project_task_event"
+CONTROL_EXCHANGE = "transmute.control"
+"""A fanout exchange: each worker process binds a queue of its own to it, so every worker hears every control
+message (a queue alone hands each message to one consumer)."""
 
 
 class TaskStatus(enum.StrEnum):
@@ -23,10 +26,16 @@ class TaskStatus(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def is_finished(self) -> bool:
-        return self in (TaskStatus.DONE, TaskStatus.FAILED)
+        return self in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+    @property
+    def may_retry(self) -> bool:
+        """A failed or cancelled task may be queued again (a done one has its result; a live one is on its way)."""
+        return self in (TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 SourceType = Literal["file", "url"]
@@ -50,6 +59,16 @@ def next_seq() -> int:
     with _seq_lock:
         _last_seq = max(_last_seq + 1, time.time_ns())
         return _last_seq
+
+
+def result_key(task_id: str, extension: str) -> str:
+    """Where a task's result is stored; fixed by the task id, so a redelivered task overwrites, not adds."""
+    return f"results/task_{task_id}_result.{extension}"
+
+
+def attempts_prefix(task_id: str) -> str:
+    """Where a task's attempt markers are kept: one object per attempt that has not ended (yet)."""
+    return f"attempts/task_{task_id}/"
 
 
 class TaskResult(msgspec.Struct, kw_only=True):
@@ -78,9 +97,19 @@ class ConvertMessage(msgspec.Struct, kw_only=True):
     source_url: str | None = None
     """URL the worker downloads the source from."""
     original_filename: str = ""
+    attempt: int = 1
+    """Which run of the task this is: 1, then one more for each retry (a cancel names the run it stops)."""
 
 
-EventKind = Literal["started", "progress", "done", "failed"]
+class ControlMessage(msgspec.Struct, kw_only=True):
+    """What the gateway tells every worker at once (over CONTROL_EXCHANGE): stop this run of this task."""
+
+    action: Literal["cancel"]
+    task_id: str
+    attempt: int = 1
+
+
+EventKind = Literal["started", "progress", "done", "failed", "cancelled"]
 
 
 class TaskEvent(msgspec.Struct, kw_only=True):
@@ -96,6 +125,9 @@ class TaskEvent(msgspec.Struct, kw_only=True):
     error: str | None = None
     file_size: int | None = None
     """Size of the source, once the worker knows it (URL sources)."""
+    attempt: int | None = None
+    """The run of the task the event is about: an event of an earlier run (before a retry) changes nothing.
+    None (events of an older transmute): any run."""
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -119,6 +151,8 @@ class Task(msgspec.Struct, kw_only=True):
     result: TaskResult | None = None
     owner: str | None = None
     last_seq: int = 0
+    attempt: int = 1
+    """1 for the first run, one more for each retry."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -137,6 +171,7 @@ class Task(msgspec.Struct, kw_only=True):
             source_key=self.source_key,
             source_url=self.source_url,
             original_filename=self.original_filename,
+            attempt=self.attempt,
         )
 
 

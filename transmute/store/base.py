@@ -1,8 +1,8 @@
 """The task store's interface: what the gateway and the projector ask of the database, whichever it is.
 
-The store is the source of truth for the API. Only the gateway (creating tasks) and the projector
-(applying worker events) write it; `apply_event` is a single conditional UPDATE, so it is idempotent,
-order-safe and safe with several gateway replicas.
+The store is the source of truth for the API. Only the gateway (creating, cancelling, retrying and
+deleting tasks) and the projector (applying worker events) write it; `apply_event` is a single conditional
+UPDATE, so it is idempotent, order-safe and safe with several gateway replicas.
 """
 
 from __future__ import annotations
@@ -75,6 +75,15 @@ class TaskStore(ABC):
     @abstractmethod
     async def apply_event(self, event: TaskEvent) -> bool:
         """Apply one worker event; False when it changed nothing (stale, duplicate, or task finished)."""
+
+    @abstractmethod
+    async def retry(self, task_id: str, *, owner: str | None = None) -> Task | None:
+        """Queue a failed or cancelled task again (one more attempt, its result and error cleared) in one
+        conditional UPDATE; the task as it is now, or None when it is not (or no longer) failed or cancelled."""
+
+    @abstractmethod
+    async def delete(self, task_id: str, *, owner: str | None = None) -> bool:
+        """Remove the task's record; False when there was none (that `owner` may see)."""
 
     @abstractmethod
     async def mark_published_many(self, task_ids: Sequence[str]) -> None:

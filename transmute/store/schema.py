@@ -28,7 +28,9 @@ from transmute.core.models import Task, TaskResult, TaskStatus
 ORDERS = ("created_at", "-created_at", "updated_at", "-updated_at", "status", "-status")
 """The orders a listing accepts: a column, descending with a leading `-`."""
 
-FINISHED = (TaskStatus.DONE.value, TaskStatus.FAILED.value)
+FINISHED = (TaskStatus.DONE.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
+"""No worker event changes a task in these (a retry, a user's decision, queues a failed or cancelled one again)."""
+RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
 class Base(DeclarativeBase):
@@ -61,6 +63,8 @@ class TaskRow(Base):
     """TaskResult.metadata (what the format's plugin told about the output); NULL when empty."""
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Task.attempt; NULL for the first run (and in rows of an older transmute)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -126,6 +130,7 @@ def to_task(row: Any) -> Task:
         result=result,
         owner=row.owner,
         last_seq=row.last_seq,
+        attempt=row.attempt or 1,
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 
 from transmute.core.models import Task, TaskEvent, TaskStatus, utcnow
@@ -17,6 +18,7 @@ from transmute.store.schema import (
     FINISHED,
     INSERT,
     INSERT_COLUMNS,
+    RETRYABLE,
     SELECT_BY_ID,
     Base,
     Page,
@@ -27,8 +29,11 @@ from transmute.store.schema import (
 )
 
 FINISHED_CACHE_SIZE = 10_000
-"""Finished tasks each gateway keeps in memory: done and failed are final, so a status read of one never
-needs the database again (clients poll a task's status until it is done, then often once or twice more)."""
+"""Done tasks each gateway keeps in memory (clients poll a task's status until it is done, then often once or
+twice more), so those reads need no database."""
+FINISHED_CACHE_SECONDS = 2.0
+"""How long a cached done task is trusted: a delete through another gateway replica (or another process of
+this one) is seen by this one within it. Only done tasks are cached: a failed or cancelled one may be retried."""
 
 
 class SqlTaskStore(TaskStore):
@@ -39,7 +44,7 @@ class SqlTaskStore(TaskStore):
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # One SELECT by key needs no transaction: without BEGIN/ROLLBACK around it a read is one round trip.
         self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._finished: OrderedDict[int, Task] = OrderedDict()
+        self._finished: OrderedDict[int, tuple[float, Task]] = OrderedDict()
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
@@ -105,20 +110,22 @@ class SqlTaskStore(TaskStore):
         key = row_id(task_id)
         if key is None:
             return None
-        task = self._finished.get(key)
+        cached = self._finished.get(key)
+        task = cached[1] if cached is not None and cached[0] > time.monotonic() else None
         if task is None:
             row = await self._read(key)
             if row is None:
+                self._finished.pop(key, None)
                 return None
             task = to_task(row)
-            if task.status.value in FINISHED:
+            if task.status is TaskStatus.DONE:
                 self._remember_finished(key, task)
         if owner is not None and task.owner != owner:
             return None
         return task
 
     def _remember_finished(self, key: int, task: Task) -> None:
-        self._finished[key] = task
+        self._finished[key] = (time.monotonic() + FINISHED_CACHE_SECONDS, task)
         if len(self._finished) > FINISHED_CACHE_SIZE:
             self._finished.popitem(last=False)
 
@@ -170,13 +177,59 @@ class SqlTaskStore(TaskStore):
         values = None if key is None else _event_values(event)
         if values is None:
             return False
+        conditions = [TaskRow.id == key, TaskRow.status.not_in(FINISHED)]
+        if event.attempt is not None:
+            conditions.append(func.coalesce(TaskRow.attempt, 1) == event.attempt)
+        if event.kind != "cancelled":
+            # A cancel is the user's decision: it stops the task whatever the worker reported last.
+            conditions.append(TaskRow.last_seq < event.seq)
+        result = await self._write(update(TaskRow).where(*conditions).values(**values))
+        return result.rowcount == 1
+
+    async def retry(self, task_id: str, *, owner: str | None = None) -> Task | None:
+        key = row_id(task_id)
+        if key is None:
+            return None
+        conditions = [TaskRow.id == key, TaskRow.status.in_(RETRYABLE)]
+        if owner is not None:
+            conditions.append(TaskRow.owner == owner)
         statement = (
             update(TaskRow)
-            .where(TaskRow.id == key, TaskRow.last_seq < event.seq, TaskRow.status.not_in(FINISHED))
-            .values(**values)
+            .where(*conditions)
+            .values(
+                status=TaskStatus.QUEUED.value,
+                progress=0,
+                error_message="",
+                started_at=None,
+                completed_at=None,
+                result_key=None,
+                result_filename=None,
+                result_size=None,
+                result_mime=None,
+                result_warnings=None,
+                result_metadata=None,
+                # Events of the earlier run still on their way name that run's attempt, so they change nothing;
+                # the new run's events start the seq again (whatever the clocks of the two workers).
+                attempt=func.coalesce(TaskRow.attempt, 1) + 1,
+                last_seq=0,
+                updated_at=utcnow(),
+                published_at=None,
+                publish_claimed_at=None,
+            )
         )
-        result = await self._write(statement)
-        return result.rowcount == 1
+        if (await self._write(statement)).rowcount != 1:
+            return None
+        return await self.get(task_id)
+
+    async def delete(self, task_id: str, *, owner: str | None = None) -> bool:
+        key = row_id(task_id)
+        if key is None:
+            return False
+        self._finished.pop(key, None)
+        statement = delete(TaskRow).where(TaskRow.id == key)
+        if owner is not None:
+            statement = statement.where(TaskRow.owner == owner)
+        return (await self._write(statement)).rowcount == 1
 
     async def mark_published_many(self, task_ids: Sequence[str]) -> None:
         keys = sorted({key for key in map(row_id, task_ids) if key is not None})
@@ -223,8 +276,8 @@ def _ordering(order: str) -> list[Any]:
     descending = order.startswith("-")
     column: Any = getattr(TaskRow, order.lstrip("-"))
     if column is TaskRow.status:
-        # Sort by life order, not alphabetically: queued, running, done, failed.
-        column = case({"queued": 0, "running": 1, "done": 2, "failed": 3}, value=TaskRow.status)
+        # Sort by life order, not alphabetically: queued, running, done, failed, cancelled.
+        column = case({"queued": 0, "running": 1, "done": 2, "failed": 3, "cancelled": 4}, value=TaskRow.status)
     return [column.desc() if descending else column.asc(), TaskRow.id.desc() if descending else TaskRow.id]
 
 
@@ -252,6 +305,9 @@ def _event_values(event: TaskEvent) -> dict[str, Any] | None:
             result_warnings=event.result.warnings or None,
             result_metadata=event.result.metadata or None,
         )
+    elif event.kind == "cancelled":
+        del values["last_seq"]  # applied whatever the seq (see apply_event): it must not hide later runs' events
+        values.update(status=TaskStatus.CANCELLED.value, completed_at=event.at)
     elif event.kind == "failed":
         values.update(status=TaskStatus.FAILED.value, completed_at=event.at,
                       error_message=event.error or "The conversion failed.")

@@ -108,7 +108,8 @@ ERROR_DESCRIPTIONS = {
     400: "Bad request: a parameter is missing or has a bad value (the error names it).",
     404: "No such task (or route).",
     405: "The route does not take this method.",
-    409: "The task has no result yet (queued or running), or it failed.",
+    409: "The task is not in a state that allows this: no result yet (queued or running), failed or cancelled; "
+         "cancel: already done or failed; retry: not failed or cancelled.",
     413: "The upload is larger than the limit (TRANSMUTE_MAX_UPLOAD_MB, 500 MB by default), or a JSON body "
          "larger than TRANSMUTE_MAX_JSON_KB (64 KB by default).",
     415: "The body is not of a type the route takes (create: multipart/form-data or application/json; "

@@ -91,12 +91,16 @@ def _state_of(task: Task) -> dict:
     }
 
 
+TaskState = Literal["queued", "running", "done", "failed", "cancelled"]
+"""The states of a task (transmute.core.models.TaskStatus), as the API writes them."""
+
+
 class StatusResponse(msgspec.Struct, kw_only=True):
     """A task's current state."""
 
     success: bool = True
     task_id: str
-    status: str
+    status: TaskState
     progress: int
     created_at: str
     updated_at: str
@@ -109,11 +113,14 @@ class StatusResponse(msgspec.Struct, kw_only=True):
     metadata: TaskMetadata
     warnings: list[str]
     """What the conversion noticed but survived (a source shorter than its header says...); empty otherwise."""
+    attempt: int = 1
+    """Which run of the task this is: 1, then one more after each retry."""
 
     @classmethod
     def of(cls, task: Task) -> StatusResponse:
         return cls(
             **_state_of(task),
+            attempt=task.attempt,
             is_finished=task.status.is_finished,
             is_active=not task.status.is_finished,
             duration_seconds=task.duration_seconds,
@@ -166,6 +173,14 @@ class FailedResultResponse(msgspec.Struct, kw_only=True):
     completed_at: str | None
 
 
+class DeletedResponse(msgspec.Struct, kw_only=True):
+    """A task and its files were removed."""
+
+    success: bool = True
+    task_id: str
+    message: str
+
+
 class NotReadyResponse(msgspec.Struct, kw_only=True):
     """The task has no result yet: poll its status until it is done."""
 
@@ -180,7 +195,7 @@ class TaskSummary(msgspec.Struct):
     """A task as the listing shows it."""
 
     task_id: str
-    status: str
+    status: TaskState
     progress: int
     created_at: str
     updated_at: str

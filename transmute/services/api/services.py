@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio.to_thread
 import dramatiq
 import msgspec
 
-from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, Task
+from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ControlMessage, Task
 from transmute.core.run_mode import RunMode
 from transmute.services.broker import send
+from transmute.services.control import publish_control
 from transmute.settings import Settings
 from transmute.storage.base import ObjectStorage
 from transmute.store import TaskStore
@@ -29,6 +31,8 @@ class Services:
     storage: ObjectStorage
     broker: dramatiq.Broker
     mode: RunMode
+    control: Callable[[ControlMessage], None] | None = None
+    """Embedded mode: the in-process worker's handler of control messages (distributed: RabbitMQ's exchange)."""
     _marks: PublishedMarks | None = field(default=None, init=False, repr=False)
 
     async def publish(self, task: Task) -> bool:
@@ -60,6 +64,15 @@ class Services:
         except Exception:
             log.warning("task %s: could not record that its message was sent", task.id, exc_info=True)
         return True
+
+
+    async def broadcast(self, message: ControlMessage) -> None:
+        """Tell every worker (a cancel: the one running the task stops it, the others skip its message)."""
+        if self.mode.in_process_broker:
+            if self.control is not None:
+                self.control(message)
+            return
+        await anyio.to_thread.run_sync(publish_control, self.settings.broker, message)
 
 
 class PublishedMarks:

@@ -1,14 +1,16 @@
-"""The task routes of the spec: create, status, result, download, list, and batch download."""
+"""The task routes of the spec (create, status, result, download, list, batch download) and the lifecycle's
+(cancel, delete, retry)."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Annotated, Literal
 from urllib.parse import quote
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -20,7 +22,17 @@ from litestar.status_codes import (
 )
 
 from transmute.core.errors import InvalidParameter, StorageError
-from transmute.core.models import Task, TaskStatus
+from transmute.core.models import (
+    ControlMessage,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    attempts_prefix,
+    next_seq,
+    result_key,
+    utcnow,
+)
+from transmute.core.plugins import get_format
 from transmute.services.api.archive import BatchArchive
 from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
@@ -28,6 +40,7 @@ from transmute.services.api.metrics import count_created
 from transmute.services.api.schemas import (
     ApiUrls,
     CreatedResponse,
+    DeletedResponse,
     FailedResultResponse,
     Pagination,
     ResultInfo,
@@ -80,6 +93,8 @@ async def _task_or_404(services: NamedDependency[Services], request: Request, ta
 def _not_ready(task: Task) -> ApiError:
     if task.status is TaskStatus.FAILED:
         message = f"Task {task.id} failed, so it has no result: {task.error_message}"
+    elif task.status is TaskStatus.CANCELLED:
+        message = f"Task {task.id} was cancelled, so it has no result; retry it to convert it after all."
     else:
         message = f"Task {task.id} is {task.status.value} ({task.progress}%); poll its status until it is done."
     return ApiError(HTTP_409_CONFLICT, message, task_id=task.id, status=task.status.value, progress=task.progress)
@@ -174,7 +189,8 @@ class TasksController(Controller):
         page: Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
         per_page: Annotated[int, Parameter(ge=1, description="Tasks per page, at most 100.")] = 20,
         status: Annotated[
-            Literal["queued", "running", "done", "failed"] | None, Parameter(description="Only tasks in this status.")
+            Literal["queued", "running", "done", "failed", "cancelled"] | None,
+            Parameter(description="Only tasks in this status."),
         ] = None,
         format: Annotated[str | None, Parameter(max_length=32, description="Only tasks to this format.")] = None,
         order: Annotated[
@@ -204,6 +220,52 @@ class TasksController(Controller):
             ),
         )
 
+    @post("/{task_id:str}/cancel/", status_code=HTTP_200_OK, summary="Cancel a queued or running task",
+          description="A queued task is `cancelled` at once and never starts; a running one is stopped within "
+          "about a second on the worker that runs it (its ffmpeg killed, its scratch files removed). 200 with the "
+          "task's status (also when it was cancelled already); 409 when it is done or failed.",
+          responses=error_responses(400, 404, 409))
+    async def cancel(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> StatusResponse:
+        task = await _task_or_404(services, request, task_id)
+        if task.status is not TaskStatus.CANCELLED:
+            task = await _cancel(services, task)
+        return StatusResponse.of(task)
+
+    @delete("/{task_id:str}/", status_code=HTTP_200_OK, summary="Delete a task, its source and its result",
+            description="Cancels the task if it is queued or running, then removes its uploaded source, its result "
+            "file and its record: afterwards every route of the task answers 404.",
+            responses=error_responses(400, 404, 503))
+    async def delete_task(
+        self, request: Request, services: NamedDependency[Services], task_id: TaskId
+    ) -> DeletedResponse:
+        task = await _task_or_404(services, request, task_id)
+        if not task.status.is_finished:
+            with contextlib.suppress(ApiError):  # finished meanwhile: nothing to stop
+                await _cancel(services, task)
+            # The run stops within a second; once its attempt marker is gone it writes nothing more.
+            await anyio.to_thread.run_sync(_wait_for_run_to_end, services, task.id)
+        await anyio.to_thread.run_sync(_remove_files, services, task)
+        await services.store.delete(task.id)
+        return DeletedResponse(task_id=task.id, message=f"Task {task.id}, its source and its result were deleted.")
+
+    @post("/{task_id:str}/retry/", status_code=HTTP_200_OK, summary="Queue a failed or cancelled task again",
+          description="The same source and parameters, queued as a new attempt (`attempt` in its status grows by "
+          "one). 409 when the task is queued, running or done, or when its uploaded source is no longer stored.",
+          responses=error_responses(400, 404, 409))
+    async def retry(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> StatusResponse:
+        task = await _task_or_404(services, request, task_id)
+        if not task.status.may_retry:
+            raise _conflict(task, f"Task {task.id} is {task.status.value}; only a failed or cancelled task can be "
+                            "retried.")
+        if task.source_key and await anyio.to_thread.run_sync(services.storage.size, task.source_key) is None:
+            raise _conflict(task, f"Task {task.id}'s uploaded source is no longer stored; create a new task.")
+        retried = await services.store.retry(task.id, owner=owner_of(request))
+        if retried is None:  # another request retried (or deleted) it first
+            raise _conflict(await _task_or_404(services, request, task_id),
+                            f"Task {task.id} is no longer failed or cancelled; see its status.")
+        await services.publish(retried)
+        return StatusResponse.of(retried)
+
     @get("/batch-download/", summary="Download many done tasks' files as one ZIP (ids in the query)",
          description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
                                                    **error_responses(400, 404)})
@@ -230,6 +292,44 @@ class TasksController(Controller):
         ] = None,
     ) -> Stream:
         return await _batch_zip(request, services, task_ids)
+
+
+def _conflict(task: Task, message: str) -> ApiError:
+    return ApiError(HTTP_409_CONFLICT, message, task_id=task.id, status=task.status.value, progress=task.progress)
+
+
+async def _cancel(services: Services, task: Task) -> Task:
+    """Cancel a queued or running task: the store first (through the same event the projector applies, so a
+    worker's later events change nothing), then every worker is told (the one running it stops it; any other
+    skips its convert message). 409 when it finished first."""
+    event = TaskEvent(task_id=task.id, seq=next_seq(), kind="cancelled", at=utcnow(), attempt=task.attempt)
+    applied = await services.store.apply_event(event)
+    current = await services.store.get(task.id) or task
+    if not applied and current.status is not TaskStatus.CANCELLED:
+        raise _conflict(current, f"Task {task.id} is {current.status.value} already; only a queued or running "
+                        "task can be cancelled.")
+    await services.broadcast(ControlMessage(action="cancel", task_id=task.id, attempt=task.attempt))
+    return current
+
+
+RUN_END_SECONDS = 5.0
+"""How long a delete waits for a cancelled run to end before removing the task's files anyway."""
+
+
+def _wait_for_run_to_end(services: Services, task_id: str) -> None:
+    deadline = time.monotonic() + RUN_END_SECONDS
+    while services.storage.list_keys(attempts_prefix(task_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _remove_files(services: Services, task: Task) -> None:
+    """Remove every object of the task: its source, its result (also one a late run stored), its attempt markers."""
+    keys = {key for key in (task.source_key, task.result.key if task.result else None) if key}
+    with contextlib.suppress(Exception):  # a format no longer installed: its result key is the recorded one
+        keys.add(result_key(task.id, get_format(task.target_format).extension))
+    keys.update(services.storage.list_keys(attempts_prefix(task.id)))
+    for key in sorted(keys):
+        services.storage.delete(key)
 
 
 async def _batch_zip(request: Request, services: Services, task_ids: str | None) -> Stream:

@@ -30,12 +30,21 @@ from transmute.core.errors import (
     StorageError,
     TransmuteError,
 )
-from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ConvertMessage, TaskResult
+from transmute.core.models import (
+    CONVERT_ACTOR,
+    CONVERT_QUEUE,
+    ControlMessage,
+    ConvertMessage,
+    TaskResult,
+    attempts_prefix,
+    result_key,
+)
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format
 from transmute.fetch import download
 from transmute.media.conversion import convert_file
 from transmute.services.broker import send
+from transmute.services.worker.cancels import Cancels, Stop
 from transmute.services.worker.events import TaskReporter
 from transmute.services.worker.retry_policy import ConversionRetries
 from transmute.settings import LimitsConfig
@@ -43,16 +52,6 @@ from transmute.storage.base import ObjectStorage
 from transmute.storage.scratch import make_scratch, remove_scratch
 
 log = logging.getLogger("transmute.worker")
-
-
-def result_key(task_id: str, extension: str) -> str:
-    """Where a task's result is stored; fixed by the task id, so a redelivered task overwrites, not adds."""
-    return f"results/task_{task_id}_result.{extension}"
-
-
-def attempts_prefix(task_id: str) -> str:
-    """Where a task's attempt markers are kept: one object per attempt that has not ended (yet)."""
-    return f"attempts/task_{task_id}/"
 
 
 T = TypeVar("T")
@@ -73,10 +72,24 @@ class Converter:
     """Send a task interrupted by shutdown again (distributed mode: another worker takes it over)."""
     events_broker: dramatiq.Broker | None = None
     """Where task events go, when not on `broker` (embedded mode: the projector's own in-process broker)."""
+    cancels: Cancels = field(default_factory=Cancels)
+    """The cancels this process heard of (control messages), and the stop flags of its runs."""
+
+    def control(self, message: ControlMessage) -> None:
+        """Act on a control message from the gateway: a cancel stops the run if it goes on here, and makes this
+        process skip the task's convert message if it comes later."""
+        if message.action == "cancel" and self.cancels.cancel(message.task_id, message.attempt):
+            log.info("task %s: cancelled while running; stopping it", message.task_id)
 
     def __call__(self, payload: dict) -> None:
         message = msgspec.convert(payload, ConvertMessage)
-        reporter = TaskReporter(self.events_broker or self.broker, message.task_id)
+        reporter = TaskReporter(self.events_broker or self.broker, message.task_id, attempt=message.attempt)
+        if self.cancels.is_cancelled(message.task_id, message.attempt):
+            # The task is already `cancelled` in the store: nothing to run (the event only confirms it, for the
+            # metrics and the logs; the store ignores it).
+            log.info("task %s: cancelled before it started; skipped", message.task_id)
+            reporter.cancelled()
+            return
         marker = None
         try:
             marker = self._begin_attempt(message, reporter)
@@ -85,6 +98,12 @@ class Converter:
             self.run(message, reporter)
             self._forget_attempts(message.task_id)
         except ConversionCancelled:
+            if self.cancels.is_cancelled(message.task_id, message.attempt):
+                # Stopped by the user: the run's scratch is gone (run's finally), its ffmpeg killed.
+                log.info("task %s: cancelled; stopped", message.task_id)
+                reporter.cancelled()
+                self._forget_attempts(message.task_id)
+                return
             if not self.shutdown.is_set():
                 raise
             # Not the input's fault: the task stays unfinished and is resumed by another worker, or when a
@@ -181,6 +200,10 @@ class Converter:
             log.info("task %s: result already stored by an earlier attempt", message.task_id)
             reporter.done(self._result(key, stored, expected))
             return
+        with self.cancels.running(message.task_id, message.attempt, self.shutdown) as stop:
+            self._convert(message, reporter, params, stop)
+
+    def _convert(self, message: ConvertMessage, reporter: TaskReporter, params: Any, stop: Stop) -> None:
         work_dir = make_scratch(self.scratch_dir, f"transmute-{message.task_id}-")  # locked while in use
         try:
             source = work_dir / "source"
@@ -209,7 +232,7 @@ class Converter:
                 params,
                 work_dir=work_dir,
                 progress=reporter.progress,
-                cancel=self.shutdown,
+                cancel=stop,
                 timeout=self.limits.conversion_timeout,
                 limits=self.limits.for_conversion(),
                 warnings=warnings,
@@ -219,6 +242,10 @@ class Converter:
             size = self._with_storage_retries(
                 "store the result", lambda: self.storage.put_file(key, output, content_type=output_format.mime_type)
             )
+            if stop.cancelled.is_set():
+                # Cancelled (or deleted) while the result was being stored: no task points at it any more.
+                self._quietly(self.storage.delete, key)
+                raise ConversionCancelled("The conversion was cancelled.")
             reporter.done(self._result(key, size, output_format, warnings, metadata))
         finally:
             remove_scratch(work_dir)

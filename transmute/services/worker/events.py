@@ -28,15 +28,17 @@ FINAL_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 15.0)
 class TaskReporter:
     """Sends one task's events; progress at most every `interval` seconds and only when it moved."""
 
-    def __init__(self, broker: dramatiq.Broker, task_id: str, *, interval: float = 0.5) -> None:
+    def __init__(self, broker: dramatiq.Broker, task_id: str, *, attempt: int = 1, interval: float = 0.5) -> None:
         self.broker = broker
         self.task_id = task_id
+        self.attempt = attempt
         self.interval = interval
         self._last_progress = -1
         self._last_sent = 0.0
 
     def _send(self, kind: EventKind, *, backoff: tuple[float, ...] = SEND_BACKOFF, **fields) -> None:
-        event = TaskEvent(task_id=self.task_id, seq=next_seq(), kind=kind, at=utcnow(), **fields)
+        event = TaskEvent(task_id=self.task_id, seq=next_seq(), kind=kind, at=utcnow(), attempt=self.attempt,
+                          **fields)
         send(self.broker, EVENTS_QUEUE, PROJECT_EVENT_ACTOR, msgspec.to_builtins(event), backoff=backoff)
 
     def started(self, file_size: int | None = None) -> None:
@@ -60,3 +62,7 @@ class TaskReporter:
 
     def failed(self, message: str) -> None:
         self._send("failed", error=message, backoff=FINAL_BACKOFF)
+
+    def cancelled(self) -> None:
+        # The store says `cancelled` already (the gateway applied the cancel); this confirms where it stopped.
+        self._send("cancelled")

@@ -12,8 +12,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 CONVERSIONS = Counter(
     "transmute_conversions",
-    "Conversion attempts that ended, by format and outcome: done, failed, retried (an error; Dramatiq tries "
-    "again), interrupted (stopped by a shutdown, handed back to the queue)",
+    "Conversion attempts that ended, by format and outcome: done, failed, cancelled (by the user, before or "
+    "while it ran), retried (an error; Dramatiq tries again), interrupted (stopped by a shutdown, handed back "
+    "to the queue)",
     ["format", "outcome"],
 )
 CONVERSION_SECONDS = Histogram(

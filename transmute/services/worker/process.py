@@ -18,6 +18,7 @@ from transmute.services.worker.heartbeat import ProcessHeartbeat, slot_heartbeat
 from transmute.settings import OpsConfig, PluginConfig, Settings, distributed_settings
 
 if TYPE_CHECKING:
+    from transmute.services.control import ControlListener
     from transmute.services.worker.convert import Converter
     from transmute.services.worker.middleware import HandBackWhileDraining
 
@@ -73,6 +74,17 @@ def build_converter(settings: Settings) -> tuple[Converter, HandBackWhileDrainin
     return converter, guard
 
 
+def listen_for_control(settings: Settings, converter: Converter) -> ControlListener:
+    """Start hearing the gateway's control messages (cancels) on a queue of this process's own."""
+    from transmute.services.control import ControlListener
+
+    listener = ControlListener(settings.broker, converter.control)
+    listener.start()
+    if not listener.ready.wait(30):
+        log.warning("control messages: not connected yet; cancels are heard once it is")
+    return listener
+
+
 def worker_process(slot: int, threads: int, log_level: str) -> None:
     """One worker process: consume the convert queue with `threads` threads until SIGTERM or SIGINT, then drain."""
     configure_logging(log_level)
@@ -81,6 +93,7 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     use_plugins(PluginConfig.from_env().plugins)
     ops = OpsConfig.from_env(settings.limits)
     converter, guard = build_converter(settings)
+    control = listen_for_control(settings, converter)
     worker = start_consuming(converter.broker, threads)
     heartbeat = ProcessHeartbeat(worker, guard.draining, slot_heartbeat(ops.heartbeat_file, slot),
                                  ops.heartbeat_interval)
@@ -89,4 +102,5 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     stop.wait()
     drain(worker, guard, converter, converter.broker, ops.shutdown_timeout)
     heartbeat.stop()
+    control.stop()
     converter.broker.close()

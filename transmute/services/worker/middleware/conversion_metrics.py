@@ -2,7 +2,7 @@
 
 It counts once in `transmute_conversions_total` with its format and outcome, is timed in
 `transmute_conversion_seconds`, and is in `transmute_conversions_in_flight` while it runs. The outcome is
-the task event the attempt sent (`done` or `failed`, seen as it is enqueued), else `retried` / `failed` for
+the task event the attempt sent (`done`, `failed` or `cancelled`, seen as it is enqueued), else `retried` / `failed` for
 an exception (as Dramatiq's Retries middleware decided), else `interrupted` (a shutdown handed the task
 back). Everything is read from the messages: the convert actor knows nothing of it.
 """
@@ -54,7 +54,7 @@ class ConversionMetrics(Middleware):
         if attempt is None or message.actor_name != PROJECT_EVENT_ACTOR:
             return
         event = payload_of(message)
-        if event.get("kind") in ("done", "failed") and str(event.get("task_id")) == attempt.task_id:
+        if event.get("kind") in ("done", "failed", "cancelled") and str(event.get("task_id")) == attempt.task_id:
             attempt.outcome = event["kind"]
 
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *, result: Any = None,
