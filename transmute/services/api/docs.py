@@ -74,7 +74,7 @@ def _create_body(output_format: OutputFormat, source: dict[str, Schema], require
 def _multipart_schema() -> Schema:
     source = {"file": Schema(type=OpenAPIType.STRING, format="binary", description="The video to convert."),
               "url": Schema(type=OpenAPIType.STRING, description="Instead of a file: a URL to fetch.")}
-    return Schema(one_of=[_create_body(fmt, source, []) for fmt in output_formats().values()],
+    return Schema(any_of=[_create_body(fmt, source, []) for fmt in output_formats().values()],
                   description="Upload a video (booleans as true/false, 1/0, yes/no, on/off); the other fields "
                   "are the options of the chosen format: one schema per installed format.")
 
@@ -82,7 +82,7 @@ def _multipart_schema() -> Schema:
 def _json_schema() -> Schema:
     source = {"url": Schema(type=OpenAPIType.STRING, max_length=2048,
                             description="URL of the video to convert (http or https).")}
-    return Schema(one_of=[_create_body(fmt, source, ["url"]) for fmt in output_formats().values()],
+    return Schema(any_of=[_create_body(fmt, source, ["url"]) for fmt in output_formats().values()],
                   description="Create a task from a URL the worker downloads; the other fields are the options "
                   "of the chosen format.")
 
