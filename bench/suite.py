@@ -6,7 +6,8 @@
 Figures (targets from the issue; the table says which are met):
 
 1. Service overhead: POST (upload included) to status done / `transmute convert`, same clip and options.
-2. Plugin speed: `transmute convert` / plain ffmpeg running the reference one-pass palette graph.
+2. Plugin speed: `transmute convert` / plain ffmpeg running the reference one-pass palette graph (GIF); for
+   the other formats, the plugin as a worker runs it (convert_file) / the plain ffmpeg command writing the same.
 3. Status route: requests/s and p99 with 32 connections (wrk) / a trivial Litestar JSON handler (uvicorn).
 4. Create route (JSON with url): requests/s / the same trivial handler.
 5. Memory: the gateway's peak RSS receiving a big upload and streaming a 50-task ZIP; a conversion's peak RSS.
@@ -285,72 +286,59 @@ def fig_overhead(rows: list[Row], mode: str, base_url: str, clip: Path, work: Pa
     return last
 
 
-VIDEO_FILE_FORMATS = {
-    # format: (what the plain command is, its encoder arguments: the plugin's defaults at the source's size/rate)
-    "mp4": ("ffmpeg: libx264 crf 23 medium, AAC 128k, +faststart",
+FORMAT_SPEED: dict[str, tuple[str, str, list[str]]] = {
+    # format: (clip, what the plain command is, its arguments: what the plugin runs with its defaults)
+    "mp4": ("hd-sound", "ffmpeg: libx264 crf 23 medium, AAC 128k, +faststart",
             ["-c:v", "libx264", "-crf", "23", "-preset", "medium", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a",
              "128k", "-movflags", "+faststart"]),
-    "webm": ("ffmpeg: libvpx-vp9 crf 32 cpu-used 4 row-mt, Opus 96k",
-             ["-c:v", "libvpx-vp9", "-crf", "32", "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1",
-              "-pix_fmt", "yuv420p", "-c:a", "libopus", "-b:a", "96k"]),
+    "webm": ("hd-sound", "ffmpeg: libvpx-vp9 crf 32 cpu-used 4 row-mt, Opus 96k",
+             ["-c:v", "libvpx-vp9", "-crf", "32", "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt",
+              "1", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-b:a", "96k"]),
+    "webp": ("hd", "ffmpeg: libwebp quality 75, 480 px, 15 fps",
+             ["-vf", "fps=15,scale=480:-1:flags=lanczos,format=yuv420p", "-c:v", "libwebp", "-quality", "75",
+              "-compression_level", "4", "-loop", "0", "-f", "webp"]),
+    "apng": ("hd", "ffmpeg: apng, 480 px, 15 fps",
+             ["-vf", "fps=15,scale=480:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24",
+              "-c:v", "apng", "-pred", "mixed", "-plays", "0", "-f", "apng"]),
+    "sprite": ("hd", "ffmpeg: fps, scale, tile 5x5 of 160 px",
+               ["-vf", "fps=25/{seconds},scale=160:-1:flags=lanczos,tile=5x5", "-frames:v", "1", "-q:v", "5"]),
 }
+"""Figure 2 for the formats besides GIF: the plain ffmpeg command that writes what the plugin writes."""
 
 
-def fig_video_file_speed(rows: list[Row], name: str, work: Path, scale: Scale) -> None:
-    """Figure 2 for a video-file format: `transmute convert --format NAME` with its defaults / the plain ffmpeg
-    command writing the same file from the same clip (with sound), interleaved runs."""
+def hd_sound_clip(work: Path, scale: Scale) -> Path:
+    """The HD clip with a sound track (the video formats keep it)."""
     clip = work / "clips" / "hd-sound.mp4"
     if not clip.exists():
         ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={scale.hd}:rate=30:duration={scale.hd_seconds}", "-f", "lavfi",
                "-i", f"sine=frequency=440:duration={scale.hd_seconds}", "-c:v", "libx264", "-preset", "veryfast",
                "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip))
-    reference, encoder = VIDEO_FILE_FORMATS[name]
+    return clip
+
+
+def fig_format_speed(rows: list[Row], name: str, clips: dict[str, Path], work: Path, scale: Scale) -> None:
+    """Figure 2 for a format besides GIF: the plugin as a worker runs it (convert_file: probe, plan, ffmpeg, in
+    a warm process) / the plain ffmpeg command writing the same file, interleaved, median of the repeats."""
+    from transmute.core.params import parse_params
+    from transmute.core.plugins import get_format
+    from transmute.media.conversion import convert_file
+    from transmute.settings import LimitsConfig
+
+    clip_name, reference, arguments = FORMAT_SPEED[name]
+    clip = hd_sound_clip(work, scale) if clip_name == "hd-sound" else clips[clip_name]
+    arguments = [argument.format(seconds=scale.hd_seconds) for argument in arguments]
+    extension = get_format(name).extension
+    limits = LimitsConfig.from_env().for_conversion()
     plugin, plain = [], []
     for _ in range(scale.repeats):
-        plugin.append(timed(convert_command(clip, work / f"cli.{name}", "--format", name)))
-        plain.append(timed(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), *encoder,
-                            str(work / f"plain.{name}")]))
-    rows.append(Row(2, f"plugin speed, {name} (transmute convert)", median(plugin), "s", median(plain), reference,
+        started = time.monotonic()
+        convert_file(clip, work / f"plugin.{extension}", parse_params({"format": name}), limits=limits, work_dir=work)
+        plugin.append(time.monotonic() - started)
+        plain.append(timed(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), *arguments,
+                            str(work / f"plain.{extension}")]))
+    rows.append(Row(2, f"plugin speed, {name} (as a worker runs it)", median(plugin), "s", median(plain), reference,
                     _ratio(median(plugin), median(plain)), "ratio <= 1.10",
-                    note=f"convert {', '.join(f'{x:.2f}' for x in plugin)}; "
-                         f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
-
-
-def plain_webp(clip: Path, out: Path) -> list[str]:
-    """What the webp plugin runs by default, as one plain ffmpeg command."""
-    return ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-vf",
-            "fps=15,scale=480:-1:flags=lanczos,format=yuv420p", "-c:v", "libwebp", "-quality", "75",
-            "-compression_level", "4", "-loop", "0", "-f", "webp", str(out)]
-
-
-def fig_webp_speed(rows: list[Row], clip: Path, work: Path, scale: Scale) -> None:
-    """Figure 2, webp: `transmute convert --format webp` / the plain ffmpeg command doing the same."""
-    cli, plain = [], []
-    for _ in range(scale.repeats):
-        cli.append(timed(convert_command(clip, work / "cli.webp", "--format", "webp", "--width", "480")))
-        plain.append(timed(plain_webp(clip, work / "plain.webp")))
-    rows.append(Row(2, "plugin speed, webp (transmute convert)", median(cli), "s", median(plain),
-                    "ffmpeg libwebp, same settings", _ratio(median(cli), median(plain)), "ratio <= 1.10",
-                    note=f"convert {', '.join(f'{x:.2f}' for x in cli)}; "
-                         f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
-
-
-def plain_apng(clip: Path, out: Path) -> list[str]:
-    """What the apng plugin runs by default, as one plain ffmpeg command."""
-    return ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-vf",
-            "fps=15,scale=480:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24",
-            "-c:v", "apng", "-pred", "mixed", "-plays", "0", "-f", "apng", str(out)]
-
-
-def fig_apng_speed(rows: list[Row], clip: Path, work: Path, scale: Scale) -> None:
-    """Figure 2, apng: `transmute convert --format apng` / the plain ffmpeg command doing the same."""
-    cli, plain = [], []
-    for _ in range(scale.repeats):
-        cli.append(timed(convert_command(clip, work / "cli.png", "--format", "apng", "--width", "480")))
-        plain.append(timed(plain_apng(clip, work / "plain.png")))
-    rows.append(Row(2, "plugin speed, apng (transmute convert)", median(cli), "s", median(plain),
-                    "ffmpeg apng, same settings", _ratio(median(cli), median(plain)), "ratio <= 1.10",
-                    note=f"convert {', '.join(f'{x:.2f}' for x in cli)}; "
+                    note=f"plugin {', '.join(f'{x:.2f}' for x in plugin)}; "
                          f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
 
 
@@ -639,29 +627,6 @@ def fig_quality(rows: list[Row], work: Path, scale: Scale) -> list[dict[str, Any
     return details
 
 
-def fig_sprite_speed(rows: list[Row], clips: dict[str, Path], work: Path, scale: Scale) -> None:
-    """Figure 2, sprite: the plugin as a worker runs it (convert_file: probe, plan, ffmpeg) / the plain ffmpeg
-    command that makes the same 5x5 sheet of 160 px tiles, interleaved, median of the repeats."""
-    from transmute.core.params import parse_params
-    from transmute.media.conversion import convert_file
-    from transmute.settings import LimitsConfig
-
-    clip, limits = clips["hd"], LimitsConfig.from_env().for_conversion()
-    plain_command = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-vf",
-                     f"fps=25/{scale.hd_seconds},scale=160:-1:flags=lanczos,tile=5x5", "-frames:v", "1",
-                     "-q:v", "5", str(work / "plain-sprite.jpg")]
-    plugin, plain = [], []
-    for _ in range(scale.repeats):
-        started = time.monotonic()
-        convert_file(clip, work / "sprite.jpg", parse_params({"format": "sprite"}), limits=limits, work_dir=work)
-        plugin.append(time.monotonic() - started)
-        plain.append(timed(plain_command))
-    rows.append(Row(2, "plugin speed (sprite 5x5, convert_file)", median(plugin), "s", median(plain),
-                    "ffmpeg fps,scale,tile", _ratio(median(plugin), median(plain)), "ratio <= 1.10",
-                    note=f"plugin {', '.join(f'{x:.2f}' for x in plugin)}; "
-                         f"ffmpeg {', '.join(f'{x:.2f}' for x in plain)}"))
-
-
 # ------------------------------------------------------------------------------------------ the run
 
 
@@ -711,11 +676,9 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                 say("figure 7: GIF quality")
                 offline_result["details"] = fig_quality(rows, work, scale)
             if 2 in wanted:
-                say("figure 2: sprite plugin speed")
-                fig_sprite_speed(rows, clips, work, scale)
-                for name in VIDEO_FILE_FORMATS:
+                for name in FORMAT_SPEED:
                     say(f"figure 2: plugin speed, {name}")
-                    fig_video_file_speed(rows, name, work, scale)
+                    fig_format_speed(rows, name, clips, work, scale)
         except Exception as exc:
             offline_result["error"] = repr(exc)
             raise
@@ -741,9 +704,6 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                     say("figures 1-2: service overhead (embedded) and plugin speed")
                     done_id = fig_overhead(rows, "embedded", server.url, clips["hd"], work, scale, 1.10,
                                            with_plugin_speed=2 in wanted)
-                    if 2 in wanted:
-                        fig_webp_speed(rows, clips["hd"], work, scale)
-                        fig_apng_speed(rows, clips["hd"], work, scale)
                 else:
                     done_id = done_task(server.url, clips["tiny"])
                 if 3 in wanted:
