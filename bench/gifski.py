@@ -112,6 +112,13 @@ def clip_graphs(size: str, seconds: float) -> dict[str, str]:
                   f"[bg][box]overlay=x={width // 10}+{width // 7}*t:y={height * 7 // 18}+{height // 18}*sin(3*t)"
                   ":shortest=1,gblur=sigma=1.5,noise=alls=9:allf=t+u"),
         "screen": _screen(width, height, seconds),
+        # an edited clip: three shots with hard cuts (a palette per scene could help here)
+        "cuts": (f"mandelbrot=size={size}:rate=30,trim=duration={seconds / 3:.3f},setpts=PTS-STARTPTS[a];"
+                 f"life=size={cells}:rate=30:mold=25:ratio=0.35:life_color=#f4e3b0:death_color=#1e2a44:"
+                 f"mold_color=#6a8f5a,scale={size}:flags=bicubic,setsar=1,trim=duration={seconds / 3:.3f},"
+                 "setpts=PTS-STARTPTS[b];"
+                 f"gradients=size={size}:rate=30:speed=0.02:c0=#3a5f8a:c1=#d9a36b:c2=#2f4d2a:n=3:"
+                 f"duration={seconds / 3:.3f},noise=alls=9:allf=t+u[c];[a][b][c]concat=n=3"),
         # a phone video: a landscape-coded frame, twice the size, shown portrait through rotation metadata
         "phone": (f"gradients=size={width * 2}x{height * 2}:rate=30:speed=0.02:c0=#3a5f8a:c1=#d9a36b:c2=#2f4d2a:n=3:"
                   f"duration={seconds}[bg];color=c=#c0392b:size={width * 11 // 32}x{width * 11 // 32}:rate=30[box];"

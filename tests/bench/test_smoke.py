@@ -61,7 +61,7 @@ def test_the_gifski_figure_compares_every_clip_or_says_it_was_skipped(smoke: dic
         assert len(rows) == 1 and not smoke["results"]["gifski"]
         assert "gifski not found" in smoke["markdown"]
         return
-    clips = {"testsrc2", "mandelbrot", "life", "cellauto", "grain", "screen", "phone"}
+    clips = {"testsrc2", "mandelbrot", "life", "cellauto", "grain", "screen", "cuts", "phone"}
     assert {row["name"].split(", ")[1] for row in rows} == clips
     settings = {(item["source"], item["setting"].split()[0]) for item in smoke["results"]["gifski"]}
     assert settings == {(clip, tool) for clip in clips for tool in ("gifski", "transmute", "ffmpeg")}
