@@ -159,9 +159,10 @@ GRAPH_VARIANTS = {
     "hq graph: floyd_steinberg": {"use": "dither=floyd_steinberg:diff_mode=none"},
     "hq graph: dither=none": {"use": "dither=none:diff_mode=none"},
     "hq graph: max_colors=192": {"colors": 192},
+    "hq graph: max_colors=160": {"colors": 160},
     "hq graph: max_colors=128": {"colors": 128},
 }
-LOSSY = (10, 20, 40, 80)
+LOSSY = (5, 10, 20, 40)
 """gifsicle --lossy levels tried on the high_quality GIF (0 = lossless LZW; 20 is gifsicle's own example)."""
 
 

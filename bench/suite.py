@@ -113,7 +113,7 @@ class Row:
     """Not measured (a tool is missing): value, reference and ratio are NaN and `note` says why."""
 
     def __post_init__(self) -> None:
-        if self.target and self.met is None:
+        if self.target and self.met is None and not self.skipped:
             subject, op, bound = self.target.split()
             number = self.ratio if subject == "ratio" else self.value
             self.met = number <= float(bound) if op == "<=" else number >= float(bound)
