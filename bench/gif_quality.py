@@ -1,6 +1,6 @@
 """Measure GIF settings: file size and SSIM per quality level, and one-pass vs two-pass time and memory.
 
-Not run by the tests. Usage:  .venv/bin/python bench/gif_quality.py [--grid] [--gifski] [--out DIR]
+Not run by the tests. Usage:  .venv/bin/python -m bench.gif_quality [--grid] [--gifski] [--out DIR]
 
 - Sources are synthetic (lavfi): testsrc2 (flat colours, text), mandelbrot (smooth gradients, zooming),
   and "noisy" (a Game of Life pattern over a colour gradient with temporal grain: real-footage-like noise).
