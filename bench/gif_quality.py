@@ -163,7 +163,8 @@ GRAPH_VARIANTS = {
     "hq graph: max_colors=128": {"colors": 128},
 }
 LOSSY = (5, 10, 20, 40)
-"""gifsicle --lossy levels tried on the high_quality GIF (0 = lossless LZW; 20 is gifsicle's own example)."""
+"""gifsicle --lossy levels tried on the high_quality GIF (20 is gifsicle's own example). With -O1: -O3 gave the
+same bytes with lossy on, in about seven times the time (0.3 s against 2.2 s on the mandelbrot clip)."""
 
 
 def _seconds(command: list[str]) -> float:
@@ -234,9 +235,9 @@ def gifski_settings(folder: Path) -> None:
             per_scene(source, out, width))
         for lossy in (0, *LOSSY):
             out = folder / f"{name}-lossy{lossy}.gif"
-            extra = [f"--lossy={lossy}"] if lossy else []
-            took = _seconds(["gifsicle", "-O3", *extra, str(best), "-o", str(out)])
-            row(name, f"high_quality + gifsicle -O3 {' '.join(extra)} (time: gifsicle alone)", out, took)
+            options = ["-O1", f"--lossy={lossy}"] if lossy else ["-O3"]
+            took = _seconds(["gifsicle", *options, str(best), "-o", str(out)])
+            row(name, f"high_quality + gifsicle {' '.join(options)} (time: gifsicle alone)", out, took)
 
 
 def main() -> None:
