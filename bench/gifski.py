@@ -104,11 +104,11 @@ def clip_graphs(size: str, seconds: float) -> dict[str, str]:
         # a scrolling rule-110 automaton tinted by a moving colour gradient (fine detail, many colours)
         "cellauto": (f"cellauto=size={cells}:rate=30:seed=7:rule=110:random_fill_ratio=0.5:scroll=1,"
                      f"scale={size}:flags=bilinear,setsar=1,format=rgb24[c];"
-                     f"gradients=size={size}:rate=30:speed=0.05:c0=#f6d365:c1=#fda085:c2=#84fab0:"
+                     f"gradients=size={size}:rate=30:seed=7:speed=0.05:c0=#f6d365:c1=#fda085:c2=#84fab0:"
                      f"duration={seconds},format=rgb24[g];[c][g]blend=all_mode=multiply,trim=duration={seconds}"),
         # camera-like: a slowly moving 4-colour gradient, a bright object crossing it, lens softness and
         # sensor grain (temporal noise)
-        "grain": (f"gradients=size={size}:rate=30:speed=0.02:c0=#1d3557:c1=#a8dadc:c2=#e9c46a:c3=#264653:n=4:"
+        "grain": (f"gradients=size={size}:rate=30:seed=7:speed=0.02:c0=#1d3557:c1=#a8dadc:c2=#e9c46a:c3=#264653:n=4:"
                   f"duration={seconds}[bg];color=c=#f1faee:size={width * 3 // 16}x{height * 2 // 9}:rate=30[box];"
                   f"[bg][box]overlay=x={width // 10}+{width // 7}*t:y={height * 7 // 18}+{height // 18}*sin(3*t)"
                   ":shortest=1,gblur=sigma=1.5,noise=alls=9:allf=t+u:all_seed=7"),
@@ -118,11 +118,12 @@ def clip_graphs(size: str, seconds: float) -> dict[str, str]:
                  f"life=size={cells}:rate=30:seed=7:mold=25:ratio=0.35:life_color=#f4e3b0:death_color=#1e2a44:"
                  f"mold_color=#6a8f5a,scale={size}:flags=bicubic,setsar=1,trim=duration={seconds / 3:.3f},"
                  "setpts=PTS-STARTPTS[b];"
-                 f"gradients=size={size}:rate=30:speed=0.02:c0=#3a5f8a:c1=#d9a36b:c2=#2f4d2a:n=3:"
+                 f"gradients=size={size}:rate=30:seed=7:speed=0.02:c0=#3a5f8a:c1=#d9a36b:c2=#2f4d2a:n=3:"
                  f"duration={seconds / 3:.3f},noise=alls=9:allf=t+u:all_seed=7[c];[a][b][c]concat=n=3"),
         # a phone video: a landscape-coded frame, twice the size, shown portrait through rotation metadata
-        "phone": (f"gradients=size={width * 2}x{height * 2}:rate=30:speed=0.02:c0=#3a5f8a:c1=#d9a36b:c2=#2f4d2a:n=3:"
-                  f"duration={seconds}[bg];color=c=#c0392b:size={width * 11 // 32}x{width * 11 // 32}:rate=30[box];"
+        "phone": (f"gradients=size={width * 2}x{height * 2}:rate=30:seed=7:speed=0.02:c0=#3a5f8a:c1=#d9a36b:"
+                  f"c2=#2f4d2a:n=3:duration={seconds}[bg];"
+                  f"color=c=#c0392b:size={width * 11 // 32}x{width * 11 // 32}:rate=30[box];"
                   f"[bg][box]overlay=x={width * 5 // 16}+{width * 15 // 64}*t:y={height * 25 // 36}:shortest=1,"
                   "gblur=sigma=3,noise=alls=10:allf=t+u:all_seed=7"),
     }
