@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 7: eight figures, each a ratio against a reference measured in the same run.
+"""The benchmark suite of issue 7: nine figures, each a ratio against a reference measured in the same run.
 
     .venv/bin/python -m bench            # the full run (about 10 minutes), writes docs/benchmarks.md
     .venv/bin/python -m bench --smoke    # tiny clips, 1 s of wrk, 20 MB upload: a CI check that it all runs
@@ -14,6 +14,7 @@ Figures (targets from the issue; the table says which are met):
 6. Queue latency: enqueue-to-start on RabbitMQ with an idle worker (Dramatiq, transmute's broker settings).
 7. GIF quality: size and SSIM per quality level / a naive ffmpeg GIF and the reference palette graph.
 8. Scaling: clips per minute with one and two worker processes.
+9. GIF quality against gifski (issue 13): per clip, `high_quality`'s SSIM / gifski's, with size and time.
 """
 
 from __future__ import annotations
@@ -106,11 +107,14 @@ class Row:
     target: str = ""
     """Like `ratio <= 1.10` or `value <= 150`; empty when the issue sets none."""
     met: bool | None = None
+    """Computed from `target` when it is `subject op bound`; given when the target has several parts."""
     load: float = field(default_factory=load)
     note: str = ""
+    skipped: bool = False
+    """Not measured (a tool is missing): value, reference and ratio are NaN and `note` says why."""
 
     def __post_init__(self) -> None:
-        if self.target:
+        if self.target and self.met is None and not self.skipped:
             subject, op, bound = self.target.split()
             number = self.ratio if subject == "ratio" else self.value
             self.met = number <= float(bound) if op == "<=" else number >= float(bound)
@@ -627,6 +631,37 @@ def fig_quality(rows: list[Row], work: Path, scale: Scale) -> list[dict[str, Any
     return details
 
 
+GIFSKI_TARGET = "SSIM >= gifski, size <= gifski, time <= gifski / 2"
+
+
+def fig_gifski(rows: list[Row], work: Path, scale: Scale) -> list[dict[str, Any]]:
+    """Figure 9: per clip, `high_quality` against gifski -Q 90 fed the same frames (bench/gifski.py)."""
+    from bench import gifski
+
+    found = gifski.find_gifski()
+    if found is None:
+        rows.append(Row(9, "GIF vs gifski", math.nan, "SSIM", math.nan, "gifski", math.nan, GIFSKI_TARGET,
+                        skipped=True, note="skipped: gifski not found (scripts/bench.sh installs the npm package "
+                                           f"gifski@{gifski.GIFSKI_VERSION} into .bench-tools/, or set BENCH_GIFSKI)"))
+        return []
+    binary, version = found
+    width = int(scale.quality_size.split("x")[0]) * 3 // 4
+    clips = gifski.make_clips(work / "gifski-clips", scale.quality_size, scale.quality_seconds)
+    details = []
+    for name, source in clips.items():
+        say(f"figure 9: {name}")
+        reference, best, default, plain = gifski.compare_clip(binary, name, source, work, width, scale.repeats)
+        note = (f"{best.kib:.0f} KiB vs {reference.kib:.0f} (x{best.kib / reference.kib:.2f}), "
+                f"{best.seconds:.2f} s vs {reference.seconds:.2f} (x{best.seconds / reference.seconds:.2f}; "
+                f"gifski {reference.note}); default {default.ssim:.3f}, {default.kib:.0f} KiB; "
+                f"ffmpeg plain {plain.ssim:.3f}, {plain.kib:.0f} KiB")
+        rows.append(Row(9, f"GIF vs gifski, {name}, high_quality", best.ssim, "SSIM", reference.ssim,
+                        f"{version} -Q {gifski.GIFSKI_QUALITY}", _ratio(best.ssim, reference.ssim), GIFSKI_TARGET,
+                        met=gifski.meets_target(best, reference), note=note))
+        details += [asdict(item) for item in (reference, best, default, plain)]
+    return details
+
+
 # ------------------------------------------------------------------------------------------ the run
 
 
@@ -643,9 +678,10 @@ def make_clips(folder: Path, scale: Scale) -> dict[str, Path]:
 
 def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any]:
     ensure_wrk()
-    wanted = only or set(range(1, 9))
+    wanted = only or set(range(1, 10))
     rows: list[Row] = []
     details: list[dict[str, Any]] = []
+    gifski_details: list[dict[str, Any]] = []
     loads = [load()]
     began = time.monotonic()
     (work / "logs").mkdir(parents=True, exist_ok=True)
@@ -667,7 +703,7 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
     offline_result: dict[str, Any] = {}
 
     def offline_figures() -> None:
-        """Figures 5 (conversion memory) and 7: no server involved."""
+        """Figures 5 (conversion memory), 7 and 9: no server involved."""
         try:
             if 5 in wanted:
                 say("figure 5: conversion memory")
@@ -679,6 +715,9 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                 for name in FORMAT_SPEED:
                     say(f"figure 2: plugin speed, {name}")
                     fig_format_speed(rows, name, clips, work, scale)
+            if 9 in wanted:
+                say("figure 9: GIF quality against gifski")
+                offline_result["gifski"] = fig_gifski(rows, work, scale)
         except Exception as exc:
             offline_result["error"] = repr(exc)
             raise
@@ -758,6 +797,7 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
             if offline.is_alive() or "error" in offline_result:
                 raise RuntimeError(f"the conversion-memory and quality figures failed: {offline_result}")
         details = offline_result.get("details", [])
+        gifski_details = offline_result.get("gifski", [])
     finally:
         monitor_stop.set()
         processes.close()
@@ -767,7 +807,7 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
     return {"scale": scale.name, "machine": machine(), "load": {"min": min(loads), "max": max(loads),
                                                                 "mean": round(sum(loads) / len(loads), 2)},
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(time.monotonic() - began, 1),
-            "rows": [asdict(row) for row in rows], "quality": details}
+            "rows": [asdict(row) for row in rows], "quality": details, "gifski": gifski_details}
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -788,6 +828,10 @@ def table(result: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
         met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        if row.get("skipped"):
+            lines.append(f"| {row['figure']} | {row['name']} | - | - ({row['reference_name']}) | - | "
+                         f"{row['target'] or '-'} | - | {row['load']:.2f} | {row['note']} |")
+            continue
         lines.append(f"| {row['figure']} | {row['name']} | {_num(row['value'])} {row['unit']} | "
                      f"{_num(row['reference'])} {row['unit']} ({row['reference_name']}) | {_num(row['ratio'])} | "
                      f"{row['target'] or '-'} | {met} | {row['load']:.2f} | {row['note']} |")
@@ -800,6 +844,15 @@ def quality_table(result: dict[str, Any]) -> str:
     lines = ["| source | setting | size KiB | SSIM |", "|---|---|---|---|"]
     lines += [f"| {item['source']} | {item['setting']} | {item['kib']:.0f} | {item['ssim']:.4f} |"
               for item in result["quality"]]
+    return "\n".join(lines)
+
+
+def gifski_table(result: dict[str, Any]) -> str:
+    if not result.get("gifski"):
+        return ""
+    lines = ["| clip | setting | size KiB | SSIM | time s | notes |", "|---|---|---|---|---|---|"]
+    lines += [f"| {item['source']} | {item['setting']} | {item['kib']:.0f} | {item['ssim']:.4f} | "
+              f"{item['seconds']:.2f} | {item['note']} |" for item in result["gifski"]]
     return "\n".join(lines)
 
 
@@ -821,6 +874,9 @@ def markdown(result: dict[str, Any]) -> str:
         "palette graph `palettegen=stats_mode=diff`, `paletteuse=dither=bayer`):",
         "",
         quality_table(result),
+        *(["", "GIF against gifski (figure 9; gifski fed PNG frames extracted at the same fps and size, time "
+            "without the extraction; high_quality and gifski timed alternately, median):", "", gifski_table(result)]
+          if result.get("gifski") else []),
         END,
     ])
 
@@ -855,6 +911,9 @@ def main(argv: list[str] | None = None) -> None:
     if result["quality"]:
         print()
         print(quality_table(result))
+    if result.get("gifski"):
+        print()
+        print(gifski_table(result))
     out = args.out or (None if args.smoke else DOC)
     if out is not None:
         write_doc(out, result)
