@@ -304,6 +304,8 @@ FORMAT_SPEED: dict[str, tuple[str, str, list[str]]] = {
     "apng": ("hd", "ffmpeg: apng, 480 px, 15 fps",
              ["-vf", "fps=15,scale=480:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24",
               "-c:v", "apng", "-pred", "mixed", "-plays", "0", "-f", "apng"]),
+    "mp3": ("hd-sound", "ffmpeg: libmp3lame 192k",
+            ["-vn", "-c:a", "libmp3lame", "-b:a", "192k", "-map_metadata", "-1", "-write_xing", "1", "-f", "mp3"]),
     "sprite": ("hd", "ffmpeg: fps, scale, tile 5x5 of 160 px",
                ["-vf", "fps=25/{seconds},scale=160:-1:flags=lanczos,tile=5x5", "-frames:v", "1", "-q:v", "5"]),
 }
