@@ -53,8 +53,6 @@ def create_app(
     settings = settings or Settings.from_env()
     use_plugins(PluginConfig.from_env().plugins)
     mode = mode or (RunMode.EMBEDDED if settings.broker.in_process else RunMode.DISTRIBUTED)
-    security = SecurityConfig.from_env()
-    server = ServerConfig.from_env()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -80,41 +78,53 @@ def create_app(
                 await anyio.to_thread.run_sync(projector.stop)
             await store.close()
 
-    def spec_paths(app: Litestar) -> None:
-        """Write the task routes in /schema as the spec does, with their trailing slash (both forms are served)."""
-        schema = app.openapi_schema
-        schema.paths = {
-            path if path.endswith("/") or not path.startswith("/api/") else f"{path}/": item
-            for path, item in (schema.paths or {}).items()
-        }
-
-    def provide_services(request: Request) -> Services:
-        return request.app.state.services
-
     return Litestar(
         route_handlers=[TasksController, list_formats, media_result, live, ready, MetricsController],
-        middleware=[
-            # First: the client's address (from a trusted proxy's X-Forwarded-For) is what the limiter counts by.
-            DefineMiddleware(ProxyHeadersMiddleware, trusted_hosts=list(server.trusted_proxies)),
-            RequestMetrics,
-            DefineMiddleware(ClientIdleTimeout, idle_timeout=server.client_idle_timeout),
-            *security_middleware(security),
-        ],
+        middleware=_middleware(ServerConfig.from_env(), SecurityConfig.from_env()),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         on_startup=[spec_paths],
         request_max_body_size=settings.limits.max_upload_bytes + 1024 * 1024,
         state=State({"max_upload_mb": settings.limits.max_upload_mb}),
-        openapi_config=OpenAPIConfig(
-            title="transmute",
-            version="0.1.0",
-            description="Conversion tasks: upload a video or give its URL, follow the task, download the result.",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
-        ),
+        openapi_config=openapi_config(),
         # Logging is set up by the process (transmute.logs: text or JSON); Litestar's own default set-up
         # would replace the root logger's handler with its text format.
         logging_config=None,
         debug=False,
+    )
+
+
+def _middleware(server: ServerConfig, security: SecurityConfig) -> list:
+    """The gateway's middleware, outermost first."""
+    return [
+        # First: the client's address (from a trusted proxy's X-Forwarded-For) is what the limiter counts by.
+        DefineMiddleware(ProxyHeadersMiddleware, trusted_hosts=list(server.trusted_proxies)),
+        RequestMetrics,
+        DefineMiddleware(ClientIdleTimeout, idle_timeout=server.client_idle_timeout),
+        *security_middleware(security),
+    ]
+
+
+def spec_paths(app: Litestar) -> None:
+    """Write the task routes in /schema as the spec does, with their trailing slash (both forms are served)."""
+    schema = app.openapi_schema
+    schema.paths = {
+        path if path.endswith("/") or not path.startswith("/api/") else f"{path}/": item
+        for path, item in (schema.paths or {}).items()
+    }
+
+
+def provide_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The OpenAPI document at /schema (Swagger UI at /schema/swagger)."""
+    return OpenAPIConfig(
+        title="transmute",
+        version="0.1.0",
+        description="Conversion tasks: upload a video or give its URL, follow the task, download the result.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
     )
