@@ -52,10 +52,11 @@ def top_level_boxes(path: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory) -> dict[str, Path]:
     """`odd` (321x241, 30 fps, 2 s, with sound), `gif` (120x90, 12 fps, 2 s), `alpha` (ProRes 4444, 64x48,
-    red at half opacity), `bigger` (640x480, 4 s: long enough to watch progress)."""
+    red at half opacity), `bigger` (640x480, 4 s) and `longer` (640x480, 16 s): long enough to watch progress
+    (several reports a tenth of a second apart) even on a fast machine."""
     folder = tmp_path_factory.mktemp("video-formats")
     made = {"odd": folder / "odd.mp4", "gif": folder / "clip.gif", "alpha": folder / "alpha.mov",
-            "bigger": folder / "bigger.mp4"}
+            "bigger": folder / "bigger.mp4", "longer": folder / "longer.mp4"}
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=321x241:rate=30:duration=2", "-f", "lavfi",
            "-i", "sine=frequency=440:duration=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p",
            "-c:a", "aac", "-shortest", str(made["odd"]))
@@ -63,8 +64,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
            "split[a][b];[a]palettegen[p];[b][p]paletteuse", str(made["gif"]))
     ffmpeg("-f", "lavfi", "-i", "color=c=red@0.5:s=64x48:r=10:d=1,format=rgba", "-c:v", "prores_ks",
            "-profile:v", "4444", "-pix_fmt", "yuva444p10le", str(made["alpha"]))
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30:duration=4", "-c:v", "libx264", "-preset",
-           "ultrafast", "-pix_fmt", "yuv420p", str(made["bigger"]))
+    for name, seconds in (("bigger", 4), ("longer", 16)):
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=640x480:rate=30:duration={seconds}", "-c:v", "libx264",
+               "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(made[name]))
     return made
 
 
@@ -151,20 +153,22 @@ def test_a_source_without_sound_converts_without_sound(clips, tmp_path, name):
     assert stream(info, "audio") is None and stream(info, "video")["codec_name"] == FORMATS[name][0]
 
 
-@pytest.mark.parametrize(("name", "slow"), [("mp4", {"preset": "slower"}), ("webm", {"cpu_used": 0})])
-def test_progress_rises_to_100_and_cancel_and_timeout_leave_no_file(media, tmp_path, name, slow):
-    reports = convert(media["bigger"], tmp_path / f"whole.{name}", format=name, **slow).progress
+# x264 at `slower` on 16 s, libvpx at cpu-used 0 on 4 s: each a run of seconds, so progress is seen moving.
+@pytest.mark.parametrize(("name", "clip", "slow"), [("mp4", "longer", {"preset": "slower"}),
+                                                    ("webm", "bigger", {"cpu_used": 0})])
+def test_progress_rises_to_100_and_cancel_and_timeout_leave_no_file(media, tmp_path, name, clip, slow):
+    reports = convert(media[clip], tmp_path / f"whole.{name}", format=name, **slow).progress
     assert reports == sorted(reports) and reports[-1] == 100 and reports.count(100) == 1
     assert len({round(value) for value in reports if 0 < value < 100}) >= 3
 
     cancel = threading.Event()
     with pytest.raises(ConversionCancelled):
-        convert(media["bigger"], tmp_path / f"cancelled.{name}", format=name, cancel=cancel,
+        convert(media[clip], tmp_path / f"cancelled.{name}", format=name, cancel=cancel,
                 on_progress=lambda percent: cancel.set(), **slow)
     assert not (tmp_path / f"cancelled.{name}").exists()
 
     with pytest.raises(ConversionTimeout, match=r"longer than the 0\.3 s allowed and was stopped; try a shorter"):
-        convert(media["bigger"], tmp_path / f"late.{name}", format=name, timeout=0.3, **slow)
+        convert(media[clip], tmp_path / f"late.{name}", format=name, timeout=0.3, **slow)
     assert not (tmp_path / f"late.{name}").exists()
 
 
