@@ -404,4 +404,5 @@ class Infra:
             "TRANSMUTE_S3_SECRET_KEY": "testing",
             "TRANSMUTE_S3_BUCKET": bucket,
             "TRANSMUTE_S3_SECURE": "false",
+            "TRANSMUTE_S3_CREATE_BUCKET": "true",  # a fresh bucket per run
         }

@@ -84,6 +84,7 @@ def cluster(tmp_path: Path, database: str, rabbitmq_vhost: str, s3_server: str) 
     logs.mkdir()
     running = components.Cluster(env=components.cluster_env(tmp_path, database, rabbitmq_vhost, s3_server, bucket),
                                  logs=logs, s3_endpoint=s3_server, bucket=bucket)
+    running.s3().make_bucket(bucket)  # as an operator would: `transmute api` and `worker` need it to exist
     yield running
     running.close()
     if components.rabbitmq_up():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -141,9 +141,23 @@ class StorageConfig(Section):
                                              "folder.")
     s3_access_key: str = Field("", description="The S3 access key.")
     s3_secret_key: str = secret("", "The S3 secret key.")
-    s3_bucket: str = Field("transmute", description="The bucket (created when missing).")
+    s3_bucket: str = Field("transmute", description="The bucket; `transmute api` and `transmute worker` stop at "
+                                                     "start when it is missing (unless TRANSMUTE_S3_CREATE_BUCKET).")
+    s3_create_bucket: Flag = Field(False, description="Create a missing bucket at start instead of stopping "
+                                                      "(development).")
     s3_secure: Flag = Field(True, description="Reach S3 over HTTPS.")
     s3_region: str = Field("", description="The S3 region, for services that need one.")
+
+
+_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+
+
+def _with_async_driver(url: str) -> str:
+    """A database URL without a driver gets the async one transmute speaks (`postgresql://` -> asyncpg)."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme.lower() in _ASYNC_DRIVERS:
+        return f"{_ASYNC_DRIVERS[scheme.lower()]}://{rest}"
+    return url
 
 
 class DatabaseConfig(Section):
@@ -151,8 +165,10 @@ class DatabaseConfig(Section):
 
     model_config = SettingsConfigDict(env_prefix=f"{PREFIX}DATABASE_")
     title = "Database"
-    url: str = Field("", description="The task store, e.g. `postgresql+asyncpg://user:pass@host/db`.", repr=False,
-                     json_schema_extra={"secret": True, "shown_default": "SQLite under the data folder"})
+    url: Annotated[str, AfterValidator(_with_async_driver)] = Field(
+        "", description="The task store, e.g. `postgresql+asyncpg://user:pass@host/db` (`postgresql://` means "
+                        "asyncpg).", repr=False,
+        json_schema_extra={"secret": True, "shown_default": "SQLite under the data folder"})
     pool_size: Annotated[int, AtLeast(1)] = Field(
         10, description="PostgreSQL connections a gateway process keeps for writes and listings (status reads "
                         "take up to 4 more).")
@@ -374,10 +390,14 @@ class OpsConfig(Section):
     title = "Worker operations"
     heartbeat_file: Path = Field(Path("/tmp/transmute-worker.heartbeat"),
                                  description="Touched by a healthy `transmute worker` every heartbeat interval "
-                                             "(`transmute healthcheck worker` reads it).")
+                                             "(`transmute healthcheck worker` reads it); a second worker on the "
+                                             "host adds `-1` to the name (and so on).")
     heartbeat_interval: Annotated[float, AtLeast(0.1)] = Field(10, description="Seconds between two heartbeats.")
     metrics_port: Annotated[int, AtLeast(0)] = Field(
-        9191, description="Where `transmute worker` serves Prometheus metrics (`/metrics`); 0 turns it off.")
+        9191, description="Where `transmute worker` serves Prometheus metrics (`/metrics`); 0 turns it off. A "
+                          "second worker on the host takes the next port (and so on).")
+    metrics_address: str = Field("0.0.0.0", description="The address the worker's metrics server listens on "
+                                                        "(`127.0.0.1`: this host only).")
     shutdown_timeout: Annotated[float, AtLeast(0)] = shown_default(
         1800, "TRANSMUTE_CONVERSION_TIMEOUT",
         "On SIGTERM a worker stops taking messages and lets conversions in flight run this long before it cancels "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from transmute.cli.base import TransmuteGroup
+from transmute.cli.check import check
 from transmute.cli.convert import convert, formats
 from transmute.cli.services import api, healthcheck, serve, worker
 from transmute.cli.settings import settings
@@ -19,5 +20,5 @@ def main() -> None:
     use_plugins(PluginConfig.from_env().plugins)
 
 
-for command in (convert, formats, serve, api, worker, healthcheck, settings):
+for command in (convert, formats, serve, api, worker, check, healthcheck, settings):
     main.add_command(command)

@@ -69,10 +69,12 @@ def serve(host: str, port: int, data_dir: Path, workers: int, log_level: str) ->
 @LOG_LEVEL_OPTION
 def api(host: str, port: int, workers: int, log_level: str) -> None:
     """Run the gateway of distributed mode (RabbitMQ, PostgreSQL, S3; configured by TRANSMUTE_* variables)."""
+    from transmute.cli.check import API_CHECKS, check_or_exit
     from transmute.services.api.runner import run_api
 
     configure_logging(log_level)
     check_plugins()
+    check_or_exit(API_CHECKS)
     run_api(host=host, port=port, workers=workers, log_level=log_level)
 
 
@@ -84,10 +86,12 @@ def api(host: str, port: int, workers: int, log_level: str) -> None:
 @LOG_LEVEL_OPTION
 def worker(processes: int, threads: int, log_level: str) -> None:
     """Run conversion workers of distributed mode (they need the broker and the object storage only)."""
+    from transmute.cli.check import WORKER_CHECKS, check_or_exit
     from transmute.services.worker.supervisor import run_worker
 
     configure_logging(log_level)
     check_plugins()
+    check_or_exit(WORKER_CHECKS)
     log.info("transmute: %d worker process(es), %d thread(s) each", processes, threads)
     run_worker(processes=processes, threads=threads, log_level=log_level)
 

@@ -20,14 +20,15 @@ _MISSING = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
 class S3Storage(ObjectStorage):
     """Objects in one bucket, created at start when missing."""
 
-    def __init__(self, config: StorageConfig, *, create_bucket: bool = True) -> None:
+    def __init__(self, config: StorageConfig, *, create_bucket: bool = True, retries: int = 3) -> None:
+        """`retries`: attempts again after a connection error or a 5xx (0 for a check that should answer fast)."""
         endpoint = config.s3_endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
         # Retries on connection errors are urllib3's; a longer outage surfaces as StorageError and the
         # worker's message is retried with back-off.
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=5, read=60),
             maxsize=16,
-            retries=urllib3.Retry(total=3, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)),
+            retries=urllib3.Retry(total=retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)),
         )
         self.bucket = config.s3_bucket
         self.client = Minio(
