@@ -37,8 +37,19 @@ def create_broker(config: BrokerConfig) -> dramatiq.Broker:
     broker.add_middleware(CurrentMessage())
     for queue in (CONVERT_QUEUE, EVENTS_QUEUE):
         broker.declare_queue(queue)
+    if not config.in_process:
+        declare_now(broker)
     dramatiq.set_broker(broker)
     return broker
+
+
+def declare_now(broker: dramatiq.Broker) -> None:
+    """Create the queues on RabbitMQ at start (Dramatiq waits for the first publish or consume): a gateway
+    started before any worker is ready at once, and its convert messages wait in the queue."""
+    for queue in (CONVERT_QUEUE, EVENTS_QUEUE):
+        broker.declare_queue(queue, ensure=True)  # type: ignore[call-arg]
+    # The connection was this thread's only: close it rather than leave it to miss its heartbeats.
+    del broker.connection  # type: ignore[attr-defined]
 
 
 def amqp_url(config: BrokerConfig) -> str:
