@@ -137,6 +137,9 @@ def cluster_env(tmp_path: Path, database: str, amqp_url: str, s3_endpoint: str, 
         "TRANSMUTE_RECONCILE_INTERVAL": "1",
         "TRANSMUTE_RECONCILE_LEASE": "5",
         "TMPDIR": str(tmp_path),
+        # This test's workers count their instances (heartbeat files, metrics ports) among themselves only.
+        "TRANSMUTE_HEARTBEAT_FILE": str(tmp_path / "worker.heartbeat"),
+        "TRANSMUTE_METRICS_PORT": str(free_port()),
     }
 
 

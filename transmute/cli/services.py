@@ -107,12 +107,15 @@ def healthcheck() -> None:
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"The heartbeat file (default: {HEARTBEAT_FILE_ENV}, else "
                    f"{OpsConfig.model_fields['heartbeat_file'].default}).")
-def healthcheck_worker(max_age: float, path: Path | None) -> None:
+@click.option("--instance", default=0, show_default=True, type=click.IntRange(0),
+              help="Which worker on this host: the nth started while others ran (its start-up log says).")
+def healthcheck_worker(max_age: float, path: Path | None, instance: int) -> None:
     """Is `transmute worker` alive? Its heartbeat file is touched every 10 s while its processes' worker
     threads and broker consumers run (the Deployment's liveness, readiness and startup probe)."""
     from transmute.services.worker.heartbeat import check_heartbeat, heartbeat_age
+    from transmute.services.worker.instance import instance_heartbeat
 
-    path = path or OpsConfig.from_env().heartbeat_file
+    path = path or instance_heartbeat(OpsConfig.from_env().heartbeat_file, instance)
     problem = check_heartbeat(path, max_age)
     if problem is not None:
         from transmute.cli.base import fail

@@ -31,7 +31,30 @@ def check_heartbeat(path: Path, max_age: float) -> str | None:
         return f"no worker heartbeat: {path} does not exist (the worker has not started, or it never got healthy)."
     if age > max_age:
         return f"the worker heartbeat is stale: {path} was last touched {age:.0f} s ago (more than {max_age:g} s)."
+    writer = heartbeat_pid(path)
+    if writer is not None and not pid_alive(writer):
+        return f"the worker that wrote {path} (pid {writer}) is no longer running."
     return None
+
+
+def heartbeat_pid(path: Path) -> int | None:
+    """The process that last wrote the heartbeat file (its first word), if it says."""
+    try:
+        first = path.read_text().split(maxsplit=1)[0]
+    except (OSError, IndexError):
+        return None
+    return int(first) if first.isdigit() else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` runs (on this host, in this PID namespace: where the healthcheck runs)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def touch(path: Path, note: str = "") -> None:

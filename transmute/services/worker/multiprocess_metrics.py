@@ -7,6 +7,7 @@ the sum over all processes, live and dead.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -14,20 +15,27 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from transmute.settings import ConfigError, OpsConfig
+
 log = logging.getLogger("transmute")
+PORT_ENV, ADDRESS_ENV = OpsConfig.env_name("metrics_port"), OpsConfig.env_name("metrics_address")
 
 
 class MultiprocessMetrics:
-    """The worker processes' metrics, summed and served at `port` /metrics (nothing when the port is 0)."""
+    """The worker processes' metrics, summed and served at `address`:`port` /metrics (nothing when the port is 0).
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    `instance`: the worker's number on this host (instance.py); its port is TRANSMUTE_METRICS_PORT + instance."""
+
+    def __init__(self, port: int, address: str = "0.0.0.0", instance: int = 0) -> None:
+        self.port, self.address, self.instance = port, address, instance
         self.server: Any = None
         self.created: str | None = None
         if port <= 0:
             return
         folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if folder:
+            if instance:  # another worker on this host uses the folder itself
+                folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(folder) / f"instance-{instance}")
             Path(folder).mkdir(parents=True, exist_ok=True)
             for stale in Path(folder).glob("*.db"):
                 stale.unlink(missing_ok=True)
@@ -36,6 +44,7 @@ class MultiprocessMetrics:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
     def serve(self) -> None:
+        """Start serving; a port or address that cannot be used is a ConfigError naming the setting."""
         if self.port <= 0:
             return
         from prometheus_client import CollectorRegistry, start_http_server
@@ -44,11 +53,17 @@ class MultiprocessMetrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         try:
-            self.server, _ = start_http_server(self.port, registry=registry)
+            self.server, _ = start_http_server(self.port, addr=self.address, registry=registry)
         except OSError as exc:
-            log.error("worker metrics not served: port %d: %s", self.port, exc.strerror or exc)
-            return
-        log.info("worker metrics on :%d/metrics", self.port)
+            if exc.errno == errno.EADDRINUSE:
+                which = f"{PORT_ENV} + {self.instance}, this worker's instance on the host" if self.instance else \
+                    PORT_ENV
+                raise ConfigError(f"{PORT_ENV}: port {self.port} ({which}) is in use: set {PORT_ENV} to a free "
+                                  "port (a second worker on the host takes the next one), or 0 for no metrics."
+                                  ) from None
+            raise ConfigError(f"{ADDRESS_ENV}: cannot listen on {self.address}:{self.port} "
+                              f"({exc.strerror or exc}): set it to an address of this host.") from None
+        log.info("worker metrics on %s:%d/metrics", self.address, self.port)
 
     def process_died(self, pid: int | None) -> None:
         if self.port > 0 and pid is not None:

@@ -85,7 +85,7 @@ def listen_for_control(settings: Settings, converter: Converter) -> ControlListe
     return listener
 
 
-def worker_process(slot: int, threads: int, log_level: str) -> None:
+def worker_process(slot: int, threads: int, log_level: str, heartbeat_file: Path) -> None:
     """One worker process: consume the convert queue with `threads` threads until SIGTERM or SIGINT, then drain."""
     configure_logging(log_level)
     stop = stop_on_signals()
@@ -95,7 +95,7 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     converter, guard = build_converter(settings)
     control = listen_for_control(settings, converter)
     worker = start_consuming(converter.broker, threads)
-    heartbeat = ProcessHeartbeat(worker, guard.draining, slot_heartbeat(ops.heartbeat_file, slot),
+    heartbeat = ProcessHeartbeat(worker, guard.draining, slot_heartbeat(heartbeat_file, slot),
                                  ops.heartbeat_interval)
     heartbeat.start()
     log.info("worker process ready: %d thread(s) on %s", threads, CONVERT_QUEUE)

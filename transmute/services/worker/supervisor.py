@@ -17,6 +17,7 @@ from multiprocessing.process import BaseProcess
 from transmute.logs import configure_logging
 from transmute.services.worker.drain import STOP_TIMEOUT
 from transmute.services.worker.heartbeat import heartbeat_age, slot_heartbeat, touch
+from transmute.services.worker.instance import WorkerInstance, claim_instance
 from transmute.services.worker.multiprocess_metrics import MultiprocessMetrics
 from transmute.services.worker.process import worker_process
 from transmute.settings import OpsConfig, distributed_settings
@@ -34,13 +35,16 @@ COMPLAIN_AFTER = 10.0
 class Supervisor:
     """Keeps `processes` worker processes running, beats for them all, and stops them when `stopping` is set."""
 
-    def __init__(self, *, processes: int, threads: int, log_level: str, ops: OpsConfig) -> None:
+    def __init__(self, *, processes: int, threads: int, log_level: str, ops: OpsConfig,
+                 instance: WorkerInstance) -> None:
         self.processes, self.threads, self.log_level = processes, threads, log_level
-        self.heartbeat = ops.heartbeat_file
+        self.instance = instance
+        self.heartbeat = instance.heartbeat_file
         self.interval = ops.heartbeat_interval
         self.fresh_for = max(3 * ops.heartbeat_interval, 30.0)
         self.shutdown_timeout = ops.shutdown_timeout
-        self.metrics = MultiprocessMetrics(ops.metrics_port)  # before any process starts: it sets their folder
+        # Before any process starts: it sets their folder.
+        self.metrics = MultiprocessMetrics(instance.metrics_port, ops.metrics_address, instance.number)
         self.context = multiprocessing.get_context("spawn")
         self.stopping = threading.Event()
         self.children: dict[int, BaseProcess] = {}
@@ -52,20 +56,23 @@ class Supervisor:
     def run(self) -> None:
         """Start the processes, keep them running until `stopping` is set, then let them drain."""
         self.heartbeat.unlink(missing_ok=True)  # a file left by an earlier run (the pod's /tmp outlives a container)
-        for slot in range(self.processes):
-            self.children[slot] = self.spawn(slot)
-        self.metrics.serve()
         try:
+            self.metrics.serve()  # first: a port in use stops the start, before any process runs
+            log.info("worker instance %d on this host: heartbeat file %s", self.instance.number, self.heartbeat)
+            for slot in range(self.processes):
+                self.children[slot] = self.spawn(slot)
             self.supervise()
             self.stop_children()
         finally:
             self.metrics.close()
             for slot in self.children:
                 slot_heartbeat(self.heartbeat, slot).unlink(missing_ok=True)
+            self.heartbeat.unlink(missing_ok=True)  # stopped: `transmute healthcheck worker` must not say alive
+            self.instance.release()
 
     def spawn(self, slot: int) -> BaseProcess:
         slot_heartbeat(self.heartbeat, slot).unlink(missing_ok=True)
-        process = self.context.Process(target=worker_process, args=(slot, self.threads, self.log_level),
+        process = self.context.Process(target=worker_process, args=(slot, self.threads, self.log_level, self.heartbeat),
                                        name=f"transmute-worker-{slot}")
         self.started[slot] = time.time()
         process.start()
@@ -144,7 +151,8 @@ def run_worker(*, processes: int, threads: int, log_level: str) -> None:
     and on SIGTERM/SIGINT let them drain."""
     configure_logging(log_level)
     ops = OpsConfig.from_env(distributed_settings().limits)
-    supervisor = Supervisor(processes=processes, threads=threads, log_level=log_level, ops=ops)
+    supervisor = Supervisor(processes=processes, threads=threads, log_level=log_level, ops=ops,
+                            instance=claim_instance(ops))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: supervisor.stopping.set())
     supervisor.run()
