@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 
 from transmute.core.errors import TransmuteError
 from transmute.core.formats import ConversionLimits
+from transmute.core.retention import Retention
 
 PREFIX = "TRANSMUTE_"
 
@@ -262,6 +263,45 @@ class ReconcilerConfig(Section):
                         "meanwhile).")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> Any:
+    """Seconds, as a number or with a unit: `90`, `90s`, `15m`, `1h`, `30d`."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"must be a duration: seconds, or a number with s, m, h or d (like 1h or 30d); got {value!r}.")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+"""A length of time in seconds; the environment may write it `90`, `15m`, `1h` or `30d`."""
+
+
+class ExpiryConfig(Section):
+    """How long a finished task's parts are kept, and the sweeper that removes them (docs/api.md, "Expiry")."""
+
+    title = "Expiry"
+    source_ttl: Duration = Field(3600, description="How long an uploaded source is kept after its task ends (long "
+                                                   "enough to retry it); 0 keeps it for ever.")
+    result_ttl: Duration = Field(86400, description="How long a result is kept after its task is done; then result "
+                                                    "and download answer 410 Gone. 0 keeps it for ever.")
+    record_ttl: Duration = Field(30 * 86400, description="How long a finished task's record is kept (then its routes "
+                                                         "answer 404); 0 keeps it for ever.")
+    sweep_interval: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = Field(
+        60, description="Seconds between two passes of the sweeper (one gateway process of the deployment sweeps "
+                        "at a time).")
+    sweep_batch: Annotated[int, AtLeast(1)] = Field(100, description="Tasks the sweeper handles per database "
+                                                                     "statement.")
+
+    def retention(self) -> Retention:
+        """The TTLs, as the task store applies them."""
+        return Retention(source_ttl=self.source_ttl, result_ttl=self.result_ttl, record_ttl=self.record_ttl)
+
+
 class FetchConfig(Section):
     """Which URL sources may be fetched."""
 
@@ -402,7 +442,7 @@ class LoggingConfig(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (StorageConfig, DatabaseConfig, BrokerConfig, LimitsConfig, ReconcilerConfig,
-                                       FetchConfig, PluginConfig, ServerConfig, SecurityConfig, OpsConfig,
+                                       ExpiryConfig, FetchConfig, PluginConfig, ServerConfig, SecurityConfig, OpsConfig,
                                        LoggingConfig)
 """Every section, in the order `transmute settings` and docs/settings.md show them."""
 
@@ -417,6 +457,7 @@ class Settings:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    expiry: ExpiryConfig = field(default_factory=ExpiryConfig)
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -427,6 +468,7 @@ class Settings:
             limits=LimitsConfig.from_env(),
             reconciler=ReconcilerConfig.from_env(),
             fetch=FetchConfig.from_env(),
+            expiry=ExpiryConfig.from_env(),
         )
 
 
