@@ -267,17 +267,25 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _duration(value: Any) -> Any:
-    """Seconds, as a number or with a unit: `90`, `90s`, `15m`, `1h`, `30d`."""
-    if not isinstance(value, str):
-        return value
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(f"must be a duration: seconds, or a number with s, m, h or d (like 1h or 30d); got {value!r}.")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+def _duration(minimum: float) -> BeforeValidator:
+    """Seconds, as a number or with a unit (`90`, `90s`, `15m`, `1h`, `30d`), at least `minimum`."""
+
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"must be a duration: seconds, or a number with s, m, h or d (like 1h or 30d); got "
+                             f"{value!r}.")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        if seconds < minimum:
+            raise ValueError(f"must be at least {minimum:g} s; got {value!r}.")
+        return seconds
+
+    return BeforeValidator(parse)
 
 
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+Duration = Annotated[float, _duration(0)]
 """A length of time in seconds; the environment may write it `90`, `15m`, `1h` or `30d`."""
 
 
@@ -291,7 +299,7 @@ class ExpiryConfig(Section):
                                                     "and download answer 410 Gone. 0 keeps it for ever.")
     record_ttl: Duration = Field(30 * 86400, description="How long a finished task's record is kept (then its routes "
                                                          "answer 404); 0 keeps it for ever.")
-    sweep_interval: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = Field(
+    sweep_interval: Annotated[float, _duration(0.1)] = Field(
         60, description="Seconds between two passes of the sweeper (one gateway process of the deployment sweeps "
                         "at a time).")
     sweep_batch: Annotated[int, AtLeast(1)] = Field(100, description="Tasks the sweeper handles per database "
