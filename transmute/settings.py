@@ -293,12 +293,12 @@ class ExpiryConfig(Section):
     """How long a finished task's parts are kept, and the sweeper that removes them (docs/api.md, "Expiry")."""
 
     title = "Expiry"
-    source_ttl: Duration = Field(3600, description="How long an uploaded source is kept after its task ends (long "
-                                                   "enough to retry it); 0 keeps it for ever.")
-    result_ttl: Duration = Field(86400, description="How long a result is kept after its task is done; then result "
-                                                    "and download answer 410 Gone. 0 keeps it for ever.")
-    record_ttl: Duration = Field(30 * 86400, description="How long a finished task's record is kept (then its routes "
-                                                         "answer 404); 0 keeps it for ever.")
+    source_ttl: Duration = shown_default(3600, "1h", "How long an uploaded source is kept after its task ends (long "
+                                         "enough to retry it): seconds, or `15m`, `1h`, `30d`; 0 keeps it for ever.")
+    result_ttl: Duration = shown_default(86400, "24h", "How long a result is kept after its task is done; then result "
+                                         "and download answer 410 Gone. Seconds or `1h`, `30d`; 0 keeps it for ever.")
+    record_ttl: Duration = shown_default(30 * 86400, "30d", "How long a finished task's record is kept (then its "
+                                         "routes answer 404). Seconds or `1h`, `30d`; 0 keeps it for ever.")
     sweep_interval: Annotated[float, _duration(0.1)] = Field(
         60, description="Seconds between two passes of the sweeper (one gateway process of the deployment sweeps "
                         "at a time).")
