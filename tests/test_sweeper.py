@@ -4,10 +4,14 @@ removed and counted once however many sweepers run; the lease lets one process s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
 from tests.support.expiry import RETENTION, ended_tasks, sweep_twice_at_once
+from tests.support.waiting import eventually
+from transmute.services.api.sweeper import Sweeper
+from transmute.settings import ExpiryConfig
 from transmute.storage.filesystem import FilesystemStorage
 from transmute.store import open_store
 
@@ -43,3 +47,15 @@ async def test_the_sweeper_lease_has_one_holder_until_it_gives_it_up_or_it_runs_
     await first.release_lease("sweeper", "a")
     assert await second.claim_lease("sweeper", "b", seconds=-1)  # a lease its holder let run out
     assert await first.claim_lease("sweeper", "a", seconds=60)
+
+
+async def test_a_sweeper_that_stops_gives_the_lease_up_so_another_process_sweeps_at_once(stores, tmp_path):
+    storage = FilesystemStorage(tmp_path / "objects")
+    first = Sweeper(stores[0], storage, ExpiryConfig(sweep_interval=0.1))
+    running = asyncio.create_task(first.run_forever())
+    await eventually(lambda: asyncio.sleep(0, first.holding), 10, "the first sweeper to hold the lease")
+    assert not await stores[1].claim_lease("sweeper", "another replica", seconds=60)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert await stores[1].claim_lease("sweeper", "another replica", seconds=60)

@@ -36,6 +36,8 @@ log = logging.getLogger("transmute.sweeper")
 SWEPT = Counter("transmute_swept", "What the sweeper removed once its TTL was past, by kind (source, result, "
                                    "record)", ["kind"])
 LEASE = "sweeper"
+RELEASE_SECONDS = 2.0
+"""How long a stopping gateway tries to give the lease up (the lease runs out by itself otherwise)."""
 
 
 def _holder() -> str:
@@ -51,6 +53,8 @@ class Sweeper:
     config: ExpiryConfig
     holder: str = field(default_factory=_holder)
     """Who this sweeper is, in the lease row: host, process and a random part (two sweepers of one process too)."""
+    holding: bool = False
+    """Whether the last claim of the lease was this sweeper's."""
 
     @property
     def lease_seconds(self) -> float:
@@ -61,7 +65,7 @@ class Sweeper:
         """One pass, if this process holds the lease; what it removed, by kind (nothing without the lease)."""
         removed: dict[Kind, int] = dict.fromkeys(KINDS, 0)
         for kind in KINDS:
-            while await self.store.claim_lease(LEASE, self.holder, seconds=self.lease_seconds):
+            while await self._claim():
                 tasks = await self.store.expired(kind, limit=self.config.sweep_batch)
                 if not tasks:
                     break
@@ -71,6 +75,10 @@ class Sweeper:
                     break  # the last batch; or none recorded (storage away, or all retried meanwhile): next pass
                 await asyncio.sleep(0)  # between batches the routes go first
         return removed
+
+    async def _claim(self) -> bool:
+        self.holding = await self.store.claim_lease(LEASE, self.holder, seconds=self.lease_seconds)
+        return self.holding
 
     async def _sweep(self, kind: Kind, tasks: list[Task]) -> int:
         """Remove the batch's objects, then record it; how many this sweeper recorded."""
@@ -111,8 +119,9 @@ class Sweeper:
                 except Exception:
                     log.exception("sweeper pass failed; trying again in %g s", self.config.sweep_interval)
         finally:
-            # Another replica takes over at once, not a lease's time later.
-            try:
-                await asyncio.shield(self.store.release_lease(LEASE, self.holder))
-            except Exception:
-                log.debug("sweeper: could not give the lease up", exc_info=True)
+            if self.holding:  # another replica takes over at once, not a lease's time later
+                try:
+                    await asyncio.wait_for(asyncio.shield(self.store.release_lease(LEASE, self.holder)),
+                                           RELEASE_SECONDS)
+                except Exception:  # the store is away: the lease runs out by itself
+                    log.debug("sweeper: could not give the lease up", exc_info=True)
