@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from transmute.cli import main
 from transmute.cli.settings import markdown
-from transmute.settings import SECTIONS, ConfigError, LimitsConfig, ReconcilerConfig
+from transmute.settings import SECTIONS, ConfigError, ExpiryConfig, LimitsConfig, ReconcilerConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 
@@ -60,11 +60,24 @@ def test_settings_masks_secrets(clean_env):
     ("TRANSMUTE_RECONCILE_AFTER", "0", "TRANSMUTE_RECONCILE_AFTER must be at least 1; got '0'."),
     ("TRANSMUTE_S3_SECURE", "maybe", "TRANSMUTE_S3_SECURE must be true or false; got 'maybe'."),
     ("TRANSMUTE_LOG_FORMAT", "xml", "TRANSMUTE_LOG_FORMAT must be text or json; got 'xml'."),
+    ("TRANSMUTE_RESULT_TTL", "a day", "TRANSMUTE_RESULT_TTL must be a duration: seconds, or a number with s, m, h "
+                                      "or d (like 1h or 30d); got 'a day'."),
+    ("TRANSMUTE_SOURCE_TTL", "-1h", "TRANSMUTE_SOURCE_TTL must be a duration: seconds, or a number with s, m, h "
+                                    "or d (like 1h or 30d); got '-1h'."),
+    ("TRANSMUTE_SWEEP_INTERVAL", "0", "TRANSMUTE_SWEEP_INTERVAL must be at least 0.1 s; got '0'."),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable_and_a_usage_error(clean_env, name, value, message):
     clean_env.setenv(name, value)
     done = CliRunner().invoke(main, ["settings"])
     assert (done.exit_code, done.output) == (2, f"transmute: error: {message}\n")
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("90", 90), ("90s", 90), ("1.5m", 90), ("1h", 3600), ("30d", 2592000),
+                                               ("0", 0)])
+def test_a_ttl_is_seconds_or_a_number_with_a_unit(clean_env, value, seconds):
+    clean_env.setenv("TRANSMUTE_RECORD_TTL", value)
+    assert ExpiryConfig.from_env().record_ttl == seconds
+    assert ExpiryConfig.from_env().retention().record_ttl == seconds
 
 
 def test_an_empty_value_counts_as_unset(clean_env):

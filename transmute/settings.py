@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 
 from transmute.core.errors import TransmuteError
 from transmute.core.formats import ConversionLimits
+from transmute.core.retention import Retention
 
 PREFIX = "TRANSMUTE_"
 
@@ -278,6 +279,53 @@ class ReconcilerConfig(Section):
                         "meanwhile).")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(minimum: float) -> BeforeValidator:
+    """Seconds, as a number or with a unit (`90`, `90s`, `15m`, `1h`, `30d`), at least `minimum`."""
+
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"must be a duration: seconds, or a number with s, m, h or d (like 1h or 30d); got "
+                             f"{value!r}.")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        if seconds < minimum:
+            raise ValueError(f"must be at least {minimum:g} s; got {value!r}.")
+        return seconds
+
+    return BeforeValidator(parse)
+
+
+Duration = Annotated[float, _duration(0)]
+"""A length of time in seconds; the environment may write it `90`, `15m`, `1h` or `30d`."""
+
+
+class ExpiryConfig(Section):
+    """How long a finished task's parts are kept, and the sweeper that removes them (docs/api.md, "Expiry")."""
+
+    title = "Expiry"
+    source_ttl: Duration = shown_default(3600, "1h", "How long an uploaded source is kept after its task ends (long "
+                                         "enough to retry it): seconds, or `15m`, `1h`, `30d`; 0 keeps it for ever.")
+    result_ttl: Duration = shown_default(86400, "24h", "How long a result is kept after its task is done; then result "
+                                         "and download answer 410 Gone. Seconds or `1h`, `30d`; 0 keeps it for ever.")
+    record_ttl: Duration = shown_default(30 * 86400, "30d", "How long a finished task's record is kept (then its "
+                                         "routes answer 404). Seconds or `1h`, `30d`; 0 keeps it for ever.")
+    sweep_interval: Annotated[float, _duration(0.1)] = Field(
+        60, description="Seconds between two passes of the sweeper (one gateway process of the deployment sweeps "
+                        "at a time).")
+    sweep_batch: Annotated[int, AtLeast(1)] = Field(100, description="Tasks the sweeper handles per database "
+                                                                     "statement.")
+
+    def retention(self) -> Retention:
+        """The TTLs, as the task store applies them."""
+        return Retention(source_ttl=self.source_ttl, result_ttl=self.result_ttl, record_ttl=self.record_ttl)
+
+
 class FetchConfig(Section):
     """Which URL sources may be fetched."""
 
@@ -422,7 +470,7 @@ class LoggingConfig(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (StorageConfig, DatabaseConfig, BrokerConfig, LimitsConfig, ReconcilerConfig,
-                                       FetchConfig, PluginConfig, ServerConfig, SecurityConfig, OpsConfig,
+                                       ExpiryConfig, FetchConfig, PluginConfig, ServerConfig, SecurityConfig, OpsConfig,
                                        LoggingConfig)
 """Every section, in the order `transmute settings` and docs/settings.md show them."""
 
@@ -437,6 +485,7 @@ class Settings:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    expiry: ExpiryConfig = field(default_factory=ExpiryConfig)
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -447,6 +496,7 @@ class Settings:
             limits=LimitsConfig.from_env(),
             reconciler=ReconcilerConfig.from_env(),
             fetch=FetchConfig.from_env(),
+            expiry=ExpiryConfig.from_env(),
         )
 
 

@@ -19,8 +19,8 @@ from transmute.core.models import TaskEvent, TaskResult, next_seq, utcnow
 TOTAL = 45
 LIFE_ORDER = {"queued": 0, "running": 1, "done": 2, "failed": 3}
 SUMMARY_FIELDS = {
-    "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at", "error_message",
-    "target_format", "original_filename", "file_size", "duration_seconds", "api_urls",
+    "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at", "expires_at",
+    "error_message", "target_format", "original_filename", "file_size", "duration_seconds", "api_urls",
 }
 
 

@@ -27,7 +27,9 @@ def test_the_result_of_a_done_task_has_the_spec_shape(api: TestClient, done_task
     response = api.get(f"/api/tasks/{task_id}/result/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"success", "task_id", "status", "result", "completed_at", "duration_seconds", "warnings"}
+    assert set(body) == {"success", "task_id", "status", "result", "completed_at", "expires_at", "duration_seconds",
+                         "warnings"}
+    assert body["expires_at"] == done_task["expires_at"]
     assert body["warnings"] == []
     assert body["success"] is True
     assert body["task_id"] == task_id
@@ -54,6 +56,7 @@ def test_the_result_of_a_failed_task_has_the_spec_failed_shape(api: TestClient, 
         "status": "failed",
         "error_message": failed_task["error_message"],
         "completed_at": failed_task["completed_at"],
+        "expires_at": failed_task["expires_at"],
     }
 
 

@@ -12,7 +12,7 @@ from tests.support.waiting import wait_for
 
 STATUS_FIELDS = {
     "success", "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at",
-    "error_message", "is_finished", "is_active", "duration_seconds", "metadata", "warnings", "attempt",
+    "error_message", "is_finished", "is_active", "duration_seconds", "metadata", "warnings", "attempt", "expires_at",
 }
 METADATA_FIELDS = {"source_type", "target_format", "original_filename", "file_size", "conversion_params"} | {
     "format_metadata"}  # the spec's, and what the format told of its result (a sprite's tile times)
@@ -47,6 +47,11 @@ def test_timestamps_are_iso_8601_utc_and_in_the_order_of_the_tasks_life(done_tas
     updated = parse_utc(done_task["updated_at"])
     now = datetime.now(UTC)
     assert now - timedelta(minutes=10) < created <= started <= completed <= updated <= now + timedelta(seconds=1)
+
+
+def test_a_done_task_expires_a_day_after_it_completed_by_default(done_task: dict) -> None:
+    expires = parse_utc(done_task["expires_at"])
+    assert expires - parse_utc(done_task["completed_at"]) == timedelta(hours=24)
 
 
 def test_duration_seconds_is_the_conversion_time_from_start_to_completion(done_task: dict) -> None:

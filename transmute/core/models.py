@@ -153,6 +153,17 @@ class Task(msgspec.Struct, kw_only=True):
     last_seq: int = 0
     attempt: int = 1
     """1 for the first run, one more for each retry."""
+    source_removed_at: datetime | None = None
+    """When the sweeper removed the uploaded source (its TTL past); None while it is kept."""
+    result_removed_at: datetime | None = None
+    """When the sweeper removed the result file (its TTL past); None while it is kept."""
+    expires_at: datetime | None = None
+    """When the task's file expires (transmute.core.retention.Retention.expires_at), as the store worked it out."""
+
+    @property
+    def has_expired(self) -> bool:
+        """Whether the task's file (its result, or the source a retry needs) has expired, swept yet or not."""
+        return self.expires_at is not None and self.expires_at <= utcnow()
 
     @property
     def duration_seconds(self) -> float | None:

@@ -13,27 +13,30 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from transmute.core.retention import Retention
 from transmute.store.base import TaskStore
 from transmute.store.schema import ORDERS, Page
 
 __all__ = ["ORDERS", "Page", "TaskStore", "is_database_unavailable", "is_store_unreachable", "open_store"]
 
 
-def open_store(url: str, *, pool_size: int = 10) -> TaskStore:
+def open_store(url: str, *, pool_size: int = 10, retention: Retention | None = None) -> TaskStore:
     """The task store for a SQLAlchemy URL (async driver). `pool_size`: PostgreSQL connections for writes and
-    listings (status reads take up to 4 more)."""
+    listings (status reads take up to 4 more); `retention`: how long finished tasks' parts are kept (the
+    defaults of the TTL settings unless given)."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         from transmute.store.sqlite import SqliteFileStore, SqliteStore
 
-        return SqliteFileStore(url) if SqliteFileStore.serves(url) else SqliteStore(url)
+        kind = SqliteFileStore if SqliteFileStore.serves(url) else SqliteStore
+        return kind(url, retention=retention)
     if backend == "postgresql":
         from transmute.store.postgres import PostgresStore
 
-        return PostgresStore(url, pool_size=pool_size)
+        return PostgresStore(url, pool_size=pool_size, retention=retention)
     from transmute.store.sql import SqlTaskStore
 
-    return SqlTaskStore(url)
+    return SqlTaskStore(url, retention=retention)
 
 
 _UNAVAILABLE: tuple[type[Exception], ...] = (

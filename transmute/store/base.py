@@ -13,11 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from transmute.core.models import Task, TaskEvent
+from transmute.core.retention import Kind, Retention
 from transmute.store.schema import Page
 
 
 class TaskStore(ABC):
     """Tasks in a database (`transmute.store.open_store` picks the backend for a URL)."""
+
+    retention: Retention = Retention()
+    """How long finished tasks' parts are kept: each task read gets its `expires_at` from it."""
 
     @abstractmethod
     async def create_schema(self) -> None:
@@ -101,3 +105,22 @@ class TaskStore(ABC):
     async def claim_publish(self, task_id: str, *, lease: float) -> bool:
         """Claim re-sending an unconfirmed task, for `lease` seconds: of several replicas asking at once exactly
         one gets True."""
+
+    @abstractmethod
+    async def expired(self, kind: Kind, *, limit: int = 100) -> list[Task]:
+        """Finished tasks whose `kind` (source, result or record) has outlived its TTL and is not removed yet,
+        those that ended first first; none when `kind` is kept for ever."""
+
+    @abstractmethod
+    async def forget(self, kind: Kind, task_ids: Sequence[str]) -> int:
+        """Record that these tasks' `kind` is removed (a record: delete it), each only if it is still expired
+        and not removed yet, in one conditional statement; how many changed (of two sweepers, one counts each)."""
+
+    @abstractmethod
+    async def claim_lease(self, name: str, holder: str, *, seconds: float) -> bool:
+        """Hold the lease `name` for `seconds` more: True for its holder, or for anyone once it ran out (of
+        several processes asking at once exactly one gets it)."""
+
+    @abstractmethod
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up, if `holder` has it."""

@@ -19,11 +19,13 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from transmute.core.models import Task, TaskResult, TaskStatus
+from transmute.core.retention import Retention
 
 ORDERS = ("created_at", "-created_at", "updated_at", "-updated_at", "status", "-status")
 """The orders a listing accepts: a column, descending with a leading `-`."""
@@ -31,6 +33,9 @@ ORDERS = ("created_at", "-created_at", "updated_at", "-updated_at", "status", "-
 FINISHED = (TaskStatus.DONE.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 """No worker event changes a task in these (a retry, a user's decision, queues a failed or cancelled one again)."""
 RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
+SOURCE_KEPT = "source_key IS NOT NULL AND source_removed_at IS NULL"
+RESULT_KEPT = "result_key IS NOT NULL AND result_removed_at IS NULL"
+"""The rows whose uploaded source (result file) is still stored: the sweeper's candidates once expired."""
 
 
 class Base(DeclarativeBase):
@@ -73,8 +78,30 @@ class TaskRow(Base):
     """When the broker confirmed the task's convert message; NULL until then (the reconciler's work list)."""
     publish_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     """When a gateway replica last claimed re-sending the task (a lease, so two replicas never both send)."""
+    source_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """Task.source_removed_at: when the sweeper removed the uploaded source."""
+    result_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """Task.result_removed_at: when the sweeper removed the result file."""
 
-    __table_args__ = (Index("ix_transmute_tasks_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_transmute_tasks_status_created", "status", "created_at"),
+        # The sweeper's work lists (partial: only what is still kept), and the records by when they ended.
+        Index("ix_transmute_tasks_source_sweep", "completed_at", postgresql_where=text(SOURCE_KEPT),
+              sqlite_where=text(SOURCE_KEPT)),
+        Index("ix_transmute_tasks_result_sweep", "completed_at", postgresql_where=text(RESULT_KEPT),
+              sqlite_where=text(RESULT_KEPT)),
+        Index("ix_transmute_tasks_completed", "completed_at"),
+    )
+
+
+class LeaseRow(Base):
+    """A job only one process of a deployment may do at a time (the sweeper), and who holds it until when."""
+
+    __tablename__ = "transmute_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 INSERT_COLUMNS = tuple(column.key for column in TaskRow.__table__.columns if column.key != "id")
@@ -98,8 +125,9 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def to_task(row: Any) -> Task:
-    """The task of a row: a TaskRow, a Core row or a namespace, read by column name."""
+def to_task(row: Any, retention: Retention | None = None) -> Task:
+    """The task of a row: a TaskRow, a Core row or a namespace, read by column name; its `expires_at` by
+    `retention` (None: not worked out)."""
     result = None
     if row.result_key:
         result = TaskResult(
@@ -111,7 +139,7 @@ def to_task(row: Any) -> Task:
             warnings=list(row.result_warnings or []),
             metadata=dict(row.result_metadata or {}),
         )
-    return Task(
+    task = Task(
         id=str(row.id),
         status=TaskStatus(row.status),
         progress=row.progress,
@@ -131,7 +159,12 @@ def to_task(row: Any) -> Task:
         owner=row.owner,
         last_seq=row.last_seq,
         attempt=row.attempt or 1,
+        source_removed_at=_aware(row.source_removed_at),
+        result_removed_at=_aware(row.result_removed_at),
     )
+    if retention is not None:
+        task.expires_at = retention.expires_at(task)
+    return task
 
 
 def add_missing_columns(conn: Connection) -> None:
@@ -142,6 +175,8 @@ def add_missing_columns(conn: Connection) -> None:
             assert column.nullable, f"a new column must be nullable to be added in place: {column.name}"
             kind = column.type.compile(dialect=conn.dialect)
             conn.exec_driver_sql(f"ALTER TABLE {TaskRow.__tablename__} ADD COLUMN {column.name} {kind} NULL")
+    for index in TaskRow.__table__.indexes:  # create_all makes a table's indexes only with the table
+        index.create(conn, checkfirst=True)
 
 
 @dataclass(frozen=True)

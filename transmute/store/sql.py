@@ -9,18 +9,23 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import case, delete, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 
 from transmute.core.models import Task, TaskEvent, TaskStatus, utcnow
+from transmute.core.retention import Kind, Retention
 from transmute.store.base import TaskStore
 from transmute.store.schema import (
     FINISHED,
     INSERT,
     INSERT_COLUMNS,
+    RESULT_KEPT,
     RETRYABLE,
     SELECT_BY_ID,
+    SOURCE_KEPT,
     Base,
+    LeaseRow,
     Page,
     TaskRow,
     add_missing_columns,
@@ -39,7 +44,8 @@ this one) is seen by this one within it. Only done tasks are cached: a failed or
 class SqlTaskStore(TaskStore):
     """Tasks through SQLAlchemy's async engine; a backend overrides `_read` and `_write` where it has a faster way."""
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(self, url: str, *, retention: Retention | None = None, **engine_options: Any) -> None:
+        self.retention = retention or Retention()
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # One SELECT by key needs no transaction: without BEGIN/ROLLBACK around it a read is one round trip.
@@ -104,7 +110,7 @@ class SqlTaskStore(TaskStore):
         )
         # A Core INSERT, no ORM object or unit of work (the ORM's flush was half of a create's time).
         result = await self._write(INSERT, values)
-        return to_task(SimpleNamespace(id=result.inserted_primary_key[0], **values))
+        return to_task(SimpleNamespace(id=result.inserted_primary_key[0], **values), self.retention)
 
     async def get(self, task_id: str, *, owner: str | None = None) -> Task | None:
         key = row_id(task_id)
@@ -117,7 +123,7 @@ class SqlTaskStore(TaskStore):
             if row is None:
                 self._finished.pop(key, None)
                 return None
-            task = to_task(row)
+            task = to_task(row, self.retention)
             if task.status is TaskStatus.DONE:
                 self._remember_finished(key, task)
         if owner is not None and task.owner != owner:
@@ -159,7 +165,7 @@ class SqlTaskStore(TaskStore):
         async with self._sessions() as session:
             total = await session.scalar(select(func.count()).select_from(TaskRow).where(*filters)) or 0
             rows = (await session.scalars(query.limit(per_page))).all()
-        return Page(tasks=[to_task(row) for row in rows], total=total, page=page, per_page=per_page)
+        return Page(tasks=[to_task(row, self.retention) for row in rows], total=total, page=page, per_page=per_page)
 
     async def unfinished(self, *, older_than: datetime | None = None) -> list[Task]:
         query = select(TaskRow).where(TaskRow.status.not_in(FINISHED)).order_by(TaskRow.id)
@@ -170,7 +176,7 @@ class SqlTaskStore(TaskStore):
     async def _tasks(self, query: Any) -> list[Task]:
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
-        return [to_task(row) for row in rows]
+        return [to_task(row, self.retention) for row in rows]
 
     async def apply_event(self, event: TaskEvent) -> bool:
         key = row_id(event.task_id)
@@ -269,6 +275,57 @@ class SqlTaskStore(TaskStore):
         )
         result = await self._write(statement)
         return result.rowcount == 1
+
+    async def expired(self, kind: Kind, *, limit: int = 100) -> list[Task]:
+        conditions = self._expired(kind)
+        if conditions is None:
+            return []
+        return await self._tasks(select(TaskRow).where(*conditions).order_by(TaskRow.completed_at).limit(limit))
+
+    def _expired(self, kind: Kind) -> list[Any] | None:
+        """The conditions of a finished task whose `kind` is past its TTL and not removed; None: kept for ever."""
+        cutoff = self.retention.cutoff(kind, utcnow())
+        if cutoff is None:
+            return None
+        conditions = [TaskRow.completed_at < cutoff, TaskRow.status.in_(FINISHED)]
+        if kind != "record":
+            # The partial index's own predicate, word for word, so the planner uses it.
+            conditions.append(text(SOURCE_KEPT if kind == "source" else RESULT_KEPT))
+        return conditions
+
+    async def forget(self, kind: Kind, task_ids: Sequence[str]) -> int:
+        keys = sorted({key for key in map(row_id, task_ids) if key is not None})
+        conditions = self._expired(kind)
+        if not keys or conditions is None:
+            return 0
+        conditions.append(TaskRow.id.in_(keys))
+        for key in keys:
+            self._finished.pop(key, None)
+        if kind == "record":
+            statement: Any = delete(TaskRow).where(*conditions)
+        else:
+            column = "source_removed_at" if kind == "source" else "result_removed_at"
+            statement = update(TaskRow).where(*conditions).values({column: utcnow()})
+        return (await self._write(statement)).rowcount
+
+    async def claim_lease(self, name: str, holder: str, *, seconds: float) -> bool:
+        now = utcnow()
+        until = now + timedelta(seconds=seconds)
+        renewed = await self._write(
+            update(LeaseRow)
+            .where(LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.until < now))
+            .values(holder=holder, until=until)
+        )
+        if renewed.rowcount == 1:
+            return True
+        try:  # the first claim ever: of two inserting at once, the primary key lets one in
+            await self._write(insert(LeaseRow).values(name=name, holder=holder, until=until))
+        except IntegrityError:
+            return False
+        return True
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._write(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder))
 
 
 def _ordering(order: str) -> list[Any]:

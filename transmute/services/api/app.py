@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -28,6 +29,7 @@ from transmute.services.api.projector import start_projector
 from transmute.services.api.security import security_middleware
 from transmute.services.api.server import ClientIdleTimeout
 from transmute.services.api.services import Services
+from transmute.services.api.sweeper import Sweeper
 from transmute.services.api.tasks import TasksController
 from transmute.services.broker import create_broker
 from transmute.settings import PluginConfig, SecurityConfig, ServerConfig, Settings
@@ -56,8 +58,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        store = open_store(settings.database.url, pool_size=settings.database.pool_size)
-        projector = None
+        store = open_store(settings.database.url, pool_size=settings.database.pool_size,
+                           retention=settings.expiry.retention())
+        projector = sweeping = None
         try:
             await store.create_schema()
             storage = await anyio.to_thread.run_sync(create_storage, settings.storage)
@@ -68,12 +71,17 @@ def create_app(
             app.state.services = services
             app.state.events_broker = projector_broker  # where the projector listens (tests send events there)
             projector = start_projector(projector_broker, store, asyncio.get_running_loop())
+            sweeping = asyncio.create_task(Sweeper(store, storage, settings.expiry).run_forever())
             if extra_lifespan is None:
                 yield
             else:
                 async with extra_lifespan(services):
                     yield
         finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeping
             if projector is not None:
                 await anyio.to_thread.run_sync(projector.stop)
             await store.close()

@@ -50,6 +50,9 @@ class BatchArchive:
             if task.status is not TaskStatus.DONE or task.result is None:
                 archive.unfinished[task_id] = task.status.value
                 continue
+            if task.has_expired:
+                archive.unfinished[task_id] = "expired"
+                continue
             size = await anyio.to_thread.run_sync(services.storage.size, task.result.key)
             if size is None:
                 archive.unfinished[task_id] = "expired"

@@ -110,6 +110,8 @@ ERROR_DESCRIPTIONS = {
     405: "The route does not take this method.",
     409: "The task is not in a state that allows this: no result yet (queued or running), failed or cancelled; "
          "cancel: already done or failed; retry: not failed or cancelled.",
+    410: "The task expired (its `expires_at` is past): result and download once the result's TTL is over "
+         "(TRANSMUTE_RESULT_TTL), retry once its source's is (TRANSMUTE_SOURCE_TTL); its files are removed.",
     413: "The upload is larger than the limit (TRANSMUTE_MAX_UPLOAD_MB, 500 MB by default), or a JSON body "
          "larger than TRANSMUTE_MAX_JSON_KB (64 KB by default).",
     415: "The body is not of a type the route takes (create: multipart/form-data or application/json; "

@@ -14,12 +14,12 @@ from transmute.core.errors import StorageError
 from transmute.services.api.docs import error_responses, file_response
 from transmute.services.api.errors import ApiError
 from transmute.services.api.services import Services
-from transmute.services.api.tasks import owner_of, stream_object
+from transmute.services.api.tasks import owner_of, result_gone, stream_object
 
 
 @get("/media/results/{filename:str}", tags=["media"], summary="A result file",
      responses={**file_response("application/octet-stream", "The result file, shown inline."),
-                **error_responses(400, 404)})
+                **error_responses(400, 404, 410)})
 async def media_result(
     request: Request,
     services: NamedDependency[Services],
@@ -30,6 +30,8 @@ async def media_result(
     task = await services.store.get(task_id, owner=owner_of(request)) if task_id.isdigit() else None
     if task is None or task.result is None or task.result.filename != filename:
         raise ApiError(HTTP_404_NOT_FOUND, f"No result file named {filename!r}.")
+    if task.has_expired:
+        raise result_gone(task)
     try:
         return await stream_object(services, task.result.key, task.result.mime_type, task.result.filename,
                                    attachment=False)

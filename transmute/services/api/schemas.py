@@ -87,6 +87,7 @@ def _state_of(task: Task) -> dict:
         "updated_at": iso(task.updated_at),
         "started_at": iso(task.started_at),
         "completed_at": iso(task.completed_at),
+        "expires_at": iso(task.expires_at),
         "error_message": task.error_message,
     }
 
@@ -106,6 +107,9 @@ class StatusResponse(msgspec.Struct, kw_only=True):
     updated_at: str
     started_at: str | None
     completed_at: str | None
+    expires_at: str | None
+    """When the task's file expires: its result (done), or its uploaded source (failed or cancelled: no retry
+    after); null while it runs or when kept for ever (docs/api.md, "Expiry")."""
     error_message: str
     is_finished: bool
     is_active: bool
@@ -158,6 +162,8 @@ class ResultResponse(msgspec.Struct, kw_only=True):
     status: Literal["done"]
     result: ResultInfo
     completed_at: str | None
+    expires_at: str | None
+    """When the result is removed (then this route and the download answer 410); null: kept for ever."""
     duration_seconds: float | None
     warnings: list[str]
     """As in the status: what the conversion noticed but survived."""
@@ -171,6 +177,8 @@ class FailedResultResponse(msgspec.Struct, kw_only=True):
     status: Literal["failed"]
     error_message: str
     completed_at: str | None
+    expires_at: str | None
+    """As in the status: when its uploaded source is removed (no retry after)."""
 
 
 class DeletedResponse(msgspec.Struct, kw_only=True):
@@ -201,6 +209,8 @@ class TaskSummary(msgspec.Struct):
     updated_at: str
     started_at: str | None
     completed_at: str | None
+    expires_at: str | None
+    """As in the status."""
     error_message: str
     target_format: str
     original_filename: str

@@ -18,6 +18,7 @@ from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_410_GONE,
     HTTP_415_UNSUPPORTED_MEDIA_TYPE,
 )
 
@@ -29,10 +30,8 @@ from transmute.core.models import (
     TaskStatus,
     attempts_prefix,
     next_seq,
-    result_key,
     utcnow,
 )
-from transmute.core.plugins import get_format
 from transmute.services.api.archive import BatchArchive
 from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
@@ -54,6 +53,7 @@ from transmute.services.api.schemas import (
 )
 from transmute.services.api.services import Services
 from transmute.services.api.sources import read_json_body, read_new_task
+from transmute.services.api.task_files import remove_task_files
 from transmute.store import ORDERS
 
 MAX_ID_CHARS = 64
@@ -61,7 +61,8 @@ TaskId = Annotated[str, Parameter(description="The task's id, as `create` return
 CREATED_MESSAGE = "Задача создана и поставлена в очередь на выполнение"
 BATCH_DESCRIPTION = (
     "The files of the done tasks among those asked for, in one ZIP streamed as it is built. Unknown and "
-    "unfinished tasks are counted in X-Total-Tasks and skipped; 404 when none has a file."
+    "unfinished tasks, and done ones whose result expired, are counted in X-Total-Tasks and skipped; 404 when "
+    "none has a file."
 )
 ZIP_DESCRIPTION = (
     "A ZIP with one file per done task; headers X-Total-Tasks (ids asked for), X-Successful-Tasks and "
@@ -88,6 +89,12 @@ async def _task_or_404(services: NamedDependency[Services], request: Request, ta
     if task is None:
         raise ApiError(HTTP_404_NOT_FOUND, f"No task with id {task_id!r}.")
     return task
+
+
+def result_gone(task: Task) -> ApiError:
+    """410 for a done task whose result expired."""
+    return ApiError(HTTP_410_GONE, f"Task {task.id}'s result expired at {iso(task.expires_at)} and was removed; "
+                    "create a new task to convert the video again.", task_id=task.id, expires_at=iso(task.expires_at))
 
 
 def _not_ready(task: Task) -> ApiError:
@@ -141,18 +148,19 @@ class TasksController(Controller):
 
     @get("/{task_id:str}/result/", summary="A finished task's result (done or failed)",
          description="200 with the result of a done task, or 200 with `success: false` and the error message of "
-         "a failed one; 409 while the task is queued or running.",
-         responses=error_responses(400, 404, 409))
+         "a failed one; 409 while the task is queued or running; 410 once the result expired (`expires_at`).",
+         responses=error_responses(400, 404, 409, 410))
     async def result(
         self, request: Request, services: NamedDependency[Services], task_id: TaskId
     ) -> ResultResponse | FailedResultResponse:
         task = await _task_or_404(services, request, task_id)
         if task.status is TaskStatus.FAILED:
-            return FailedResultResponse(
-                task_id=task.id, status="failed", error_message=task.error_message, completed_at=iso(task.completed_at)
-            )
+            return FailedResultResponse(task_id=task.id, status="failed", error_message=task.error_message,
+                                        completed_at=iso(task.completed_at), expires_at=iso(task.expires_at))
         if task.status is not TaskStatus.DONE or task.result is None:
             raise _not_ready(task)
+        if task.has_expired:
+            raise result_gone(task)
         return ResultResponse(
             task_id=task.id,
             status="done",
@@ -167,6 +175,7 @@ class TasksController(Controller):
                 format_metadata=format_metadata_of(task),
             ),
             completed_at=iso(task.completed_at),
+            expires_at=iso(task.expires_at),
             duration_seconds=task.duration_seconds,
             warnings=warnings_of(task),
         )
@@ -174,11 +183,13 @@ class TasksController(Controller):
     @get("/{task_id:str}/download/", summary="Download a done task's file",
          responses={**file_response("application/octet-stream", "The result file, with Content-Type (its MIME "
                                     "type, image/gif for a GIF), Content-Disposition: attachment and Content-Length."),
-                    **error_responses(400, 404, 409, 503)})
+                    **error_responses(400, 404, 409, 410, 503)})
     async def download(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> Stream:
         task = await _task_or_404(services, request, task_id)
         if task.status is not TaskStatus.DONE or task.result is None:
             raise _not_ready(task)
+        if task.has_expired:
+            raise result_gone(task)
         return await stream_object(services, task.result.key, task.result.mime_type, task.result.filename)
 
     @get("/", summary="List tasks, filtered, ordered and paginated", responses=error_responses(400))
@@ -244,19 +255,24 @@ class TasksController(Controller):
                 await _cancel(services, task)
             # The run stops within a second; once its attempt marker is gone it writes nothing more.
             await anyio.to_thread.run_sync(_wait_for_run_to_end, services, task.id)
-        await anyio.to_thread.run_sync(_remove_files, services, task)
+        await anyio.to_thread.run_sync(remove_task_files, services.storage, task)
         await services.store.delete(task.id)
         return DeletedResponse(task_id=task.id, message=f"Task {task.id}, its source and its result were deleted.")
 
     @post("/{task_id:str}/retry/", status_code=HTTP_200_OK, summary="Queue a failed or cancelled task again",
           description="The same source and parameters, queued as a new attempt (`attempt` in its status grows by "
-          "one). 409 when the task is queued, running or done, or when its uploaded source is no longer stored.",
-          responses=error_responses(400, 404, 409))
+          "one). 409 when the task is queued, running or done, or when its uploaded source is no longer stored; "
+          "410 once the task expired (`expires_at`: its uploaded source is removed).",
+          responses=error_responses(400, 404, 409, 410))
     async def retry(self, request: Request, services: NamedDependency[Services], task_id: TaskId) -> StatusResponse:
         task = await _task_or_404(services, request, task_id)
         if not task.status.may_retry:
             raise _conflict(task, f"Task {task.id} is {task.status.value}; only a failed or cancelled task can be "
                             "retried.")
+        if task.has_expired:
+            what = "its uploaded source was removed" if task.source_key else "its record is being removed"
+            raise ApiError(HTTP_410_GONE, f"Task {task.id} expired at {iso(task.expires_at)}: {what}, so it cannot "
+                           "be retried; create a new task.", task_id=task.id, expires_at=iso(task.expires_at))
         if task.source_key and await anyio.to_thread.run_sync(services.storage.size, task.source_key) is None:
             raise _conflict(task, f"Task {task.id}'s uploaded source is no longer stored; create a new task.")
         retried = await services.store.retry(task.id, owner=owner_of(request))
@@ -320,16 +336,6 @@ def _wait_for_run_to_end(services: Services, task_id: str) -> None:
     deadline = time.monotonic() + RUN_END_SECONDS
     while services.storage.list_keys(attempts_prefix(task_id)) and time.monotonic() < deadline:
         time.sleep(0.1)
-
-
-def _remove_files(services: Services, task: Task) -> None:
-    """Remove every object of the task: its source, its result (also one a late run stored), its attempt markers."""
-    keys = {key for key in (task.source_key, task.result.key if task.result else None) if key}
-    with contextlib.suppress(Exception):  # a format no longer installed: its result key is the recorded one
-        keys.add(result_key(task.id, get_format(task.target_format).extension))
-    keys.update(services.storage.list_keys(attempts_prefix(task.id)))
-    for key in sorted(keys):
-        services.storage.delete(key)
 
 
 async def _batch_zip(request: Request, services: Services, task_ids: str | None) -> Stream:
