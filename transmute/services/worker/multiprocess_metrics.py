@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ log = logging.getLogger("transmute")
 class MultiprocessMetrics:
     """The worker processes' metrics, summed and served at `port` /metrics (nothing when the port is 0)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, collectors: Sequence[Any] = ()) -> None:
         self.port = port
+        self.collectors = list(collectors)
+        """More collectors served beside the processes' metrics (the queue depth)."""
         self.server: Any = None
         self.created: str | None = None
         if port <= 0:
@@ -43,6 +46,8 @@ class MultiprocessMetrics:
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
+        for collector in self.collectors:
+            registry.register(collector)
         try:
             self.server, _ = start_http_server(self.port, registry=registry)
         except OSError as exc:

@@ -19,7 +19,8 @@ from transmute.services.worker.drain import STOP_TIMEOUT
 from transmute.services.worker.heartbeat import heartbeat_age, slot_heartbeat, touch
 from transmute.services.worker.multiprocess_metrics import MultiprocessMetrics
 from transmute.services.worker.process import worker_process
-from transmute.settings import OpsConfig, distributed_settings
+from transmute.services.worker.queue_depth import BrokerQueueDepth
+from transmute.settings import BrokerConfig, OpsConfig, distributed_settings
 
 log = logging.getLogger("transmute")
 
@@ -34,13 +35,15 @@ COMPLAIN_AFTER = 10.0
 class Supervisor:
     """Keeps `processes` worker processes running, beats for them all, and stops them when `stopping` is set."""
 
-    def __init__(self, *, processes: int, threads: int, log_level: str, ops: OpsConfig) -> None:
+    def __init__(self, *, processes: int, threads: int, log_level: str, ops: OpsConfig,
+                 broker: BrokerConfig | None = None) -> None:
         self.processes, self.threads, self.log_level = processes, threads, log_level
         self.heartbeat = ops.heartbeat_file
         self.interval = ops.heartbeat_interval
         self.fresh_for = max(3 * ops.heartbeat_interval, 30.0)
         self.shutdown_timeout = ops.shutdown_timeout
-        self.metrics = MultiprocessMetrics(ops.metrics_port)  # before any process starts: it sets their folder
+        depth = [BrokerQueueDepth(broker)] if broker is not None and not broker.in_process else []
+        self.metrics = MultiprocessMetrics(ops.metrics_port, depth)  # before any process starts: it sets their folder
         self.context = multiprocessing.get_context("spawn")
         self.stopping = threading.Event()
         self.children: dict[int, BaseProcess] = {}
@@ -143,8 +146,10 @@ def run_worker(*, processes: int, threads: int, log_level: str) -> None:
     """Supervise `processes` worker processes: replace any that dies, beat for them all, serve their metrics,
     and on SIGTERM/SIGINT let them drain."""
     configure_logging(log_level)
-    ops = OpsConfig.from_env(distributed_settings().limits)
-    supervisor = Supervisor(processes=processes, threads=threads, log_level=log_level, ops=ops)
+    settings = distributed_settings()
+    ops = OpsConfig.from_env(settings.limits)
+    supervisor = Supervisor(processes=processes, threads=threads, log_level=log_level, ops=ops,
+                            broker=settings.broker)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: supervisor.stopping.set())
     supervisor.run()
