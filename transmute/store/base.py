@@ -93,8 +93,8 @@ class TaskStore(ABC):
     async def claim_idempotency_key(self, scope: str, key: str, fingerprint: str, *,
                                     newer_than: datetime) -> IdempotencyClaim | None:
         """Claim `key` of `scope` for a create with this request `fingerprint` (one INSERT: of creates racing on
-        one key exactly one wins). None when this call claimed it; else what the key already holds. A claim
-        made before `newer_than` is dropped first (the key is free again)."""
+        one key exactly one wins). None when this call claimed it; else what the key already holds. Claims
+        made before `newer_than` (of any key) are dropped first: their keys are free again."""
 
     @abstractmethod
     async def bind_idempotency_key(self, scope: str, key: str, task_id: str) -> None:

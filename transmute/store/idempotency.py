@@ -22,7 +22,9 @@ class IdempotencyKeys:
     async def claim_idempotency_key(self, scope: str, key: str, fingerprint: str, *,
                                     newer_than: datetime) -> IdempotencyClaim | None:
         this = (IdempotencyRow.scope == scope, IdempotencyRow.key == key)
-        await self._write(delete(IdempotencyRow).where(*this, IdempotencyRow.created_at < newer_than))
+        # Every key past its time goes (this one included): an indexed range holding only what expired since
+        # the last keyed create, so the table keeps about a day of keys.
+        await self._write(delete(IdempotencyRow).where(IdempotencyRow.created_at < newer_than))
         try:
             # The primary key (scope, key) lets one INSERT win; the others fail and read the winner's row.
             await self._write(insert(IdempotencyRow).values(scope=scope, key=key, fingerprint=fingerprint,
