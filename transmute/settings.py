@@ -238,6 +238,15 @@ class LimitsConfig(Section):
     max_decode_gigapixels: Annotated[float, AtLeast(0.001)] = Field(
         50, description="Most pixels one conversion may decode (source width * height * frames in the span), in "
                         "billions.")
+    max_queued: Annotated[int, AtLeast(0)] = Field(
+        0, description="Tasks that may wait in the queue; a create past it is a 503 with `Retry-After` (0: no "
+                       "bound).")
+    min_free_disk_mb: Annotated[float, AtLeast(0)] = Field(
+        1024, description="Embedded mode: creates are refused (507) while the data folder's disk has less free "
+                          "space than this; 0 turns the check off.")
+    stall_timeout: Annotated[float, AtLeast(1)] = Field(
+        300, description="Seconds a running conversion's progress may stand still before it is stopped and tried "
+                         "once more (then failed).")
 
     @property
     def max_json_bytes(self) -> int:

@@ -47,6 +47,10 @@ class ConversionCancelled(MediaError):
     """The conversion was asked to stop and did."""
 
 
+class ConversionStalled(MediaError):
+    """The conversion's progress stood still for longer than allowed, and it was stopped."""
+
+
 class SourceError(TransmuteError):
     """The source of a task (an upload or a URL) could not be fetched or is unacceptable."""
 

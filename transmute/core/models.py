@@ -99,6 +99,8 @@ class ConvertMessage(msgspec.Struct, kw_only=True):
     original_filename: str = ""
     attempt: int = 1
     """Which run of the task this is: 1, then one more for each retry (a cancel names the run it stops)."""
+    stalls: int = 0
+    """Runs of the task before this one that stalled (a stalled run is tried once more, then the task fails)."""
 
 
 class ControlMessage(msgspec.Struct, kw_only=True):
@@ -109,7 +111,8 @@ class ControlMessage(msgspec.Struct, kw_only=True):
     attempt: int = 1
 
 
-EventKind = Literal["started", "progress", "done", "failed", "cancelled"]
+EventKind = Literal["started", "progress", "done", "failed", "cancelled", "stalled"]
+"""`stalled`: the run stopped because its progress stood still; the task is queued again as the next attempt."""
 
 
 class TaskEvent(msgspec.Struct, kw_only=True):

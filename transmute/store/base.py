@@ -14,7 +14,7 @@ from typing import Any
 
 from transmute.core.models import Task, TaskEvent
 from transmute.core.retention import Kind, Retention
-from transmute.store.schema import Page
+from transmute.store.schema import IdempotencyClaim, Page
 
 
 class TaskStore(ABC):
@@ -88,6 +88,25 @@ class TaskStore(ABC):
     @abstractmethod
     async def delete(self, task_id: str, *, owner: str | None = None) -> bool:
         """Remove the task's record; False when there was none (that `owner` may see)."""
+
+    @abstractmethod
+    async def count_queued(self) -> int:
+        """How many tasks wait in `queued`."""
+
+    @abstractmethod
+    async def claim_idempotency_key(self, scope: str, key: str, fingerprint: str, *,
+                                    newer_than: datetime) -> IdempotencyClaim | None:
+        """Claim `key` of `scope` for a create with this request `fingerprint` (one INSERT: of creates racing on
+        one key exactly one wins). None when this call claimed it; else what the key already holds. Claims
+        made before `newer_than` (of any key) are dropped first: their keys are free again."""
+
+    @abstractmethod
+    async def bind_idempotency_key(self, scope: str, key: str, task_id: str) -> None:
+        """Record the task the create that claimed the key made."""
+
+    @abstractmethod
+    async def release_idempotency_key(self, scope: str, key: str) -> None:
+        """Forget the key (its create failed, or its task is gone)."""
 
     @abstractmethod
     async def mark_published_many(self, task_ids: Sequence[str]) -> None:

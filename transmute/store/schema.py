@@ -104,6 +104,19 @@ class LeaseRow(Base):
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class IdempotencyRow(Base):
+    """An `Idempotency-Key` a create used: per key scope (the API key's owner), the request's fingerprint and the
+    task it made (NULL while that create is still in flight)."""
+
+    __tablename__ = "transmute_idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 INSERT_COLUMNS = tuple(column.key for column in TaskRow.__table__.columns if column.key != "id")
 INSERT = insert(TaskRow.__table__)
 """One task's INSERT, its values given as parameters: one cached compiled statement for every create."""
@@ -191,3 +204,11 @@ class Page:
     @property
     def pages(self) -> int:
         return (self.total + self.per_page - 1) // self.per_page if self.total else 0
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """What an `Idempotency-Key` already holds: the request's fingerprint and its task (None while in flight)."""
+
+    fingerprint: str
+    task_id: str | None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from transmute.core.models import Task, TaskEvent, TaskStatus, utcnow
 from transmute.core.retention import Kind, Retention
 from transmute.store.base import TaskStore
+from transmute.store.idempotency import IdempotencyKeys
 from transmute.store.schema import (
     FINISHED,
     INSERT,
@@ -41,7 +42,7 @@ FINISHED_CACHE_SECONDS = 2.0
 this one) is seen by this one within it. Only done tasks are cached: a failed or cancelled one may be retried."""
 
 
-class SqlTaskStore(TaskStore):
+class SqlTaskStore(IdempotencyKeys, TaskStore):
     """Tasks through SQLAlchemy's async engine; a backend overrides `_read` and `_write` where it has a faster way."""
 
     def __init__(self, url: str, *, retention: Retention | None = None, **engine_options: Any) -> None:
@@ -237,6 +238,11 @@ class SqlTaskStore(TaskStore):
             statement = statement.where(TaskRow.owner == owner)
         return (await self._write(statement)).rowcount == 1
 
+    async def count_queued(self) -> int:
+        query = select(func.count()).select_from(TaskRow).where(TaskRow.status == TaskStatus.QUEUED.value)
+        async with self._read_engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one()
+
     async def mark_published_many(self, task_ids: Sequence[str]) -> None:
         keys = sorted({key for key in map(row_id, task_ids) if key is not None})
         if not keys:
@@ -365,6 +371,10 @@ def _event_values(event: TaskEvent) -> dict[str, Any] | None:
     elif event.kind == "cancelled":
         del values["last_seq"]  # applied whatever the seq (see apply_event): it must not hide later runs' events
         values.update(status=TaskStatus.CANCELLED.value, completed_at=event.at)
+    elif event.kind == "stalled":
+        # Tried once more, as the next attempt (events of the stalled run still on their way change nothing).
+        values.update(status=TaskStatus.QUEUED.value, progress=0, started_at=None,
+                      attempt=func.coalesce(TaskRow.attempt, 1) + 1, last_seq=0)
     elif event.kind == "failed":
         values.update(status=TaskStatus.FAILED.value, completed_at=event.at,
                       error_message=event.error or "The conversion failed.")

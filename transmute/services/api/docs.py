@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import msgspec
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.openapi.spec.enums import OpenAPIType
 
 from transmute.core.formats import OutputFormat
@@ -102,6 +103,12 @@ class CreateOperation(Operation):
                 "application/json": OpenAPIMediaType(schema=_json_schema()),
             },
         )
+        self.parameters = [*(self.parameters or []), OpenAPIParameter(
+            name="Idempotency-Key", param_in="header", required=False,
+            schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255),
+            description="Makes the create safe to send again: the same key with the same request within 24 h "
+            "answers the same task (header `Idempotent-Replayed: true`), with another request a 422; 409 while "
+            "the first is still being handled. Keys are per API key.")]
 
 
 ERROR_DESCRIPTIONS = {
@@ -109,14 +116,17 @@ ERROR_DESCRIPTIONS = {
     404: "No such task (or route).",
     405: "The route does not take this method.",
     409: "The task is not in a state that allows this: no result yet (queued or running), failed or cancelled; "
-         "cancel: already done or failed; retry: not failed or cancelled.",
+         "cancel: already done or failed; retry: not failed or cancelled; create: a request with the same "
+         "Idempotency-Key is still being handled.",
     410: "The task expired (its `expires_at` is past): result and download once the result's TTL is over "
          "(TRANSMUTE_RESULT_TTL), retry once its source's is (TRANSMUTE_SOURCE_TTL); its files are removed.",
     413: "The upload is larger than the limit (TRANSMUTE_MAX_UPLOAD_MB, 500 MB by default), or a JSON body "
          "larger than TRANSMUTE_MAX_JSON_KB (64 KB by default).",
     415: "The body is not of a type the route takes (create: multipart/form-data or application/json; "
          "batch POST: application/json).",
-    503: "The storage could not serve the file.",
+    422: "create: the Idempotency-Key was used before for another request (other parameters or source).",
+    503: "The storage could not serve the file; create: the queue is full (TRANSMUTE_MAX_QUEUED), see Retry-After.",
+    507: "create, embedded mode: the data folder's disk has less free space than TRANSMUTE_MIN_FREE_DISK_MB.",
 }
 
 

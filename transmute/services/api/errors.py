@@ -68,8 +68,9 @@ def error_response(status_code: int, message: str, field: str | None = None, hea
 class ApiError(HTTPException):
     """An HTTP error a route raises on purpose, with extra fields for the body."""
 
-    def __init__(self, status_code: int, message: str, **fields: Any) -> None:
-        super().__init__(detail=message, status_code=status_code)
+    def __init__(self, status_code: int, message: str, *, headers: dict[str, str] | None = None,
+                 **fields: Any) -> None:
+        super().__init__(detail=message, status_code=status_code, headers=headers)
         self.message = message
         self.fields = fields
 
@@ -79,6 +80,7 @@ def handle_api_error(request: Request, exc: ApiError) -> Response:
         {"success": False, "error": _short(exc.message), **exc.fields},
         status_code=exc.status_code,
         media_type=MediaType.JSON,
+        headers=exc.headers,
     )
 
 

@@ -8,6 +8,8 @@
   The status is the one the client was answered with, also when a middleware refused the request (401,
   429); a request whose client went away before its answer was complete is counted as 499 (nginx's
   "client closed request"), so 5xx means a server fault.
+- `transmute_queue_depth`: the tasks in `queued`, counted in the task store (at most once a second) when
+  `/metrics` is scraped and when a create checks TRANSMUTE_MAX_QUEUED.
 - `transmute_tasks_created_total{format}`: tasks recorded by the create route, counted as soon as the task is
   recorded (`count_created`), which also makes the new task's id current for the request's logs.
 
@@ -19,12 +21,14 @@ runs one process per pod instead).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, ClassVar
 
 import dramatiq
 from dramatiq.middleware import Middleware
+from litestar import Request, Response, get
 from litestar.exceptions import HTTPException
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +38,8 @@ from transmute.core.models import PROJECT_EVENT_ACTOR, Task
 from transmute.logs import current_task_id
 
 TASKS_CREATED = Counter("transmute_tasks_created", "Conversion tasks created, by target format", ["format"])
+QUEUE_DEPTH = Gauge("transmute_queue_depth", "Tasks waiting to be converted (status queued in the task store)",
+                    multiprocess_mode="max")
 
 
 APP_NAME = "transmute"
@@ -114,6 +120,14 @@ class RequestMetrics:
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+
+    @get()
+    async def get(self, request: Request) -> Response:
+        services = request.app.state.get("services")
+        if services is not None:
+            with contextlib.suppress(Exception):  # the database away: the gauge keeps its last value
+                await services.queue_depth.current()
+        return await PrometheusController.get.fn(self)
 
 
 def count_created(task: Task) -> None:

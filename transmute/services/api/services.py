@@ -13,6 +13,7 @@ import msgspec
 
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ControlMessage, Task
 from transmute.core.run_mode import RunMode
+from transmute.services.api.admission import QueueDepth
 from transmute.services.broker import send
 from transmute.services.control import publish_control
 from transmute.settings import Settings
@@ -34,6 +35,14 @@ class Services:
     control: Callable[[ControlMessage], None] | None = None
     """Embedded mode: the in-process worker's handler of control messages (distributed: RabbitMQ's exchange)."""
     _marks: PublishedMarks | None = field(default=None, init=False, repr=False)
+    _queue_depth: QueueDepth | None = field(default=None, init=False, repr=False)
+
+    @property
+    def queue_depth(self) -> QueueDepth:
+        """The tasks waiting in the queue (counted in the store, cached briefly)."""
+        if self._queue_depth is None:
+            self._queue_depth = QueueDepth(self.store)
+        return self._queue_depth
 
     async def publish(self, task: Task) -> bool:
         """Send the task's convert message; False (logged) when the broker refused it.

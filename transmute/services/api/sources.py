@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import os
 import shutil
 import tempfile
@@ -56,6 +57,8 @@ class NewTask:
     file_size: int | None = None
     source_key: str | None = None
     source_url: str | None = None
+    source_sha256: str | None = None
+    """The uploaded file's SHA-256 (hex), hashed as it was copied: part of the request's fingerprint."""
 
 
 JSON_MAX_DEPTH = 8
@@ -245,7 +248,7 @@ async def _store_upload(upload: UploadFile, params: FormatOptions, storage: Obje
     folder = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="transmute-upload-"))
     try:
         name = f"upload{_extension(upload.filename or '')}"
-        source = await anyio.to_thread.run_sync(_spool_to_file, handle, Path(folder) / name)
+        source, digest = await anyio.to_thread.run_sync(_spool_to_file, handle, Path(folder) / name)
         await _probe_upload(source, limits)
         key = f"sources/{uuid.uuid4().hex}"
         await anyio.to_thread.run_sync(_put_file, storage, key, source, size, upload.content_type)
@@ -257,6 +260,7 @@ async def _store_upload(upload: UploadFile, params: FormatOptions, storage: Obje
         original_filename=_safe_filename(upload.filename or ""),
         file_size=size,
         source_key=key,
+        source_sha256=digest,
     )
 
 
@@ -294,12 +298,16 @@ def _extension(filename: str) -> str:
     return suffix if 1 < len(suffix) <= 9 and suffix[1:].isascii() and suffix[1:].isalnum() else ""
 
 
-def _spool_to_file(handle: IO[bytes], path: Path) -> Path:
-    """The upload (spooled by the multipart parser, in memory or an unnamed file) as a file ffprobe can open."""
+def _spool_to_file(handle: IO[bytes], path: Path) -> tuple[Path, str]:
+    """The upload (spooled by the multipart parser, in memory or an unnamed file) as a file ffprobe can open,
+    and its SHA-256, hashed in the same pass."""
     handle.seek(0)
+    digest = hashlib.sha256()
     with path.open("wb") as out:
-        shutil.copyfileobj(handle, out, 1024 * 1024)
-    return path
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
+    return path, digest.hexdigest()
 
 
 def _put_file(storage: ObjectStorage, key: str, path: Path, size: int, content_type: str | None) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -32,9 +32,12 @@ from transmute.core.models import (
     next_seq,
     utcnow,
 )
+from transmute.core.run_mode import RunMode
+from transmute.services.api.admission import check_free_disk, check_queue_room
 from transmute.services.api.archive import BatchArchive
 from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
 from transmute.services.api.errors import ApiError
+from transmute.services.api.idempotency import earlier_task, fingerprint, idempotency_key
 from transmute.services.api.metrics import count_created
 from transmute.services.api.schemas import (
     ApiUrls,
@@ -115,11 +118,22 @@ class TasksController(Controller):
 
     @post("/create/", status_code=HTTP_200_OK, operation_class=CreateOperation,
           summary="Create a conversion task (multipart upload or JSON with a URL)",
-          responses=error_responses(400, 413, 415))
-    async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
-        new = await read_new_task(request, services.storage, limits=services.settings.limits,
-                                  allow_private=services.settings.fetch.allow_private_urls)
+          responses=error_responses(400, 409, 413, 415, 422, 503, 507))
+    async def create(self, request: Request, services: NamedDependency[Services]) -> Response[CreatedResponse]:
+        settings = services.settings
+        # Refused before the body is read: a full disk or a full queue costs the client no upload.
+        if services.mode is RunMode.EMBEDDED:
+            await check_free_disk(settings.storage, settings.limits)
+        await check_queue_room(services.queue_depth, settings.limits)
+        key = idempotency_key(request)
+        new = await read_new_task(request, services.storage, limits=settings.limits,
+                                  allow_private=settings.fetch.allow_private_urls)
+        scope = owner_of(request) or ""
         try:
+            earlier = None if key is None else await earlier_task(services.store, scope, key, fingerprint(new))
+            if earlier is not None:  # the same request again: its task, and the upload just stored is not kept
+                await _drop_upload(services, new.source_key)
+                return _created(earlier, replayed=True)
             task = await services.store.create(
                 target_format=new.params.format,
                 source_type=new.source_type,
@@ -131,15 +145,17 @@ class TasksController(Controller):
                 owner=owner_of(request),
             )
         except Exception:
-            if new.source_key:  # no task will ever point at the stored upload: do not leave it behind
+            if key is not None:
                 with contextlib.suppress(Exception):
-                    await anyio.to_thread.run_sync(services.storage.delete, new.source_key)
+                    await services.store.release_idempotency_key(scope, key)
+            await _drop_upload(services, new.source_key)  # no task will ever point at it: do not leave it behind
             raise
+        if key is not None:
+            await services.store.bind_idempotency_key(scope, key, task.id)
         count_created(task)
+        services.queue_depth.added()
         await services.publish(task)
-        return CreatedResponse(
-            task_id=task.id, status=task.status.value, message=CREATED_MESSAGE, api_urls=ApiUrls.of(task.id)
-        )
+        return _created(task)
 
     @get("/{task_id:str}/status/", summary="A task's status and progress", responses=error_responses(400, 404))
     async def status(self, request: Request, task_id: TaskId) -> StatusResponse:
@@ -308,6 +324,20 @@ class TasksController(Controller):
         ] = None,
     ) -> Stream:
         return await _batch_zip(request, services, task_ids)
+
+
+def _created(task: Task, *, replayed: bool = False) -> Response[CreatedResponse]:
+    """The create's answer; a replay (same Idempotency-Key, same request) answers the first create's JSON again,
+    marked by `Idempotent-Replayed: true`."""
+    body = CreatedResponse(task_id=task.id, status=TaskStatus.QUEUED.value, message=CREATED_MESSAGE,
+                           api_urls=ApiUrls.of(task.id))
+    return Response(body, status_code=HTTP_200_OK, headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+async def _drop_upload(services: Services, source_key: str | None) -> None:
+    if source_key:
+        with contextlib.suppress(Exception):
+            await anyio.to_thread.run_sync(services.storage.delete, source_key)
 
 
 def _conflict(task: Task, message: str) -> ApiError:

@@ -24,6 +24,7 @@ import msgspec
 from transmute.backoff import call_with_backoff, doubling
 from transmute.core.errors import (
     ConversionCancelled,
+    ConversionStalled,
     InvalidParameter,
     MediaError,
     SourceError,
@@ -47,6 +48,7 @@ from transmute.services.broker import send
 from transmute.services.worker.cancels import Cancels, Stop
 from transmute.services.worker.events import TaskReporter
 from transmute.services.worker.retry_policy import ConversionRetries
+from transmute.services.worker.stalls import StallWatch
 from transmute.settings import LimitsConfig
 from transmute.storage.base import ObjectStorage
 from transmute.storage.scratch import make_scratch, remove_scratch
@@ -84,7 +86,8 @@ class Converter:
     def __call__(self, payload: dict) -> None:
         message = msgspec.convert(payload, ConvertMessage)
         reporter = TaskReporter(self.events_broker or self.broker, message.task_id, attempt=message.attempt)
-        if self.cancels.is_cancelled(message.task_id, message.attempt):
+        if self.cancels.is_cancelled(message.task_id, message.attempt) or (
+                message.stalls and self.cancels.is_cancelled(message.task_id, message.attempt - 1)):
             # The task is already `cancelled` in the store: nothing to run (the event only confirms it, for the
             # metrics and the logs; the store ignores it).
             log.info("task %s: cancelled before it started; skipped", message.task_id)
@@ -97,6 +100,8 @@ class Converter:
                 return
             self.run(message, reporter)
             self._forget_attempts(message.task_id)
+        except ConversionStalled as exc:
+            self._stalled(message, payload, reporter, exc.message)
         except ConversionCancelled:
             if self.cancels.is_cancelled(message.task_id, message.attempt):
                 # Stopped by the user: the run's scratch is gone (run's finally), its ffmpeg killed.
@@ -130,6 +135,21 @@ class Converter:
         finally:
             if marker is not None:
                 self._quietly(self.storage.delete, marker)
+
+    def _stalled(self, message: ConvertMessage, payload: dict, reporter: TaskReporter, where: str) -> None:
+        """A run that stalled is tried once more, as the task's next attempt; one that stalls again fails it."""
+        timeout = f"{self.limits.stall_timeout:g} s, TRANSMUTE_STALL_TIMEOUT"
+        if message.stalls >= 1:
+            log.warning("task %s: stalled again %s; failing it", message.task_id, where)
+            reporter.failed(f"The conversion stalled {where}, on its second try as on its first ({timeout}), so it "
+                            "was stopped: the source is probably damaged or cut short; check that it plays to the "
+                            "end, or convert a shorter span.")
+            self._forget_attempts(message.task_id)
+            return
+        log.warning("task %s: stalled %s; trying it once more", message.task_id, where)
+        reporter.stalled(f"The conversion stalled {where} ({timeout}); it is tried once more.")
+        again = msgspec.structs.replace(message, attempt=message.attempt + 1, stalls=message.stalls + 1)
+        send(self.broker, CONVERT_QUEUE, CONVERT_ACTOR, msgspec.to_builtins(again))
 
     @property
     def retries(self) -> ConversionRetries:
@@ -226,18 +246,25 @@ class Converter:
             output = work_dir / "output"
             warnings: list[str] = []
             metadata: dict[str, Any] = {}
-            output_format = convert_file(
-                source,
-                output,
-                params,
-                work_dir=work_dir,
-                progress=reporter.progress,
-                cancel=stop,
-                timeout=self.limits.conversion_timeout,
-                limits=self.limits.for_conversion(),
-                warnings=warnings,
-                metadata=metadata,
-            )
+            watch = StallWatch(self.limits.stall_timeout, stop, reporter.progress)
+            try:
+                with watch.watching():
+                    output_format = convert_file(
+                        source,
+                        output,
+                        params,
+                        work_dir=work_dir,
+                        progress=watch.progress,
+                        cancel=stop,
+                        timeout=self.limits.conversion_timeout,
+                        limits=self.limits.for_conversion(),
+                        warnings=warnings,
+                        metadata=metadata,
+                    )
+            except ConversionCancelled:
+                if watch.stalled is not None and not self.cancels.is_cancelled(message.task_id, message.attempt):
+                    raise ConversionStalled(watch.stalled) from None
+                raise
             key = result_key(message.task_id, output_format.extension)
             size = self._with_storage_retries(
                 "store the result", lambda: self.storage.put_file(key, output, content_type=output_format.mime_type)

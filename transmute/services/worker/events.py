@@ -63,6 +63,10 @@ class TaskReporter:
     def failed(self, message: str) -> None:
         self._send("failed", error=message, backoff=FINAL_BACKOFF)
 
+    def stalled(self, note: str) -> None:
+        """The run stalled and is sent again as the next attempt (the store queues the task as that attempt)."""
+        self._send("stalled", error=note, backoff=FINAL_BACKOFF)
+
     def cancelled(self) -> None:
         # The store says `cancelled` already (the gateway applied the cancel); this confirms where it stopped.
         self._send("cancelled")

@@ -13,7 +13,8 @@ from prometheus_client import Counter, Gauge, Histogram
 CONVERSIONS = Counter(
     "transmute_conversions",
     "Conversion attempts that ended, by format and outcome: done, failed, cancelled (by the user, before or "
-    "while it ran), retried (an error; Dramatiq tries again), interrupted (stopped by a shutdown, handed back "
+    "while it ran), stalled (its progress stood still; tried once more), retried (an error; Dramatiq tries "
+    "again), interrupted (stopped by a shutdown, handed back "
     "to the queue)",
     ["format", "outcome"],
 )

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,13 @@ PORT_ENV, ADDRESS_ENV = OpsConfig.env_name("metrics_port"), OpsConfig.env_name("
 class MultiprocessMetrics:
     """The worker processes' metrics, summed and served at `address`:`port` /metrics (nothing when the port is 0).
 
-    `instance`: the worker's number on this host (instance.py); its port is TRANSMUTE_METRICS_PORT + instance."""
+    `instance`: the worker's number on this host (instance.py); its port is TRANSMUTE_METRICS_PORT + instance;
+    `collectors` are served beside the processes' metrics (the queue depth)."""
 
-    def __init__(self, port: int, address: str = "0.0.0.0", instance: int = 0) -> None:
+    def __init__(self, port: int, address: str = "0.0.0.0", instance: int = 0,
+                 collectors: Sequence[Any] = ()) -> None:
         self.port, self.address, self.instance = port, address, instance
+        self.collectors = list(collectors)
         self.server: Any = None
         self.created: str | None = None
         if port <= 0:
@@ -52,6 +56,8 @@ class MultiprocessMetrics:
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
+        for collector in self.collectors:
+            registry.register(collector)
         try:
             self.server, _ = start_http_server(self.port, addr=self.address, registry=registry)
         except OSError as exc:

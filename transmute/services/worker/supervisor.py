@@ -20,7 +20,8 @@ from transmute.services.worker.heartbeat import heartbeat_age, slot_heartbeat, t
 from transmute.services.worker.instance import WorkerInstance, claim_instance
 from transmute.services.worker.multiprocess_metrics import MultiprocessMetrics
 from transmute.services.worker.process import worker_process
-from transmute.settings import OpsConfig, distributed_settings
+from transmute.services.worker.queue_depth import BrokerQueueDepth
+from transmute.settings import BrokerConfig, OpsConfig, distributed_settings
 
 log = logging.getLogger("transmute")
 
@@ -36,15 +37,16 @@ class Supervisor:
     """Keeps `processes` worker processes running, beats for them all, and stops them when `stopping` is set."""
 
     def __init__(self, *, processes: int, threads: int, log_level: str, ops: OpsConfig,
-                 instance: WorkerInstance) -> None:
+                 instance: WorkerInstance, broker: BrokerConfig | None = None) -> None:
         self.processes, self.threads, self.log_level = processes, threads, log_level
         self.instance = instance
         self.heartbeat = instance.heartbeat_file
         self.interval = ops.heartbeat_interval
         self.fresh_for = max(3 * ops.heartbeat_interval, 30.0)
         self.shutdown_timeout = ops.shutdown_timeout
+        depth = [BrokerQueueDepth(broker)] if broker is not None and not broker.in_process else []
         # Before any process starts: it sets their folder.
-        self.metrics = MultiprocessMetrics(instance.metrics_port, ops.metrics_address, instance.number)
+        self.metrics = MultiprocessMetrics(instance.metrics_port, ops.metrics_address, instance.number, depth)
         self.context = multiprocessing.get_context("spawn")
         self.stopping = threading.Event()
         self.children: dict[int, BaseProcess] = {}
@@ -150,9 +152,10 @@ def run_worker(*, processes: int, threads: int, log_level: str) -> None:
     """Supervise `processes` worker processes: replace any that dies, beat for them all, serve their metrics,
     and on SIGTERM/SIGINT let them drain."""
     configure_logging(log_level)
-    ops = OpsConfig.from_env(distributed_settings().limits)
+    settings = distributed_settings()
+    ops = OpsConfig.from_env(settings.limits)
     supervisor = Supervisor(processes=processes, threads=threads, log_level=log_level, ops=ops,
-                            instance=claim_instance(ops))
+                            instance=claim_instance(ops), broker=settings.broker)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: supervisor.stopping.set())
     supervisor.run()

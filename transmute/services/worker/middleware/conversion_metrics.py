@@ -2,9 +2,9 @@
 
 It counts once in `transmute_conversions_total` with its format and outcome, is timed in
 `transmute_conversion_seconds`, and is in `transmute_conversions_in_flight` while it runs. The outcome is
-the task event the attempt sent (`done`, `failed` or `cancelled`, seen as it is enqueued), else `retried` / `failed` for
-an exception (as Dramatiq's Retries middleware decided), else `interrupted` (a shutdown handed the task
-back). Everything is read from the messages: the convert actor knows nothing of it.
+the task event the attempt sent (`done`, `failed`, `cancelled` or `stalled`, seen as it is enqueued), else
+`retried` / `failed` for an exception (as Dramatiq's Retries middleware decided), else `interrupted` (a
+shutdown handed the task back). Everything is read from the messages: the convert actor knows nothing of it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class ConversionMetrics(Middleware):
         if attempt is None or message.actor_name != PROJECT_EVENT_ACTOR:
             return
         event = payload_of(message)
-        if event.get("kind") in ("done", "failed", "cancelled") and str(event.get("task_id")) == attempt.task_id:
+        ended = event.get("kind") in ("done", "failed", "cancelled", "stalled")
+        if ended and str(event.get("task_id")) == attempt.task_id:
             attempt.outcome = event["kind"]
 
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *, result: Any = None,

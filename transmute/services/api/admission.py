@@ -1,0 +1,75 @@
+"""What a create must pass before its body is read: room on the data folder's disk (embedded mode) and room in
+the queue (TRANSMUTE_MAX_QUEUED)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import anyio.to_thread
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE, HTTP_507_INSUFFICIENT_STORAGE
+
+from transmute.services.api.errors import ApiError
+from transmute.services.api.metrics import QUEUE_DEPTH
+from transmute.settings import LimitsConfig, StorageConfig
+from transmute.store import TaskStore
+
+QUEUE_CACHE_SECONDS = 1.0
+"""How long one count of the queued tasks is trusted: creates in a burst cost one COUNT a second, not one each."""
+QUEUE_FULL_RETRY_AFTER = 10
+"""Seconds a 503 for a full queue tells the client to wait (a conversion takes seconds to minutes)."""
+
+
+class QueueDepth:
+    """The tasks waiting in `queued`, counted in the store and cached briefly; each count sets the
+    `transmute_queue_depth` gauge."""
+
+    def __init__(self, store: TaskStore) -> None:
+        self.store = store
+        self._value = 0
+        self._counted_at = float("-inf")
+
+    async def current(self) -> int:
+        if time.monotonic() - self._counted_at >= QUEUE_CACHE_SECONDS:
+            self._value = await self.store.count_queued()
+            self._counted_at = time.monotonic()
+            QUEUE_DEPTH.set(self._value)
+        return self._value
+
+    def added(self) -> None:
+        """A create just queued one more (counted until the next count)."""
+        self._value += 1
+
+
+async def check_queue_room(depth: QueueDepth, limits: LimitsConfig) -> None:
+    """A 503 with Retry-After when TRANSMUTE_MAX_QUEUED tasks wait already."""
+    if limits.max_queued <= 0:
+        return
+    waiting = await depth.current()
+    if waiting >= limits.max_queued:
+        raise ApiError(HTTP_503_SERVICE_UNAVAILABLE, f"{waiting} tasks are waiting to be converted, the most this "
+                       f"server queues (TRANSMUTE_MAX_QUEUED={limits.max_queued}); try again in "
+                       f"{QUEUE_FULL_RETRY_AFTER} s.", headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER)},
+                       details={"queued": waiting, "max_queued": limits.max_queued,
+                                "retry_after": QUEUE_FULL_RETRY_AFTER})
+
+
+async def check_free_disk(storage: StorageConfig, limits: LimitsConfig) -> None:
+    """A 507 when the data folder's disk has less free space than TRANSMUTE_MIN_FREE_DISK_MB (embedded mode keeps
+    sources, results and the database there: a create must not fail half-way through writing them)."""
+    if limits.min_free_disk_mb <= 0:
+        return
+    free_mb = await anyio.to_thread.run_sync(_free_mb, storage)
+    if free_mb < limits.min_free_disk_mb:
+        raise ApiError(HTTP_507_INSUFFICIENT_STORAGE, f"The server's disk is nearly full: {free_mb:.0f} MB free under "
+                       f"its data folder, less than the {limits.min_free_disk_mb:g} MB it keeps free "
+                       "(TRANSMUTE_MIN_FREE_DISK_MB); no task is accepted until space is freed.",
+                       details={"setting": "TRANSMUTE_MIN_FREE_DISK_MB", "free_disk_mb": round(free_mb, 1),
+                                "min_free_disk_mb": limits.min_free_disk_mb})
+
+
+def _free_mb(storage: StorageConfig) -> float:
+    folder = storage.data_dir
+    while not folder.exists() and folder != folder.parent:  # not made yet: its nearest existing parent's disk
+        folder = folder.parent
+    return shutil.disk_usage(folder).free / (1024 * 1024)
