@@ -41,7 +41,7 @@ def drain(worker: Any, guard: HandBackWhileDraining, converter: Any, broker: Any
     finishes. Worker threads end after their current message; a message delivered meanwhile is sent back
     to the queue at once (by `guard`, or from the work queue here), so it does not wait behind a long
     conversion."""
-    busy = sum(1 for thread in worker.workers if thread.is_alive())
+    busy = converter.cancels.in_flight()  # (idle worker threads are alive too)
     log.info("worker process stopping: no new conversions; waiting up to %g s for the ones in flight", timeout)
     guard.draining.set()
     for thread in worker.workers:
@@ -59,6 +59,8 @@ def drain(worker: Any, guard: HandBackWhileDraining, converter: Any, broker: Any
         converter.shutdown.set()
     elif busy:
         log.info("conversions in flight finished; worker process exiting")
+    else:
+        log.info("no conversion in flight; worker process exiting")
     worker.stop(timeout=int(STOP_TIMEOUT * 1000))
 
 
