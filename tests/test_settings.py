@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from transmute.cli import main
 from transmute.cli.settings import markdown
-from transmute.settings import SECTIONS, ConfigError, ExpiryConfig, LimitsConfig, ReconcilerConfig
+from transmute.settings import SECTIONS, ConfigError, DatabaseConfig, ExpiryConfig, LimitsConfig, ReconcilerConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 
@@ -101,3 +101,15 @@ def test_docs_settings_md_is_what_the_declarations_generate():
 
 def test_every_setting_has_a_meaning():
     assert all(field.description for section in SECTIONS for field in section.model_fields.values())
+
+
+@pytest.mark.parametrize(("given", "used"), [
+    ("postgresql://u:p@db:5432/tasks", "postgresql+asyncpg://u:p@db:5432/tasks"),
+    ("postgres://u@db/tasks", "postgresql+asyncpg://u@db/tasks"),
+    ("sqlite:///tmp/t.db", "sqlite+aiosqlite:///tmp/t.db"),
+    ("postgresql+asyncpg://u@db/tasks", "postgresql+asyncpg://u@db/tasks"),
+    ("postgresql+psycopg://u@db/tasks", "postgresql+psycopg://u@db/tasks"),
+])
+def test_a_database_url_without_a_driver_gets_the_async_one(clean_env, given, used):
+    clean_env.setenv("TRANSMUTE_DATABASE_URL", given)
+    assert DatabaseConfig.from_env().url == used

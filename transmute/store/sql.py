@@ -185,11 +185,17 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
         if values is None:
             return False
         conditions = [TaskRow.id == key, TaskRow.status.not_in(FINISHED)]
+        stored_attempt = func.coalesce(TaskRow.attempt, 1)
+        newer_seq = TaskRow.last_seq < event.seq
         if event.attempt is not None:
-            conditions.append(func.coalesce(TaskRow.attempt, 1) == event.attempt)
+            # A later attempt than the store's is a run a stopping worker handed back (the worker counts it):
+            # it takes over, whatever the seq of the run it replaces.
+            conditions.append(stored_attempt <= event.attempt)
+            values["attempt"] = event.attempt
+            newer_seq = or_(stored_attempt < event.attempt, newer_seq)
         if event.kind != "cancelled":
             # A cancel is the user's decision: it stops the task whatever the worker reported last.
-            conditions.append(TaskRow.last_seq < event.seq)
+            conditions.append(newer_seq)
         result = await self._write(update(TaskRow).where(*conditions).values(**values))
         return result.rowcount == 1
 

@@ -70,6 +70,11 @@ class Cancels:
             expiry = self._cancelled.get((task_id, attempt))
         return expiry is not None and expiry > time.monotonic()
 
+    def in_flight(self) -> int:
+        """How many runs go on in this process now."""
+        with self._lock:
+            return len(self._running)
+
     @contextmanager
     def running(self, task_id: str, attempt: int, shutdown: threading.Event) -> Iterator[Stop]:
         """The run's stop flag, known to `cancel` while the run goes on (set at once if it was cancelled already)."""

@@ -94,11 +94,18 @@ class Converter:
             reporter.cancelled()
             return
         marker = None
+        fmt, began = str(message.params.get("format") or "?"), time.monotonic()
+
+        def took() -> str:
+            return f"{time.monotonic() - began:.1f} s"
+
         try:
             marker = self._begin_attempt(message, reporter)
             if marker is None:
                 return
+            log.info("task %s: started (%s, attempt %d)", message.task_id, fmt, message.attempt)
             self.run(message, reporter)
+            log.info("task %s: done (%s) in %s", message.task_id, fmt, took())
             self._forget_attempts(message.task_id)
         except ConversionStalled as exc:
             self._stalled(message, payload, reporter, exc.message)
@@ -114,11 +121,16 @@ class Converter:
             # Not the input's fault: the task stays unfinished and is resumed by another worker, or when a
             # worker starts again.
             if self.requeue_interrupted:
-                send(self.broker, CONVERT_QUEUE, CONVERT_ACTOR, payload)
-            log.info("task %s: interrupted by shutdown; it will resume", message.task_id)
+                # One more attempt: its progress starts again from 0, and the status's `attempt` says so.
+                send(self.broker, CONVERT_QUEUE, CONVERT_ACTOR, {**payload, "attempt": message.attempt + 1})
+                log.info("task %s: interrupted by shutdown after %s (%s); handed back to the queue, it resumes "
+                         "from the start as attempt %d", message.task_id, took(), fmt, message.attempt + 1)
+            else:
+                log.info("task %s: interrupted by shutdown after %s (%s); it will resume", message.task_id, took(),
+                         fmt)
         except (MediaError, SourceError, InvalidParameter) as exc:
             # The input is at fault: retrying cannot help.
-            log.info("task %s failed: %s", message.task_id, exc.message)
+            log.info("task %s failed (%s) after %s: %s", message.task_id, fmt, took(), exc.message)
             reporter.failed(exc.message)
             self._forget_attempts(message.task_id)
         except Exception as exc:

@@ -33,12 +33,18 @@ def worker_scratch_dir() -> Path:
     return folder
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
+class Stop:
+    """What the supervisor's signals ask of a worker process: the first SIGTERM `drain`, a second `force` (stop
+    the conversions in flight now). SIGINT is ignored: Ctrl-C reaches the whole process group, and the
+    supervisor passes each one on as a SIGTERM, so two Ctrl-C are two requests, not four."""
+
+    def __init__(self) -> None:
+        self.drain, self.force = threading.Event(), threading.Event()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, *_: object) -> None:
+        (self.force if self.drain.is_set() else self.drain).set()
 
 
 def start_consuming(broker: Any, threads: int) -> Any:
@@ -88,7 +94,7 @@ def listen_for_control(settings: Settings, converter: Converter) -> ControlListe
 def worker_process(slot: int, threads: int, log_level: str, heartbeat_file: Path) -> None:
     """One worker process: consume the convert queue with `threads` threads until SIGTERM or SIGINT, then drain."""
     configure_logging(log_level)
-    stop = stop_on_signals()
+    stop = Stop()
     settings = distributed_settings()
     use_plugins(PluginConfig.from_env().plugins)
     ops = OpsConfig.from_env(settings.limits)
@@ -99,8 +105,15 @@ def worker_process(slot: int, threads: int, log_level: str, heartbeat_file: Path
                                  ops.heartbeat_interval)
     heartbeat.start()
     log.info("worker process ready: %d thread(s) on %s", threads, CONVERT_QUEUE)
-    stop.wait()
-    drain(worker, guard, converter, converter.broker, ops.shutdown_timeout)
+    stop.drain.wait()
+    drain(worker, guard, converter, converter.broker, ops.shutdown_timeout, force=stop.force)
     heartbeat.stop()
     control.stop()
-    converter.broker.close()
+    close_quietly(converter.broker)
+
+
+def close_quietly(broker: Any) -> None:
+    """Close the broker's connections at a clean stop. Those of threads that have been idle a while RabbitMQ has
+    already dropped (missed heartbeats): pika would log each as an ERROR with a traceback, for nothing lost."""
+    logging.getLogger("pika").setLevel(logging.CRITICAL + 1)
+    broker.close()

@@ -49,6 +49,8 @@ class Supervisor:
         self.metrics = MultiprocessMetrics(instance.metrics_port, ops.metrics_address, instance.number, depth)
         self.context = multiprocessing.get_context("spawn")
         self.stopping = threading.Event()
+        self.forcing = threading.Event()
+        """Set by a second SIGTERM/SIGINT: the processes stop their conversions now instead of letting them end."""
         self.children: dict[int, BaseProcess] = {}
         self.started: dict[int, float] = {}
         self.replaced: set[int] = set()
@@ -99,13 +101,18 @@ class Supervisor:
 
     def stop_children(self) -> None:
         """SIGTERM every process, beat while they drain, and kill those still running past the deadline."""
-        log.info("stopping: worker processes finish their conversions in flight (up to %g s)", self.shutdown_timeout)
-        for process in self.children.values():
-            if process.is_alive() and process.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGTERM)
+        log.info("stopping: worker processes finish their conversions in flight (up to %g s; a second SIGTERM or "
+                 "Ctrl-C stops them now and hands their tasks back)", self.shutdown_timeout)
+        self.signal_children()
         deadline = time.monotonic() + self.shutdown_timeout + STOP_TIMEOUT + 5
+        forced = False
         while any(process.is_alive() for process in self.children.values()) and time.monotonic() < deadline:
+            if self.forcing.is_set() and not forced:
+                forced = True
+                log.warning("second stop signal: forcing the stop; conversions in flight are stopped and their "
+                            "tasks handed back to the queue")
+                self.signal_children()  # a worker process's second SIGTERM: stop now
+                deadline = min(deadline, time.monotonic() + STOP_TIMEOUT + 5)
             self.beat()
             time.sleep(0.2)
         for process in self.children.values():
@@ -113,6 +120,16 @@ class Supervisor:
                 log.warning("worker process pid %s did not stop in time; killing it", process.pid)
                 process.kill()
             process.join()
+
+    def signal_children(self) -> None:
+        for process in self.children.values():
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
+
+    def on_signal(self, *_: object) -> None:
+        """SIGTERM or SIGINT: the first drains, the second forces the stop."""
+        (self.forcing if self.stopping.is_set() else self.stopping).set()
 
     def beat(self) -> None:
         """Touch the worker's heartbeat file (at most every interval) when every worker process has beaten lately
@@ -157,5 +174,5 @@ def run_worker(*, processes: int, threads: int, log_level: str) -> None:
     supervisor = Supervisor(processes=processes, threads=threads, log_level=log_level, ops=ops,
                             instance=claim_instance(ops), broker=settings.broker)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: supervisor.stopping.set())
+        signal.signal(signum, supervisor.on_signal)
     supervisor.run()
