@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -296,10 +296,17 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
 
     def _expired(self, kind: Kind) -> list[Any] | None:
         """The conditions of a finished task whose `kind` is past its TTL and not removed; None: kept for ever."""
-        cutoff = self.retention.cutoff(kind, utcnow())
-        if cutoff is None:
+        now = utcnow()
+        cutoff = self.retention.cutoff(kind, now)
+        ended = None if cutoff is None else TaskRow.completed_at < cutoff
+        result_cutoff = self.retention.cutoff("result", now)
+        if kind == "source" and result_cutoff is not None and (cutoff is None or result_cutoff > cutoff):
+            # A done task is never retried: its source goes with its result when that goes first.
+            with_result = and_(TaskRow.status == TaskStatus.DONE.value, TaskRow.completed_at < result_cutoff)
+            ended = with_result if ended is None else or_(ended, with_result)
+        if ended is None:
             return None
-        conditions = [TaskRow.completed_at < cutoff, TaskRow.status.in_(FINISHED)]
+        conditions = [ended, TaskRow.status.in_(FINISHED)]
         if kind != "record":
             # The partial index's own predicate, word for word, so the planner uses it.
             conditions.append(text(SOURCE_KEPT if kind == "source" else RESULT_KEPT))
