@@ -18,11 +18,12 @@ FINISHED = ("done", "failed", "cancelled")
 
 
 def create_upload(client: httpx.Client, path: Path, *, base: str = "", filename: str | None = None,
-                  **fields: Any) -> httpx.Response:
-    """POST a multipart create request with the file at `path`; return the answer, whatever it is."""
+                  headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
+    """POST a multipart create request with the file at `path` (and `headers`); return the answer, whatever it
+    is."""
     with path.open("rb") as handle:
         return client.post(f"{base}/api/tasks/create/", files={"file": (filename or path.name, handle, "video/mp4")},
-                           data={name: str(value) for name, value in fields.items()})
+                           data={name: str(value) for name, value in fields.items()}, headers=headers)
 
 
 def upload(client: httpx.Client, path: Path, *, base: str = "", filename: str | None = None, **fields: Any) -> dict:

@@ -55,7 +55,7 @@ from transmute.services.api.schemas import (
     warnings_of,
 )
 from transmute.services.api.services import Services
-from transmute.services.api.sources import read_json_body, read_new_task
+from transmute.services.api.sources import NewTask, read_json_body, read_new_task
 from transmute.services.api.task_files import remove_task_files
 from transmute.store import ORDERS
 
@@ -129,29 +129,11 @@ class TasksController(Controller):
         new = await read_new_task(request, services.storage, limits=settings.limits,
                                   allow_private=settings.fetch.allow_private_urls)
         scope = owner_of(request) or ""
-        try:
-            earlier = None if key is None else await earlier_task(services.store, scope, key, fingerprint(new))
-            if earlier is not None:  # the same request again: its task, and the upload just stored is not kept
-                await _drop_upload(services, new.source_key)
-                return _created(earlier, replayed=True)
-            task = await services.store.create(
-                target_format=new.params.format,
-                source_type=new.source_type,
-                params=new.params.to_dict(),
-                original_filename=new.original_filename,
-                file_size=new.file_size,
-                source_key=new.source_key,
-                source_url=new.source_url,
-                owner=owner_of(request),
-            )
-        except Exception:
-            if key is not None:
-                with contextlib.suppress(Exception):
-                    await services.store.release_idempotency_key(scope, key)
-            await _drop_upload(services, new.source_key)  # no task will ever point at it: do not leave it behind
-            raise
         if key is not None:
-            await services.store.bind_idempotency_key(scope, key, task.id)
+            earlier = await _earlier_task(services, scope, key, new)
+            if earlier is not None:
+                return _created(earlier, replayed=True)
+        task = await _record_task(services, new, owner_of(request), scope, key)
         count_created(task)
         services.queue_depth.added()
         await services.publish(task)
@@ -324,6 +306,44 @@ class TasksController(Controller):
         ] = None,
     ) -> Stream:
         return await _batch_zip(request, services, task_ids)
+
+
+async def _earlier_task(services: Services, scope: str, key: str, new: NewTask) -> Task | None:
+    """The task an earlier create with this Idempotency-Key made, or None when this create has claimed the key
+    (see idempotency.earlier_task). The upload just stored is dropped unless this create goes on."""
+    try:
+        earlier = await earlier_task(services.store, scope, key, fingerprint(new))
+    except Exception:
+        await _drop_upload(services, new.source_key)
+        raise
+    if earlier is not None:  # the same request again: the upload sent again is not kept
+        await _drop_upload(services, new.source_key)
+    return earlier
+
+
+async def _record_task(services: Services, new: NewTask, owner: str | None, scope: str, key: str | None) -> Task:
+    """Record the new task (and bind the create's Idempotency-Key to it); when that fails, nothing of the request
+    stays: neither its upload nor its claim on the key."""
+    try:
+        task = await services.store.create(
+            target_format=new.params.format,
+            source_type=new.source_type,
+            params=new.params.to_dict(),
+            original_filename=new.original_filename,
+            file_size=new.file_size,
+            source_key=new.source_key,
+            source_url=new.source_url,
+            owner=owner,
+        )
+    except Exception:
+        if key is not None:
+            with contextlib.suppress(Exception):
+                await services.store.release_idempotency_key(scope, key)
+        await _drop_upload(services, new.source_key)  # no task will ever point at it: do not leave it behind
+        raise
+    if key is not None:
+        await services.store.bind_idempotency_key(scope, key, task.id)
+    return task
 
 
 def _created(task: Task, *, replayed: bool = False) -> Response[CreatedResponse]:
