@@ -14,6 +14,9 @@ CONVERT_QUEUE = "transmute.convert"
 CONVERT_ACTOR = "convert"
 EVENTS_QUEUE = "transmute.events"
 PROJECT_EVENT_ACTOR = "project_task_event"
+WEBHOOKS_QUEUE = "transmute.webhooks"
+"""Webhook deliveries: a queue of their own, so a conversion never waits behind a slow receiver."""
+DELIVER_WEBHOOK_ACTOR = "deliver_webhook"
 CONTROL_EXCHANGE = "transmute.control"
 """A fanout exchange: each worker process binds a queue of its own to it, so every worker hears every control
 message (a queue alone hands each message to one consumer)."""
@@ -109,7 +112,36 @@ class ControlMessage(msgspec.Struct, kw_only=True):
     attempt: int = 1
 
 
-EventKind = Literal["started", "progress", "done", "failed", "cancelled"]
+EventKind = Literal["started", "progress", "done", "failed", "cancelled", "webhook"]
+"""What a task event reports; `webhook` is the outcome of a webhook delivery attempt (no change of state)."""
+
+WebhookEvent = Literal["progress", "done", "failed", "cancelled"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("progress", "done", "failed", "cancelled")
+DEFAULT_WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("done", "failed", "cancelled")
+
+
+class WebhookDelivery(msgspec.Struct, kw_only=True):
+    """The last attempt to deliver one of a task's webhooks, as its status shows it."""
+
+    event: WebhookEvent
+    status_code: int | None
+    """The receiver's HTTP status; None when it could not be reached or did not answer in time."""
+    attempts: int
+    """Tries of this event so far (the same webhook-id on each)."""
+    at: datetime
+
+
+class WebhookMessage(msgspec.Struct, kw_only=True):
+    """What a worker is asked to deliver: one event's status JSON to a task's webhook URL."""
+
+    task_id: str
+    event: WebhookEvent
+    url: str
+    body: str
+    """The task's status JSON at the event, exactly as sent (and signed)."""
+    webhook_id: str
+    """Standard Webhooks' `webhook-id`: the same on every try of this event, so a receiver can drop repeats."""
+    attempt: int = 1
 
 
 class TaskEvent(msgspec.Struct, kw_only=True):
@@ -128,6 +160,8 @@ class TaskEvent(msgspec.Struct, kw_only=True):
     attempt: int | None = None
     """The run of the task the event is about: an event of an earlier run (before a retry) changes nothing.
     None (events of an older transmute): any run."""
+    webhook: WebhookDelivery | None = None
+    """A `webhook` event's delivery attempt."""
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -153,6 +187,11 @@ class Task(msgspec.Struct, kw_only=True):
     last_seq: int = 0
     attempt: int = 1
     """1 for the first run, one more for each retry."""
+    webhook_url: str | None = None
+    webhook_events: tuple[WebhookEvent, ...] = DEFAULT_WEBHOOK_EVENTS
+    """Which events are delivered to `webhook_url`."""
+    webhook: WebhookDelivery | None = None
+    """The last webhook delivery attempt, if any."""
 
     @property
     def duration_seconds(self) -> float | None:

@@ -111,7 +111,8 @@ class TasksController(Controller):
           responses=error_responses(400, 413, 415))
     async def create(self, request: Request, services: NamedDependency[Services]) -> CreatedResponse:
         new = await read_new_task(request, services.storage, limits=services.settings.limits,
-                                  allow_private=services.settings.fetch.allow_private_urls)
+                                  allow_private=services.settings.fetch.allow_private_urls,
+                                  webhooks=services.settings.webhooks)
         try:
             task = await services.store.create(
                 target_format=new.params.format,
@@ -122,6 +123,8 @@ class TasksController(Controller):
                 source_key=new.source_key,
                 source_url=new.source_url,
                 owner=owner_of(request),
+                webhook_url=new.webhook_url,
+                webhook_events=new.webhook_events,
             )
         except Exception:
             if new.source_key:  # no task will ever point at the stored upload: do not leave it behind
@@ -309,6 +312,8 @@ async def _cancel(services: Services, task: Task) -> Task:
         raise _conflict(current, f"Task {task.id} is {current.status.value} already; only a queued or running "
                         "task can be cancelled.")
     await services.broadcast(ControlMessage(action="cancel", task_id=task.id, attempt=task.attempt))
+    if applied:
+        await services.notify_webhook(current, "cancelled")
     return current
 
 

@@ -85,6 +85,18 @@ def listen_for_control(settings: Settings, converter: Converter) -> ControlListe
     return listener
 
 
+def start_webhooks(settings: Settings) -> Any:
+    """Webhook deliveries on a broker connection and threads of their own (a slow receiver delays no conversion);
+    the Dramatiq worker consuming them."""
+    from transmute.services.broker import create_broker
+    from transmute.services.worker.webhooks import WebhookSender, register_webhook_actor, start_webhook_worker
+
+    broker = create_broker(settings.broker)
+    register_webhook_actor(WebhookSender(broker=broker, config=settings.webhooks,
+                                         allow_private=settings.fetch.allow_private_urls))
+    return start_webhook_worker(broker, settings.webhooks.threads)
+
+
 def worker_process(slot: int, threads: int, log_level: str) -> None:
     """One worker process: consume the convert queue with `threads` threads until SIGTERM or SIGINT, then drain."""
     configure_logging(log_level)
@@ -92,6 +104,7 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     settings = distributed_settings()
     use_plugins(PluginConfig.from_env().plugins)
     ops = OpsConfig.from_env(settings.limits)
+    deliveries = start_webhooks(settings)
     converter, guard = build_converter(settings)
     control = listen_for_control(settings, converter)
     worker = start_consuming(converter.broker, threads)
@@ -101,6 +114,8 @@ def worker_process(slot: int, threads: int, log_level: str) -> None:
     log.info("worker process ready: %d thread(s) on %s", threads, CONVERT_QUEUE)
     stop.wait()
     drain(worker, guard, converter, converter.broker, ops.shutdown_timeout)
+    deliveries.stop()  # a delivery in flight is not acknowledged: RabbitMQ hands it to another worker
     heartbeat.stop()
     control.stop()
     converter.broker.close()
+    deliveries.broker.close()
