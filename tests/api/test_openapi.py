@@ -55,7 +55,7 @@ def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(ope
                   "boomerang", "high_quality", "dither", "keep_original_size", "loop", "colors", "crop", "lossy",
                   "max_size_kb"}
     assert parameters <= set(multipart["properties"])
-    assert parameters | {"url"} == set(json_body["properties"])
+    assert parameters | {"url", "webhook_url", "webhook_events"} == set(json_body["properties"])
     assert json_body["properties"]["format"]["enum"] == ["gif"]
     titles = [schema["title"] for schema in content["application/json"]["schema"]["anyOf"]]
     assert {"GifOptions", "Mp4Options", "WebmOptions"} <= set(titles)
