@@ -11,7 +11,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from tests.support.webhooks import SECRET, receiving
 from transmute.core.models import EVENTS_QUEUE, WEBHOOKS_QUEUE, TaskEvent, WebhookMessage
-from transmute.services.worker.webhooks import WebhookSender, signed_headers
+from transmute.services.worker.webhooks import WebhookSender, signed_headers, worth_retrying
 from transmute.settings import DEFAULT_WEBHOOK_RETRY_DELAYS, ConfigError, WebhookConfig
 
 
@@ -87,3 +87,11 @@ def test_webhook_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv(name)
     monkeypatch.setenv("TRANSMUTE_WEBHOOK_SECRET", SECRET)
     assert WebhookConfig.from_env().secret == SECRET
+
+
+@pytest.mark.parametrize(("status_code", "retried"), [
+    (None, True), (500, True), (502, True), (503, True), (408, True), (429, True),
+    (200, False), (204, False), (301, False), (400, False), (401, False), (404, False), (410, False),
+])
+def test_no_answer_a_5xx_408_and_429_are_tried_again_and_nothing_else(status_code: int | None, retried: bool):
+    assert worth_retrying(status_code) is retried
