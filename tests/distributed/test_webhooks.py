@@ -28,3 +28,22 @@ def test_a_worker_delivers_the_signed_webhook_again_after_a_500_and_the_status_s
                          and status(client, task_id)["webhook"], 15, "the third try in the status")
         assert shown["event"] == "done" and shown["status_code"] == 200
         assert "deliver_webhook" not in cluster.log("api")  # the gateway only enqueues
+
+
+def test_the_gateway_only_enqueues_a_cancel_webhook_and_a_worker_started_later_delivers_it(cluster: Cluster,
+                                                                                           cluster_clips):
+    cluster.env.update(TRANSMUTE_WEBHOOK_SECRET=SECRET)
+    cluster.start_api()  # no worker yet: the task stays queued
+    with receiving() as receiver, cluster.client() as client:
+        response = create_upload(client, cluster_clips["one"], width=32, webhook_url=receiver.url,
+                                 webhook_events="done,cancelled")
+        task_id = response.json()["task_id"]
+        cancelled = client.post(f"/api/tasks/{task_id}/cancel/")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        assert receiver.deliveries == []  # the cancel answered without calling the receiver
+
+        cluster.start_worker()
+        (delivery,) = wait_for(lambda: receiver.of_task(task_id), 30, "the cancelled webhook from the worker")
+        assert delivery.verified()["status"] == "cancelled"
+        wait_for(lambda: (status(client, task_id)["webhook"] or {}).get("event") == "cancelled", 15,
+                 "the delivery in the status")
