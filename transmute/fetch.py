@@ -295,6 +295,31 @@ def _fetch(session: requests.Session, url: str, target: Path, max_bytes: int, li
     return written
 
 
+class Unreachable(SourceError):
+    """A POST's receiver could not be reached, or did not answer in time (worth another try later)."""
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool | None = None
+         ) -> int:
+    """POST `body` to `url` by the same address rules as a download, and within `timeout` seconds all told; the
+    answer's HTTP status (a redirect is not followed: it is the answer). SourceError when the rules refuse the
+    address (checked again now: the name may resolve elsewhere than at create), Unreachable on a connection
+    error or timeout."""
+    allow_private = private_urls_allowed() if allow_private is None else allow_private
+    url = check_url(url, allow_private=allow_private, resolve=False)
+    with _Watchdog(timeout) as watchdog:
+        try:
+            with (_session(allow_private, watchdog, timeout, timeout) as session,
+                  session.post(url, data=body, headers=headers, allow_redirects=False, stream=True) as response):
+                return response.status_code  # the body is not read: a receiver's answer says nothing more
+        except InvalidIPAddress as exc:
+            raise _refusal(urlsplit(url).hostname or "", exc.args[0] if exc.args else "?") from None
+        except (requests.RequestException, OSError) as exc:
+            if watchdog.expired.is_set() or isinstance(exc, requests.Timeout):
+                raise Unreachable(f"The receiver did not answer within {timeout:g} seconds.") from None
+            raise Unreachable(f"The receiver could not be reached: {type(exc).__name__}.") from None
+
+
 def _request_failure(exc: BaseException) -> SourceError:
     if isinstance(exc, requests.Timeout):
         return SourceError("Downloading the source timed out: the server did not answer in time.")

@@ -9,6 +9,8 @@ mode) are taken as they are: the lower bounds apply to what the environment says
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -343,6 +345,62 @@ class FetchConfig(Section):
                                                         "networks only).")
 
 
+DEFAULT_WEBHOOK_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+"""About a day of exponential back-off: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h."""
+
+
+def _delays(value: Any) -> Any:
+    """Comma-separated seconds (each at least 0); `none` for no retry."""
+    if not isinstance(value, str):
+        return value
+    if value.lower() == "none":
+        return ()
+    try:
+        delays = tuple(float(item) for item in value.split(",") if item.strip())
+    except ValueError:
+        raise ValueError(f"must be seconds separated by commas, like 5,300,1800; got {value!r}.") from None
+    if any(delay < 0 for delay in delays):
+        raise ValueError(f"must not hold a negative delay; got {value!r}.")
+    return delays
+
+
+def _webhook_secret(value: Any) -> Any:
+    """A Standard Webhooks secret: `whsec_` and base64 of at least 24 bytes."""
+    if not isinstance(value, str) or not value:
+        return value or None
+    encoded = value.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not value.startswith("whsec_") or len(key) < 24:
+        raise ValueError("must be whsec_ followed by base64 of 24 to 64 random bytes (make one with "
+                         "`python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"`).")
+    return value
+
+
+class WebhookConfig(Section):
+    """Webhooks: how deliveries are signed, how long a receiver may take, and when a failed one is tried again."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{PREFIX}WEBHOOK_")
+    title = "Webhooks"
+    secret: Annotated[str | None, BeforeValidator(_webhook_secret)] = Field(
+        None, repr=False, json_schema_extra={"secret": True, "shown_default": "unset: webhooks off"},
+        description="The Standard Webhooks signing secret (`whsec_` + base64); without it a create with a "
+                    "`webhook_url` is refused (400). Gateway and workers need the same one.")
+    retry_delays: Annotated[tuple[float, ...], NoDecode, BeforeValidator(_delays)] = Field(
+        DEFAULT_WEBHOOK_RETRY_DELAYS, json_schema_extra={"shown_default": "5,300,1800,7200,18000,36000,36000"},
+        description="Seconds to wait before each new try of a delivery that timed out, could not connect or got a "
+                    "5xx, 408 or 429 (comma-separated; `none`: one try only).")
+    timeout: Annotated[float, AtLeast(0.1)] = Field(
+        10, description="Seconds a receiver has to answer one delivery (connecting and the whole answer).")
+    progress_interval: Annotated[float, AtLeast(0)] = Field(
+        5, description="At most one `progress` delivery per task this often (seconds).")
+    threads: Annotated[int, AtLeast(1)] = Field(
+        4, description="Deliveries at once in each worker process (threads of their own: conversions never "
+                       "wait for them).")
+
+
 class PluginConfig(Section):
     """Which format plugins a process loads."""
 
@@ -479,8 +537,8 @@ class LoggingConfig(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (StorageConfig, DatabaseConfig, BrokerConfig, LimitsConfig, ReconcilerConfig,
-                                       ExpiryConfig, FetchConfig, PluginConfig, ServerConfig, SecurityConfig, OpsConfig,
-                                       LoggingConfig)
+                                       ExpiryConfig, FetchConfig, WebhookConfig, PluginConfig, ServerConfig,
+                                       SecurityConfig, OpsConfig, LoggingConfig)
 """Every section, in the order `transmute settings` and docs/settings.md show them."""
 
 
@@ -495,6 +553,7 @@ class Settings:
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     expiry: ExpiryConfig = field(default_factory=ExpiryConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -506,6 +565,7 @@ class Settings:
             reconciler=ReconcilerConfig.from_env(),
             fetch=FetchConfig.from_env(),
             expiry=ExpiryConfig.from_env(),
+            webhooks=WebhookConfig.from_env(),
         )
 
 

@@ -55,7 +55,7 @@ def test_the_create_request_body_is_multipart_with_a_file_or_json_with_a_url(ope
                   "boomerang", "high_quality", "dither", "keep_original_size", "loop", "colors", "crop", "lossy",
                   "max_size_kb"}
     assert parameters <= set(multipart["properties"])
-    assert parameters | {"url"} == set(json_body["properties"])
+    assert parameters | {"url", "webhook_url", "webhook_events"} == set(json_body["properties"])
     assert json_body["properties"]["format"]["enum"] == ["gif"]
     titles = [schema["title"] for schema in content["application/json"]["schema"]["anyOf"]]
     assert {"GifOptions", "Mp4Options", "WebmOptions"} <= set(titles)
@@ -77,11 +77,11 @@ def test_each_format_has_its_options_schema_with_ranges_and_descriptions(openapi
     ("/api/tasks/{task_id}/status/", "get", {"success", "task_id", "status", "progress", "created_at", "updated_at",
                                             "started_at", "completed_at", "error_message", "is_finished",
                                             "is_active", "duration_seconds", "metadata", "warnings", "attempt",
-                                            "expires_at"}),
+                                            "expires_at", "webhook"}),
     ("/api/tasks/{task_id}/cancel/", "post", {"success", "task_id", "status", "progress", "created_at",
                                               "updated_at", "started_at", "completed_at", "error_message",
                                               "is_finished", "is_active", "duration_seconds", "metadata",
-                                              "warnings", "attempt", "expires_at"}),
+                                              "warnings", "attempt", "expires_at", "webhook"}),
     ("/api/tasks/{task_id}/", "delete", {"success", "task_id", "message"}),
     ("/api/tasks/", "get", {"success", "tasks", "pagination"}),
     ("/api/formats/", "get", {"success", "formats"}),

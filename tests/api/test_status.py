@@ -13,6 +13,7 @@ from tests.support.waiting import wait_for
 STATUS_FIELDS = {
     "success", "task_id", "status", "progress", "created_at", "updated_at", "started_at", "completed_at",
     "error_message", "is_finished", "is_active", "duration_seconds", "metadata", "warnings", "attempt", "expires_at",
+    "webhook",
 }
 METADATA_FIELDS = {"source_type", "target_format", "original_filename", "file_size", "conversion_params"} | {
     "format_metadata"}  # the spec's, and what the format told of its result (a sprite's tile times)

@@ -21,6 +21,7 @@ from transmute.services.api.services import Services
 from transmute.services.broker import create_broker
 from transmute.services.worker.convert import Converter, register_convert_actor
 from transmute.services.worker.middleware import install_worker_middleware
+from transmute.services.worker.webhooks import WebhookSender, register_webhook_actor, start_webhook_worker
 from transmute.settings import BrokerConfig, Settings
 from transmute.storage.scratch import clean_start
 
@@ -35,6 +36,8 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
     # Two in-process brokers, one Dramatiq Worker each: convert messages for the worker threads, events for the
     # projector. Dramatiq wants one Worker per broker (each adds its consumer middleware to its broker;
     # two on one broker logged "You're adding a middleware of the same type twice" on every start).
+    # A third for webhook deliveries, with threads of their own: a slow receiver takes no conversion thread.
+    webhooks = create_broker(BrokerConfig(url=""))
     broker = create_broker(BrokerConfig(url=""))
     events = create_broker(BrokerConfig(url=""))
 
@@ -53,6 +56,9 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
         services.control = converter.control  # cancels reach the worker threads in memory: one process
         worker = dramatiq.Worker(broker, queues={CONVERT_QUEUE}, worker_threads=threads, worker_timeout=200)
         worker.start()
+        register_webhook_actor(WebhookSender(broker=webhooks, config=settings.webhooks, events_broker=events,
+                                             allow_private=settings.fetch.allow_private_urls))
+        deliveries = start_webhook_worker(webhooks, settings.webhooks.threads)
         try:
             # The in-process broker forgets its messages when the process ends: resume what was unfinished.
             unfinished = await services.store.unfinished()
@@ -64,6 +70,7 @@ def create_embedded_app(data_dir: Path, *, threads: int = 2) -> Litestar:
         finally:
             converter.shutdown.set()
             await anyio.to_thread.run_sync(worker.stop)
+            await anyio.to_thread.run_sync(deliveries.stop)
 
-    return create_app(settings, broker=broker, events_broker=events, mode=RunMode.EMBEDDED,
+    return create_app(settings, broker=broker, events_broker=events, webhooks_broker=webhooks, mode=RunMode.EMBEDDED,
                       extra_lifespan=worker_threads)

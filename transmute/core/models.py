@@ -14,6 +14,9 @@ CONVERT_QUEUE = "transmute.convert"
 CONVERT_ACTOR = "convert"
 EVENTS_QUEUE = "transmute.events"
 PROJECT_EVENT_ACTOR = "project_task_event"
+WEBHOOKS_QUEUE = "transmute.webhooks"
+"""Webhook deliveries: a queue of their own, so a conversion never waits behind a slow receiver."""
+DELIVER_WEBHOOK_ACTOR = "deliver_webhook"
 CONTROL_EXCHANGE = "transmute.control"
 """A fanout exchange: each worker process binds a queue of its own to it, so every worker hears every control
 message (a queue alone hands each message to one consumer)."""
@@ -111,8 +114,37 @@ class ControlMessage(msgspec.Struct, kw_only=True):
     attempt: int = 1
 
 
-EventKind = Literal["started", "progress", "done", "failed", "cancelled", "stalled"]
-"""`stalled`: the run stopped because its progress stood still; the task is queued again as the next attempt."""
+EventKind = Literal["started", "progress", "done", "failed", "cancelled", "stalled", "webhook"]
+"""What a task event reports. `stalled`: the run stopped because its progress stood still; the task is queued
+again as the next attempt. `webhook`: the outcome of a webhook delivery attempt (no change of state)."""
+
+WebhookEvent = Literal["progress", "done", "failed", "cancelled"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("progress", "done", "failed", "cancelled")
+DEFAULT_WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("done", "failed", "cancelled")
+
+
+class WebhookDelivery(msgspec.Struct, kw_only=True):
+    """The last attempt to deliver one of a task's webhooks, as its status shows it."""
+
+    event: WebhookEvent
+    status_code: int | None
+    """The receiver's HTTP status; None when it could not be reached or did not answer in time."""
+    attempts: int
+    """Tries of this event so far (the same webhook-id on each)."""
+    at: datetime
+
+
+class WebhookMessage(msgspec.Struct, kw_only=True):
+    """What a worker is asked to deliver: one event's status JSON to a task's webhook URL."""
+
+    task_id: str
+    event: WebhookEvent
+    url: str
+    body: str
+    """The task's status JSON at the event, exactly as sent (and signed)."""
+    webhook_id: str
+    """Standard Webhooks' `webhook-id`: the same on every try of this event, so a receiver can drop repeats."""
+    attempt: int = 1
 
 
 class TaskEvent(msgspec.Struct, kw_only=True):
@@ -131,6 +163,8 @@ class TaskEvent(msgspec.Struct, kw_only=True):
     attempt: int | None = None
     """The run of the task the event is about: an event of an earlier run (before a retry) changes nothing.
     None (events of an older transmute): any run."""
+    webhook: WebhookDelivery | None = None
+    """A `webhook` event's delivery attempt."""
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -162,6 +196,11 @@ class Task(msgspec.Struct, kw_only=True):
     """When the sweeper removed the result file (its TTL past); None while it is kept."""
     expires_at: datetime | None = None
     """When the task's file expires (transmute.core.retention.Retention.expires_at), as the store worked it out."""
+    webhook_url: str | None = None
+    webhook_events: tuple[WebhookEvent, ...] = DEFAULT_WEBHOOK_EVENTS
+    """Which events are delivered to `webhook_url`."""
+    webhook: WebhookDelivery | None = None
+    """The last webhook delivery attempt, if any."""
 
     @property
     def has_expired(self) -> bool:

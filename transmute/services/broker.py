@@ -10,7 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
 from transmute.backoff import after_pauses, call_with_backoff
-from transmute.core.models import CONVERT_QUEUE, EVENTS_QUEUE
+from transmute.core.models import CONVERT_QUEUE, EVENTS_QUEUE, WEBHOOKS_QUEUE
 from transmute.settings import BrokerConfig
 
 log = logging.getLogger("transmute.broker")
@@ -35,7 +35,7 @@ def create_broker(config: BrokerConfig) -> dramatiq.Broker:
         # notice a dead peer; Dramatiq's consumer thread keeps answering them while an actor runs.
         broker = RabbitmqBroker(url=amqp_url(config), confirm_delivery=True)
     broker.add_middleware(CurrentMessage())
-    for queue in (CONVERT_QUEUE, EVENTS_QUEUE):
+    for queue in (CONVERT_QUEUE, EVENTS_QUEUE, WEBHOOKS_QUEUE):
         broker.declare_queue(queue)
     if not config.in_process:
         declare_now(broker)
@@ -83,3 +83,40 @@ def send(
 
     call_with_backoff(lambda: broker.enqueue(message), errors=BROKER_UNREACHABLE,
                       backoff=after_pauses(backoff), on_retry=retrying)
+
+
+def send_later(broker: dramatiq.Broker, queue_name: str, actor_name: str, payload: dict, *, delay: float) -> None:
+    """Send a message to an actor by name after `delay` seconds.
+
+    On RabbitMQ the message waits in a queue of its own per delay, `<queue>.wait.<ms>`, whose TTL dead-letters it
+    into the real queue when the delay is over: nobody holds it meanwhile. (Dramatiq's own delays are held,
+    unacknowledged, by a worker until due, and RabbitMQ closes a consumer whose delivery stays unacknowledged
+    past consumer_timeout, 30 minutes by default: hours of back-off would never arrive.) The in-process broker
+    keeps it in memory until due, as Dramatiq does.
+    """
+    message = dramatiq.Message(queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={},
+                               options={})
+    delay_ms = max(1, int(delay * 1000))
+    if isinstance(broker, StubBroker):
+        broker.enqueue(message, delay=delay_ms)
+        return
+
+    import pika
+
+    waiting = f"{queue_name}.wait.{delay_ms}"
+
+    def publish() -> None:
+        try:
+            channel = broker.channel  # type: ignore[attr-defined]
+            channel.queue_declare(queue=waiting, durable=True, arguments={
+                "x-message-ttl": delay_ms, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue_name})
+            channel.basic_publish(exchange="", routing_key=waiting, body=message.encode(),
+                                  properties=pika.BasicProperties(delivery_mode=2), mandatory=True)
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
+            del broker.connection  # type: ignore[attr-defined]  # the next try opens a new one
+            raise BROKER_UNREACHABLE(str(exc)) from None
+
+    def retrying(exc: BaseException, pause: float) -> None:
+        log.warning("could not send to %s (%s); trying again in %.2g s", waiting, exc, pause)
+
+    call_with_backoff(publish, errors=BROKER_UNREACHABLE, backoff=after_pauses(SEND_BACKOFF), on_retry=retrying)

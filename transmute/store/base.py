@@ -48,6 +48,8 @@ class TaskStore(ABC):
         source_key: str | None = None,
         source_url: str | None = None,
         owner: str | None = None,
+        webhook_url: str | None = None,
+        webhook_events: Sequence[str] | None = None,
     ) -> Task:
         """Record a new queued task and return it."""
 

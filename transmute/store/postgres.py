@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from sqlalchemy import JSON
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +19,7 @@ READ_POOL_SIZE = 4
 """Connections of the `get` pool, on top of `pool_size`."""
 
 _SELECT_BY_ID = f"SELECT * FROM {TaskRow.__tablename__} WHERE id = $1"
+_JSON_COLUMNS = tuple(column.name for column in TaskRow.__table__.columns if isinstance(column.type, JSON))
 
 
 class PostgresStore(SqlTaskStore):
@@ -51,12 +53,10 @@ class PostgresStore(SqlTaskStore):
         if record is None:
             return None
         row = SimpleNamespace(**record)
-        if isinstance(row.params, str | bytes):  # asyncpg hands JSON back as text
-            row.params = msgspec.json.decode(row.params)
-        if isinstance(row.result_warnings, str | bytes):
-            row.result_warnings = msgspec.json.decode(row.result_warnings)
-        if isinstance(row.result_metadata, str | bytes):
-            row.result_metadata = msgspec.json.decode(row.result_metadata)
+        for name in _JSON_COLUMNS:
+            value = getattr(row, name)
+            if isinstance(value, str | bytes):  # asyncpg hands JSON back as text
+                setattr(row, name, msgspec.json.decode(value))
         return row
 
     async def _reads(self) -> asyncpg.Pool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from transmute.core.models import Task, TaskResult, TaskStatus
+from transmute.core.models import Task, TaskResult, TaskStatus, WebhookDelivery
 from transmute.core.retention import Retention
 
 ORDERS = ("created_at", "-created_at", "updated_at", "-updated_at", "status", "-status")
@@ -70,6 +71,11 @@ class TaskRow(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """Task.attempt; NULL for the first run (and in rows of an older transmute)."""
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_events: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """Task.webhook_events; NULL when there is no webhook_url."""
+    webhook: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Task.webhook: the last delivery attempt (WebhookDelivery as JSON); NULL before the first."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -174,10 +180,23 @@ def to_task(row: Any, retention: Retention | None = None) -> Task:
         attempt=row.attempt or 1,
         source_removed_at=_aware(row.source_removed_at),
         result_removed_at=_aware(row.result_removed_at),
+        **_webhook_of(row),
     )
     if retention is not None:
         task.expires_at = retention.expires_at(task)
     return task
+
+
+def _webhook_of(row: Any) -> dict[str, Any]:
+    """The task's webhook fields; none for a task without a webhook (and rows of an older transmute)."""
+    if not getattr(row, "webhook_url", None):
+        return {}
+    fields: dict[str, Any] = {"webhook_url": row.webhook_url}
+    if row.webhook_events:
+        fields["webhook_events"] = tuple(row.webhook_events)
+    if row.webhook:
+        fields["webhook"] = msgspec.convert(row.webhook, WebhookDelivery, strict=False)
+    return fields
 
 
 def add_missing_columns(conn: Connection) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
@@ -90,6 +91,8 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
         source_key: str | None = None,
         source_url: str | None = None,
         owner: str | None = None,
+        webhook_url: str | None = None,
+        webhook_events: Sequence[str] | None = None,
     ) -> Task:
         now = utcnow()
         values: dict[str, Any] = dict.fromkeys(INSERT_COLUMNS)  # the columns not given here stay NULL
@@ -105,6 +108,8 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
             source_url=source_url,
             error_message="",
             owner=owner,
+            webhook_url=webhook_url,
+            webhook_events=list(webhook_events) if webhook_url and webhook_events else None,
             last_seq=0,
             created_at=now,
             updated_at=now,
@@ -181,6 +186,8 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
 
     async def apply_event(self, event: TaskEvent) -> bool:
         key = row_id(event.task_id)
+        if event.kind == "webhook":
+            return key is not None and await self._record_webhook(key, event)
         values = None if key is None else _event_values(event)
         if values is None:
             return False
@@ -197,6 +204,15 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
             # A cancel is the user's decision: it stops the task whatever the worker reported last.
             conditions.append(newer_seq)
         result = await self._write(update(TaskRow).where(*conditions).values(**values))
+        return result.rowcount == 1
+
+    async def _record_webhook(self, key: int, event: TaskEvent) -> bool:
+        """A delivery attempt changes the task's `webhook` only: whatever its state, seq or attempt."""
+        if event.webhook is None:
+            return False
+        self._finished.pop(key, None)
+        delivery = msgspec.to_builtins(event.webhook)
+        result = await self._write(update(TaskRow).where(TaskRow.id == key).values(webhook=delivery))
         return result.rowcount == 1
 
     async def retry(self, task_id: str, *, owner: str | None = None) -> Task | None:

@@ -31,6 +31,7 @@ from transmute.services.api.server import ClientIdleTimeout
 from transmute.services.api.services import Services
 from transmute.services.api.sweeper import Sweeper
 from transmute.services.api.tasks import TasksController
+from transmute.services.api.webhooks import WebhookNotifier
 from transmute.services.broker import create_broker
 from transmute.settings import PluginConfig, SecurityConfig, ServerConfig, Settings
 from transmute.storage import create_storage
@@ -47,11 +48,13 @@ def create_app(
     *,
     broker: dramatiq.Broker | None = None,
     events_broker: dramatiq.Broker | None = None,
+    webhooks_broker: dramatiq.Broker | None = None,
     mode: RunMode | None = None,
     extra_lifespan: ExtraLifespan | None = None,
 ) -> Litestar:
     """The gateway. `settings` default to the environment; `broker` to the one the settings name, and the
-    projector's `events_broker` to `broker`; the run `mode` to the one the settings' broker makes."""
+    projector's `events_broker` and the `webhooks_broker` (whose webhooks queue the workers consume) to `broker`;
+    the run `mode` to the one the settings' broker makes."""
     settings = settings or Settings.from_env()
     use_plugins(PluginConfig.from_env().plugins)
     mode = mode or (RunMode.EMBEDDED if settings.broker.in_process else RunMode.DISTRIBUTED)
@@ -67,10 +70,12 @@ def create_app(
             active_broker = broker or await anyio.to_thread.run_sync(create_broker, settings.broker)
             projector_broker = events_broker or active_broker
             install_projector_log_context(projector_broker)
-            services = Services(settings=settings, store=store, storage=storage, broker=active_broker, mode=mode)
+            webhooks = WebhookNotifier(webhooks_broker or active_broker, settings.webhooks)
+            services = Services(settings=settings, store=store, storage=storage, broker=active_broker, mode=mode,
+                                webhooks=webhooks)
             app.state.services = services
             app.state.events_broker = projector_broker  # where the projector listens (tests send events there)
-            projector = start_projector(projector_broker, store, asyncio.get_running_loop())
+            projector = start_projector(projector_broker, store, asyncio.get_running_loop(), webhooks)
             sweeping = asyncio.create_task(Sweeper(store, storage, settings.expiry).run_forever())
             if extra_lifespan is None:
                 yield

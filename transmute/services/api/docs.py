@@ -14,6 +14,7 @@ from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.openapi.spec.enums import OpenAPIType
 
 from transmute.core.formats import OutputFormat
+from transmute.core.models import WEBHOOK_EVENTS
 from transmute.core.options import describe_options
 from transmute.core.params import DEFAULT_FORMAT
 from transmute.core.plugins import output_formats
@@ -72,9 +73,19 @@ def _create_body(output_format: OutputFormat, source: dict[str, Schema], require
                   description=options.description)
 
 
+WEBHOOK_URL = Schema(type=OpenAPIType.STRING, max_length=2048, description=(
+    "Where to POST the task's status JSON on its events, signed per Standard Webhooks (headers webhook-id, "
+    "webhook-timestamp, webhook-signature); the same rules as a source URL. Needs TRANSMUTE_WEBHOOK_SECRET."))
+WEBHOOK_EVENTS_DESCRIPTION = "Which events are delivered, among progress, done, failed, cancelled (default " \
+                             "done,failed,cancelled)"
+
+
 def _multipart_schema() -> Schema:
     source = {"file": Schema(type=OpenAPIType.STRING, format="binary", description="The video to convert."),
-              "url": Schema(type=OpenAPIType.STRING, description="Instead of a file: a URL to fetch.")}
+              "url": Schema(type=OpenAPIType.STRING, description="Instead of a file: a URL to fetch."),
+              "webhook_url": WEBHOOK_URL,
+              "webhook_events": Schema(type=OpenAPIType.STRING,
+                                       description=f"{WEBHOOK_EVENTS_DESCRIPTION}, separated by commas.")}
     return Schema(any_of=[_create_body(fmt, source, []) for fmt in output_formats().values()],
                   description="Upload a video (booleans as true/false, 1/0, yes/no, on/off); the other fields "
                   "are the options of the chosen format: one schema per installed format.")
@@ -82,7 +93,12 @@ def _multipart_schema() -> Schema:
 
 def _json_schema() -> Schema:
     source = {"url": Schema(type=OpenAPIType.STRING, max_length=2048,
-                            description="URL of the video to convert (http or https).")}
+                            description="URL of the video to convert (http or https)."),
+              "webhook_url": WEBHOOK_URL,
+              "webhook_events": Schema(one_of=[
+                  Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING, enum=list(WEBHOOK_EVENTS))),
+                  Schema(type=OpenAPIType.STRING)], description=f"{WEBHOOK_EVENTS_DESCRIPTION}: a list, or names "
+                                                               "separated by commas.")}
     return Schema(any_of=[_create_body(fmt, source, ["url"]) for fmt in output_formats().values()],
                   description="Create a task from a URL the worker downloads; the other fields are the options "
                   "of the chosen format.")

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import dramatiq
 import msgspec
 
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
+from transmute.services.api.webhooks import WebhookNotifier
 from transmute.store import TaskStore, is_store_unreachable
+
+T = TypeVar("T")
 
 log = logging.getLogger("transmute.projector")
 
@@ -37,17 +42,27 @@ class Projector:
     store: TaskStore
     loop: asyncio.AbstractEventLoop
     timeout: float = 60
+    webhooks: WebhookNotifier | None = None
 
     def __call__(self, payload: dict) -> None:
         event = msgspec.convert(payload, TaskEvent)
-        applied = asyncio.run_coroutine_threadsafe(self.store.apply_event(event), self.loop).result(self.timeout)
+        applied = self._wait(self.store.apply_event(event))
         if event.kind in ("done", "failed"):
             log.info("task %s %s%s", event.task_id, event.kind, "" if applied else " (already finished: ignored)")
+        if self.webhooks is not None:
+            # After the store has the event (so the body is the status it now answers), before the ack (so a
+            # notice that could not be sent is sent when the event is tried again).
+            self.webhooks.after_event(event, applied, lambda: self._wait(self.store.get(event.task_id)))
+
+    def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a store call on the app's loop, blocking this Dramatiq thread until it ends."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(self.timeout)
 
 
-def start_projector(broker: dramatiq.Broker, store: TaskStore, loop: asyncio.AbstractEventLoop) -> dramatiq.Worker:
+def start_projector(broker: dramatiq.Broker, store: TaskStore, loop: asyncio.AbstractEventLoop,
+                    webhooks: WebhookNotifier | None = None) -> dramatiq.Worker:
     """Declare the projector actor on the broker and start a worker that consumes only the events queue."""
-    projector = Projector(store=store, loop=loop)
+    projector = Projector(store=store, loop=loop, webhooks=webhooks)
     if PROJECT_EVENT_ACTOR in broker.actors:
         broker.actors[PROJECT_EVENT_ACTOR].fn = projector
     else:

@@ -96,6 +96,25 @@ TaskState = Literal["queued", "running", "done", "failed", "cancelled"]
 """The states of a task (transmute.core.models.TaskStatus), as the API writes them."""
 
 
+class WebhookInfo(msgspec.Struct, kw_only=True):
+    """The last attempt to deliver one of the task's webhooks."""
+
+    event: Literal["progress", "done", "failed", "cancelled"]
+    status_code: int | None
+    """The receiver's HTTP status; null when it could not be reached or did not answer in time."""
+    attempts: int
+    """Tries of this event so far."""
+    at: str
+
+    @classmethod
+    def of(cls, task: Task) -> WebhookInfo | None:
+        delivery = task.webhook
+        if delivery is None:
+            return None
+        return cls(event=delivery.event, status_code=delivery.status_code, attempts=delivery.attempts,
+                   at=iso(delivery.at) or "")
+
+
 class StatusResponse(msgspec.Struct, kw_only=True):
     """A task's current state."""
 
@@ -119,12 +138,15 @@ class StatusResponse(msgspec.Struct, kw_only=True):
     """What the conversion noticed but survived (a source shorter than its header says...); empty otherwise."""
     attempt: int = 1
     """Which run of the task this is: 1, then one more after each retry."""
+    webhook: WebhookInfo | None = None
+    """The last webhook delivery attempt (null: no webhook, or none delivered yet)."""
 
     @classmethod
     def of(cls, task: Task) -> StatusResponse:
         return cls(
             **_state_of(task),
             attempt=task.attempt,
+            webhook=WebhookInfo.of(task),
             is_finished=task.status.is_finished,
             is_active=not task.status.is_finished,
             duration_seconds=task.duration_seconds,

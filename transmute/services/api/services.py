@@ -11,9 +11,10 @@ import anyio.to_thread
 import dramatiq
 import msgspec
 
-from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ControlMessage, Task
+from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ControlMessage, Task, WebhookEvent
 from transmute.core.run_mode import RunMode
 from transmute.services.api.admission import QueueDepth
+from transmute.services.api.webhooks import WebhookNotifier
 from transmute.services.broker import send
 from transmute.services.control import publish_control
 from transmute.settings import Settings
@@ -34,6 +35,8 @@ class Services:
     mode: RunMode
     control: Callable[[ControlMessage], None] | None = None
     """Embedded mode: the in-process worker's handler of control messages (distributed: RabbitMQ's exchange)."""
+    webhooks: WebhookNotifier | None = None
+    """Asks a worker to deliver a task's webhooks (the projector and the cancel route)."""
     _marks: PublishedMarks | None = field(default=None, init=False, repr=False)
     _queue_depth: QueueDepth | None = field(default=None, init=False, repr=False)
 
@@ -74,6 +77,18 @@ class Services:
             log.warning("task %s: could not record that its message was sent", task.id, exc_info=True)
         return True
 
+    async def notify_webhook(self, task: Task, event: WebhookEvent) -> None:
+        """Ask a worker to deliver the task's `event` webhook, if it has one for it (logged when the broker refuses:
+        the task's state is what matters to the request)."""
+        if self.webhooks is None or not task.webhook_url:
+            return
+        try:
+            if self.mode.in_process_broker:
+                self.webhooks.notify(task, event)
+            else:
+                await anyio.to_thread.run_sync(self.webhooks.notify, task, event)
+        except Exception:
+            log.exception("task %s: could not send its %s webhook", task.id, event)
 
     async def broadcast(self, message: ControlMessage) -> None:
         """Tell every worker (a cancel: the one running the task stops it, the others skip its message)."""

@@ -34,7 +34,8 @@ from transmute.core.params import parse_params
 from transmute.fetch import check_url
 from transmute.media.probe import probe
 from transmute.services.api.errors import ApiError
-from transmute.settings import LimitsConfig
+from transmute.services.api.webhooks import WEBHOOK_FIELDS, read_webhook_events, refuse_without_secret
+from transmute.settings import LimitsConfig, WebhookConfig
 from transmute.storage.base import ObjectStorage
 
 SOURCE_FIELDS = ("file", "url")
@@ -59,6 +60,8 @@ class NewTask:
     source_url: str | None = None
     source_sha256: str | None = None
     """The uploaded file's SHA-256 (hex), hashed as it was copied: part of the request's fingerprint."""
+    webhook_url: str | None = None
+    webhook_events: tuple[str, ...] = ()
 
 
 JSON_MAX_DEPTH = 8
@@ -127,7 +130,7 @@ def _safe_filename(name: str) -> str:
 
 
 async def read_new_task(request: Request, storage: ObjectStorage, *, limits: LimitsConfig,
-                        allow_private: bool = False) -> NewTask:
+                        allow_private: bool = False, webhooks: WebhookConfig | None = None) -> NewTask:
     """The source and parameters of a create request; ApiError or InvalidParameter when they are wrong.
 
     An upload is spooled to a temporary file as it arrives (Litestar's multipart parser keeps at most
@@ -135,12 +138,14 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, limits: Lim
     `transmute convert` gives), then copied to storage in chunks; past `limits.max_upload_bytes` it is a
     413. A URL's host must resolve within `limits.resolve_timeout` seconds. A JSON body has its own, much
     smaller limit, `limits.max_json_bytes` (see read_json_body). `allow_private` is TRANSMUTE_ALLOW_PRIVATE_URLS.
+    A `webhook_url` is checked by the same rules as a source URL, and needs `webhooks.secret`.
     """
     content_type, _ = request.content_type
+    webhooks = webhooks or WebhookConfig()
     if content_type == "application/json":
-        return await _read_json(request, limits, allow_private)
+        return await _read_json(request, limits, allow_private, webhooks)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _read_form(request, storage, limits, allow_private)
+        return await _read_form(request, storage, limits, allow_private, webhooks)
     raise ApiError(
         HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         "Send multipart/form-data with a 'file' field, or application/json with a 'url' field; "
@@ -148,7 +153,8 @@ async def read_new_task(request: Request, storage: ObjectStorage, *, limits: Lim
     )
 
 
-async def _read_json(request: Request, limits: LimitsConfig, allow_private: bool) -> NewTask:
+async def _read_json(request: Request, limits: LimitsConfig, allow_private: bool,
+                     webhooks: WebhookConfig) -> NewTask:
     data = await read_json_body(request, limits.max_json_bytes, example='{"url": "https://...", "width": 320}')
     if not isinstance(data, dict):
         raise ApiError(HTTP_400_BAD_REQUEST, "The JSON body must be an object with a 'url' field.")
@@ -157,30 +163,49 @@ async def _read_json(request: Request, limits: LimitsConfig, allow_private: bool
     url = data.pop("url", None)
     if url is None:
         raise InvalidParameter("url", "'url' is required in a JSON request (or upload a 'file' as multipart).")
+    hook = {name: data.pop(name) for name in WEBHOOK_FIELDS if name in data}
     params = _checked_params(data, from_text=False)
     url = await _checked_url(url, limits.resolve_timeout, allow_private)
-    return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
+    return await _with_webhook(
+        NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url)),
+        hook, limits, allow_private, webhooks)
 
 
-async def _checked_url(url: object, resolve_timeout: float, allow_private: bool) -> str:
+async def _with_webhook(task: NewTask, hook: dict[str, Any], limits: LimitsConfig, allow_private: bool,
+                        webhooks: WebhookConfig) -> NewTask:
+    """The task with its webhook, checked: the URL by the rules of a source URL, the events known ones."""
+    url = hook.get("webhook_url")
+    if url is None or url == "":
+        if hook.get("webhook_events") not in (None, ""):
+            raise InvalidParameter("webhook_events", "'webhook_events' needs a 'webhook_url' to deliver them to.")
+        return task
+    events = read_webhook_events(hook.get("webhook_events") or None)
+    refuse_without_secret(webhooks)
+    task.webhook_url = await _checked_url(url, limits.resolve_timeout, allow_private, field="webhook_url")
+    task.webhook_events = events
+    return task
+
+
+async def _checked_url(url: object, resolve_timeout: float, allow_private: bool, *, field: str = "url") -> str:
     """The URL if transmute may fetch it; the host is resolved in the resolver's threads (DNS must not block
     the loop), within `resolve_timeout` seconds.
 
     With TRANSMUTE_ALLOW_PRIVATE_URLS nothing is resolved, so the check runs in the loop (no thread hop).
     """
+    name = f"'{field}'"
     try:
         if allow_private:
-            return check_url(url, allow_private=True)
-        check_url(url, allow_private=False, resolve=False)  # a malformed URL is refused without a lookup
+            return check_url(url, allow_private=True, name=name)
+        check_url(url, allow_private=False, resolve=False, name=name)  # a malformed URL is refused without a lookup
         lookup = asyncio.get_running_loop().run_in_executor(
-            _resolver, functools.partial(check_url, url, allow_private=False))
+            _resolver, functools.partial(check_url, url, allow_private=False, name=name))
         return await asyncio.wait_for(lookup, resolve_timeout)
     except SourceError as exc:
-        raise InvalidParameter("url", exc.message) from None
+        raise InvalidParameter(field, exc.message) from None
     except TimeoutError:
         host = urlsplit(str(url).strip()).hostname
-        raise InvalidParameter("url", f"The host name {host!r} in 'url' did not resolve within {resolve_timeout:g} "
-                                      "seconds; check the name, or try again later.") from None
+        raise InvalidParameter(field, f"The host name {host!r} in {name} did not resolve within "
+                                      f"{resolve_timeout:g} seconds; check the name, or try again later.") from None
 
 
 def _url_filename(url: str) -> str:
@@ -189,7 +214,7 @@ def _url_filename(url: str) -> str:
 
 
 async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsConfig,
-                     allow_private: bool) -> NewTask:
+                     allow_private: bool, webhooks: WebhookConfig) -> NewTask:
     try:
         form = await request.form()
     except ClientException as exc:
@@ -220,15 +245,23 @@ async def _read_form(request: Request, storage: ObjectStorage, limits: LimitsCon
         for name, value in fields.items():
             if isinstance(value, UploadFile):
                 raise InvalidParameter(name, f"{name!r} must be a plain form field, not a file.")
+        hook = {name: fields.pop(name) for name in WEBHOOK_FIELDS if name in fields}
         params = _checked_params(fields, from_text=True)
         if url:
             url = await _checked_url(url, limits.resolve_timeout, allow_private)
-            return NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url))
+            return await _with_webhook(
+                NewTask(params=params, source_type="url", source_url=url, original_filename=_url_filename(url)),
+                hook, limits, allow_private, webhooks)
         if upload is None:
             raise InvalidParameter("file", "'file' is required: upload the video as a multipart field named 'file'.")
         if not isinstance(upload, UploadFile):
             raise InvalidParameter("file", "'file' must be an uploaded file (curl -F \"file=@video.mp4\").")
-        return await _store_upload(upload, params, storage, limits)
+        # Checked before the upload is stored: a bad webhook leaves nothing behind.
+        checked = await _with_webhook(NewTask(params=params, source_type="file"), hook, limits, allow_private,
+                                      webhooks)
+        stored = await _store_upload(upload, params, storage, limits)
+        stored.webhook_url, stored.webhook_events = checked.webhook_url, checked.webhook_events
+        return stored
     finally:
         for value in form.values():
             if isinstance(value, UploadFile):

@@ -127,7 +127,7 @@ class TasksController(Controller):
         await check_queue_room(services.queue_depth, settings.limits)
         key = idempotency_key(request)
         new = await read_new_task(request, services.storage, limits=settings.limits,
-                                  allow_private=settings.fetch.allow_private_urls)
+                                  allow_private=settings.fetch.allow_private_urls, webhooks=settings.webhooks)
         scope = owner_of(request) or ""
         if key is not None:
             earlier = await _earlier_task(services, scope, key, new)
@@ -334,6 +334,8 @@ async def _record_task(services: Services, new: NewTask, owner: str | None, scop
             source_key=new.source_key,
             source_url=new.source_url,
             owner=owner,
+            webhook_url=new.webhook_url,
+            webhook_events=new.webhook_events,
         )
     except Exception:
         if key is not None:
@@ -375,6 +377,8 @@ async def _cancel(services: Services, task: Task) -> Task:
         raise _conflict(current, f"Task {task.id} is {current.status.value} already; only a queued or running "
                         "task can be cancelled.")
     await services.broadcast(ControlMessage(action="cancel", task_id=task.id, attempt=task.attempt))
+    if applied:
+        await services.notify_webhook(current, "cancelled")
     return current
 
 

@@ -91,6 +91,18 @@ def listen_for_control(settings: Settings, converter: Converter) -> ControlListe
     return listener
 
 
+def start_webhooks(settings: Settings) -> Any:
+    """Webhook deliveries on a broker connection and threads of their own (a slow receiver delays no conversion);
+    the Dramatiq worker consuming them."""
+    from transmute.services.broker import create_broker
+    from transmute.services.worker.webhooks import WebhookSender, register_webhook_actor, start_webhook_worker
+
+    broker = create_broker(settings.broker)
+    register_webhook_actor(WebhookSender(broker=broker, config=settings.webhooks,
+                                         allow_private=settings.fetch.allow_private_urls))
+    return start_webhook_worker(broker, settings.webhooks.threads)
+
+
 def worker_process(slot: int, threads: int, log_level: str, heartbeat_file: Path) -> None:
     """One worker process: consume the convert queue with `threads` threads until SIGTERM or SIGINT, then drain."""
     configure_logging(log_level)
@@ -98,6 +110,7 @@ def worker_process(slot: int, threads: int, log_level: str, heartbeat_file: Path
     settings = distributed_settings()
     use_plugins(PluginConfig.from_env().plugins)
     ops = OpsConfig.from_env(settings.limits)
+    deliveries = start_webhooks(settings)
     converter, guard = build_converter(settings)
     control = listen_for_control(settings, converter)
     worker = start_consuming(converter.broker, threads)
@@ -107,9 +120,11 @@ def worker_process(slot: int, threads: int, log_level: str, heartbeat_file: Path
     log.info("worker process ready: %d thread(s) on %s", threads, CONVERT_QUEUE)
     stop.drain.wait()
     drain(worker, guard, converter, converter.broker, ops.shutdown_timeout, force=stop.force)
+    deliveries.stop()  # a delivery in flight is not acknowledged: RabbitMQ hands it to another worker
     heartbeat.stop()
     control.stop()
     close_quietly(converter.broker)
+    close_quietly(deliveries.broker)
 
 
 def close_quietly(broker: Any) -> None:
