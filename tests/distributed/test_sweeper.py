@@ -40,7 +40,8 @@ def test_through_two_gateway_processes_results_expire_with_410_and_their_objects
         cluster: Cluster, cluster_clips, tmp_path):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    cluster.env.update({"TRANSMUTE_SOURCE_TTL": "1", "TRANSMUTE_RESULT_TTL": "2", "TRANSMUTE_RECORD_TTL": "4",
+    # The sources' own TTL stays an hour: a done task's source goes with its result.
+    cluster.env.update({"TRANSMUTE_RESULT_TTL": "2", "TRANSMUTE_RECORD_TTL": "4",
                         "TRANSMUTE_SWEEP_INTERVAL": "0.3", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
     cluster.start_worker()
     cluster.start_api(workers=2)  # two replicas, each with its sweeper
