@@ -97,6 +97,22 @@ def test_the_same_idempotency_key_and_request_answer_the_same_task_without_a_sec
     assert app.get("/api/tasks/").json()["pagination"]["total"] == 1
 
 
+def test_an_idempotency_key_with_a_url_source_answers_the_first_task_and_another_url_is_a_422(
+        app, http_source, media):
+    name = media.clip.name
+    headers = {"Idempotency-Key": "fetch-1"}
+    first = app.post("/api/tasks/create/", json={"url": f"{http_source}/{name}", "width": 64}, headers=headers)
+    assert first.status_code == 200, first.text
+    # The same parameters in another order, and a default given explicitly, are the same request.
+    again = app.post("/api/tasks/create/", json={"width": 64, "format": "gif", "url": f"{http_source}/{name}"},
+                     headers=headers)
+    assert again.status_code == 200 and again.json() == first.json(), again.text
+    other = app.post("/api/tasks/create/", json={"url": f"{http_source}/{name}?v=2", "width": 64}, headers=headers)
+    assert other.status_code == 422, other.text
+    assert wait_finished(app, first.json()["task_id"])["status"] == "done"
+    assert app.get("/api/tasks/").json()["pagination"]["total"] == 1
+
+
 def status_key(app: TestClient, task_id: str) -> str:
     task = run_in_app(app, store_of(app).get, task_id)
     return task.source_key
