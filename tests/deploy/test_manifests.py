@@ -34,6 +34,7 @@ SECRET_VARIABLES = {
     "TRANSMUTE_S3_ACCESS_KEY",
     "TRANSMUTE_S3_SECRET_KEY",
     "TRANSMUTE_API_KEYS",
+    "TRANSMUTE_WEBHOOK_SECRET",
 }
 API, WORKER = "transmute-api", "transmute-worker"
 CONVERT_QUEUE = "transmute.convert"
@@ -197,7 +198,8 @@ def test_the_base_holds_no_secret_objects(renders):
 def test_production_holds_no_secret_objects_and_expects_them_to_exist(renders):
     assert objects(renders["prod"], "Secret") == []
     names = {name for _, name, _ in secret_refs(renders["prod"])}
-    assert names == {"transmute-broker", "transmute-database", "transmute-s3", "transmute-api-keys"}
+    assert names == {"transmute-broker", "transmute-database", "transmute-s3", "transmute-api-keys",
+                     "transmute-webhooks"}
 
 
 @pytest.mark.parametrize("layer", LAYERS)
