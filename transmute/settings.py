@@ -368,6 +368,25 @@ class SecurityConfig(Section):
                      "`Retry-After`.")
 
 
+
+class LiveConfig(Section):
+    """Live progress streams, and the state gateway replicas share through Redis (docs/distributed.md)."""
+
+    title = "Live progress and shared state"
+    redis_url: str | None = Field(
+        None, repr=False, json_schema_extra={"secret": True, "shown_default": "off"},
+        description="E.g. `redis://redis:6379/0`: replicas share the rate limit, cache running tasks' state and "
+                    "hear each other's progress; unset, all three are per process.")
+    redis_cache_ttl: Annotated[float, AtLeast(1)] = Field(
+        3600, description="Seconds Redis keeps a task's cached state after its last change.")
+    events_heartbeat: Annotated[float, AtLeast(0.01)] = Field(
+        15, description="Seconds between two heartbeat comments on an open `/events/` stream.")
+    events_max_streams: Annotated[int, AtLeast(1)] = Field(
+        5000, description="Open `/events/` streams per gateway process; past it a 503 with `Retry-After`.")
+    events_poll_interval: Annotated[float, AtLeast(0.05)] = Field(
+        1, description="Distributed mode while Redis is off or away: seconds between two reads of the watched "
+                       "tasks (one query for all of a process's streams).")
+
 class OpsConfig(Section):
     """How a worker shows its health and work: heartbeat, metrics port, draining."""
 
@@ -402,8 +421,8 @@ class LoggingConfig(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (StorageConfig, DatabaseConfig, BrokerConfig, LimitsConfig, ReconcilerConfig,
-                                       FetchConfig, PluginConfig, ServerConfig, SecurityConfig, OpsConfig,
-                                       LoggingConfig)
+                                       FetchConfig, PluginConfig, ServerConfig, SecurityConfig, LiveConfig,
+                                       OpsConfig, LoggingConfig)
 """Every section, in the order `transmute settings` and docs/settings.md show them."""
 
 
@@ -417,6 +436,7 @@ class Settings:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -427,6 +447,7 @@ class Settings:
             limits=LimitsConfig.from_env(),
             reconciler=ReconcilerConfig.from_env(),
             fetch=FetchConfig.from_env(),
+            live=LiveConfig.from_env(),
         )
 
 

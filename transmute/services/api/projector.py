@@ -3,7 +3,8 @@
 Events arrive on the broker's events queue and are consumed by a small Dramatiq worker started in the
 app's lifespan; each is applied on the app's event loop, where the store lives. Applying is a
 conditional UPDATE (see TaskStore.apply_event), so duplicates and stale events change nothing, and
-several gateway replicas may consume the same queue.
+several gateway replicas may consume the same queue. Each applied event is announced to the live state
+(this process's event streams and, with Redis, every replica's).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import dramatiq
 import msgspec
 
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
-from transmute.store import TaskStore, is_store_unreachable
+from transmute.services.api.live import LiveState
+from transmute.store import is_store_unreachable
 
 log = logging.getLogger("transmute.projector")
 
@@ -34,20 +36,27 @@ def retry_event(retries: int, exc: BaseException) -> bool:
 class Projector:
     """Applies one event, blocking the Dramatiq thread until the store has it (so the ack follows the write)."""
 
-    store: TaskStore
+    live: LiveState
     loop: asyncio.AbstractEventLoop
     timeout: float = 60
 
     def __call__(self, payload: dict) -> None:
         event = msgspec.convert(payload, TaskEvent)
-        applied = asyncio.run_coroutine_threadsafe(self.store.apply_event(event), self.loop).result(self.timeout)
+        applied = asyncio.run_coroutine_threadsafe(self.apply(event), self.loop).result(self.timeout)
         if event.kind in ("done", "failed"):
             log.info("task %s %s%s", event.task_id, event.kind, "" if applied else " (already finished: ignored)")
 
 
-def start_projector(broker: dramatiq.Broker, store: TaskStore, loop: asyncio.AbstractEventLoop) -> dramatiq.Worker:
+    async def apply(self, event: TaskEvent) -> bool:
+        applied = await self.live.store.apply_event(event)
+        if applied:
+            await self.live.changed(event.task_id)
+        return applied
+
+
+def start_projector(broker: dramatiq.Broker, live: LiveState, loop: asyncio.AbstractEventLoop) -> dramatiq.Worker:
     """Declare the projector actor on the broker and start a worker that consumes only the events queue."""
-    projector = Projector(store=store, loop=loop)
+    projector = Projector(live=live, loop=loop)
     if PROJECT_EVENT_ACTOR in broker.actors:
         broker.actors[PROJECT_EVENT_ACTOR].fn = projector
     else:
