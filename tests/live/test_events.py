@@ -25,7 +25,7 @@ KEY = "k" * 20
 def settings_on(folder: Path, **live: object) -> Settings:
     return Settings(storage=StorageConfig(data_dir=folder),
                     database=DatabaseConfig(url=f"sqlite+aiosqlite:///{folder / 'transmute.db'}"),
-                    live=LiveConfig(events_heartbeat=HEARTBEAT, **live))
+                    live=LiveConfig(**{"events_heartbeat": HEARTBEAT, **live}))
 
 
 @pytest.fixture
@@ -181,3 +181,16 @@ async def _until(condition: object) -> None:
         return await value if asyncio.iscoroutine(value) else bool(value)
 
     await eventually(check, 10, "the condition")
+
+
+async def test_a_stopping_gateway_ends_its_open_streams_at_once(tmp_path: Path) -> None:
+    async with serving(settings_on(tmp_path, events_heartbeat=60), RunMode.EMBEDDED) as gateway:
+        task_id = await gateway.new_task()
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client, \
+                aconnect_sse(client, "GET", f"/api/tasks/{task_id}/events/") as source:
+            events = source.aiter_sse()
+            await next_event(events)
+            gateway.stop()
+            # Ended well before the 10 s of graceful shutdown (the client then reconnects elsewhere).
+            with pytest.raises(StopAsyncIteration):
+                await asyncio.wait_for(anext(events), 5)

@@ -23,6 +23,7 @@ from tests.support.waiting import eventually, wait_for
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, Task, TaskEvent, next_seq, utcnow
 from transmute.core.run_mode import RunMode
 from transmute.services.api.app import create_app
+from transmute.services.api.server import uvicorn_options
 from transmute.services.broker import send
 from transmute.settings import Settings
 
@@ -33,6 +34,11 @@ class Gateway:
 
     app: Litestar
     url: str
+    server: uvicorn.Server
+
+    def stop(self) -> None:
+        """Begin the server's shutdown (as SIGTERM does); `serving` waits for its end."""
+        self.server.should_exit = True
 
     async def new_task(self, owner: str | None = None) -> str:
         """A queued task, recorded as the create route would (its source is never fetched)."""
@@ -56,7 +62,7 @@ async def serving(settings: Settings, mode: RunMode) -> AsyncIterator[Gateway]:
     app = create_app(settings, broker=StubBroker(), mode=mode)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=10, **uvicorn_options()))
     running = asyncio.create_task(server.serve())
 
     async def started() -> bool:
@@ -65,7 +71,7 @@ async def serving(settings: Settings, mode: RunMode) -> AsyncIterator[Gateway]:
 
     await eventually(started, 30, "the gateway to start")
     try:
-        yield Gateway(app, f"http://127.0.0.1:{port}")
+        yield Gateway(app, f"http://127.0.0.1:{port}", server)
     finally:
         server.should_exit = True
         await running

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from transmute.core.models import Task
@@ -27,6 +28,16 @@ SAFETY_NET_POLL = 5.0
 """Seconds between two reads of the watched tasks while Redis carries the changes."""
 
 
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def end_all_streams() -> None:
+    """The server is stopping: end this process's open streams now, rather than at the end of the graceful
+    shutdown's wait (their clients reconnect with Last-Event-ID, to another replica)."""
+    for hub in list(_hubs):
+        hub.close_all()
+
+
 class Hub:
     """The open watches by task id, the cap on them, and the poller."""
 
@@ -34,6 +45,7 @@ class Hub:
         self.max_streams = max_streams
         self._watches: dict[str, set[Watch]] = {}
         self._count = 0
+        _hubs.add(self)
 
     @property
     def open_streams(self) -> int:
