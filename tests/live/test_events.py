@@ -194,3 +194,20 @@ async def test_a_stopping_gateway_ends_its_open_streams_at_once(tmp_path: Path) 
             # Ended well before the 10 s of graceful shutdown (the client then reconnects elsewhere).
             with pytest.raises(StopAsyncIteration):
                 await asyncio.wait_for(anext(events), 5)
+
+
+async def test_a_quiet_stream_outlives_the_client_idle_timeout_of_uploads(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSMUTE_CLIENT_IDLE_TIMEOUT", "0.3")
+    async with serving(settings_on(tmp_path), RunMode.EMBEDDED) as gateway:
+        task_id = await gateway.new_task()
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client, \
+                client.stream("GET", f"/api/tasks/{task_id}/events/") as response:
+            seen = ""
+            async for chunk in response.aiter_text():
+                seen += chunk
+                if seen.count(": heartbeat") == 4:  # quiet for longer than the idle timeout
+                    gateway.report(task_id, "progress", progress=70)
+                if '"progress":70' in seen:
+                    break
+    assert seen.count("event: progress") == 2

@@ -75,6 +75,9 @@ class Hub:
     def watched(self) -> list[str]:
         return list(self._watches)
 
+    def watches(self, task_id: str) -> bool:
+        return task_id in self._watches
+
     def offer(self, task: Task) -> None:
         """Hand a task's state to every stream watching it."""
         for watch in self._watches.get(task.id, ()):

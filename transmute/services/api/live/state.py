@@ -93,7 +93,12 @@ class LiveState:
             await self.redis.put(task)
 
     async def changed(self, task_id: str) -> None:
-        """The projector applied an event: read the task once and announce it. Never raises (logged)."""
+        """The projector applied an event: read the task once and announce it. Never raises (logged).
+
+        Without Redis and with no stream of this process watching the task, no one would hear it: not even read.
+        """
+        if self.redis is None and not self.hub.watches(task_id):
+            return
         try:
             task = await self.store.get(task_id)
             if task is not None:
