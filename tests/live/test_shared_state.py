@@ -125,3 +125,14 @@ async def test_redis_stopped_mid_run_degrades_to_the_database_and_per_process_li
             one.report(task_id, "failed", error="Stopped.")
             final = await asyncio.wait_for(anext(events), 20)
             assert (final.event, json.loads(final.data)["error_message"]) == ("failed", "Stopped.")
+
+
+async def test_while_redis_is_away_each_replica_still_counts_the_limit_on_its_own(
+        tmp_path: Path, database: str, own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSMUTE_RATE_LIMIT", "3/minute")
+    async with replicas(tmp_path, database, own_redis.url) as (one, two):
+        own_redis.stop()
+        async with httpx.AsyncClient(timeout=10) as client:
+            on_one = [(await client.get(f"{one.url}/api/tasks/")).status_code for _ in range(4)]
+            on_two = [(await client.get(f"{two.url}/api/tasks/")).status_code for _ in range(4)]
+    assert on_one == on_two == [200, 200, 200, 429]
