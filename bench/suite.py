@@ -15,6 +15,8 @@ Figures (targets from the issue; the table says which are met):
 7. GIF quality: size and SSIM per quality level / a naive ffmpeg GIF and the reference palette graph.
 8. Scaling: clips per minute with one and two worker processes.
 9. GIF quality against gifski (issue 13): per clip, `high_quality`'s SSIM / gifski's, with size and time.
+10. Open event streams (issue 15): the status route's time per request with 1,000 `/events/` streams open on the
+    one gateway process / with none; and the gateway's memory per open stream.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from bench.harness import (
     wait_http,
     wrk,
 )
+from bench.streams import open_streams
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
@@ -84,6 +87,7 @@ class Scale:
     scaling_clip: str
     quality_size: str
     quality_seconds: float
+    streams: int = 1000
     parallel: bool = False
 
 
@@ -92,7 +96,7 @@ FULL = Scale(name="full", hd="1280x720", hd_seconds=10, long_seconds=60, repeats
              quality_size="640x360", quality_seconds=3)
 SMOKE = Scale(name="smoke", hd="320x180", hd_seconds=2, long_seconds=3, repeats=1, wrk_seconds=1, upload_mb=20,
               zip_tasks=5, zip_result_mb=0.2, latency_messages=10, scaling_clips=2, scaling_clip="160x120:duration=1",
-              quality_size="160x90", quality_seconds=0.5, parallel=True)
+              quality_size="160x90", quality_seconds=0.5, streams=100, parallel=True)
 
 
 @dataclass
@@ -667,6 +671,43 @@ def fig_gifski(rows: list[Row], work: Path, scale: Scale) -> list[dict[str, Any]
 # ------------------------------------------------------------------------------------------ the run
 
 
+def fig_open_streams(rows: list[Row], processes: Processes, work: Path, stall_url: str,
+                     release_stall: threading.Event, scale: Scale) -> None:
+    """Figure 10: the status route of a running task under wrk with `scale.streams` streams open on that task (one
+    gateway process: `transmute serve`) against the same without them (before and after), and the gateway's RSS
+    per open stream."""
+    data = work / "embedded-streams"
+    data.mkdir(exist_ok=True)
+    # Each stream is a connection: the process must take them all, plus wrk's.
+    server = Embedded(processes, data, "serve-streams", env={"TRANSMUTE_MAX_CONNECTIONS": str(scale.streams + 200)})
+    release_stall.clear()
+    try:
+        task_id = running_task(server.url, stall_url)
+        route = f"{server.url}/api/tasks/{task_id}/status/"
+        if scale.wrk_seconds > 1:
+            wrk(route, seconds=1)  # warm
+        before = wrk(route, seconds=scale.wrk_seconds)
+        rss_before = RssSampler(server.process.pid).sample()
+        with open_streams(f"{server.url}/api/tasks/{task_id}/events/", scale.streams) as answered:
+            rss_streams = RssSampler(server.process.pid).sample()
+            during = wrk(route, seconds=scale.wrk_seconds)
+        after = wrk(route, seconds=scale.wrk_seconds)  # the reference is measured on both sides (a busy machine)
+        without = (before.requests_per_second + after.requests_per_second) / 2
+        per_request = (1000 / during.requests_per_second, 1000 / without)
+        rows.append(Row(10, f"status route with {scale.streams} open event streams: seconds per 1,000 requests",
+                        per_request[0], "s", per_request[1], "no stream open", _ratio(*per_request), "ratio <= 1.2",
+                        note=f"{during.requests_per_second:.0f} vs {without:.0f} req/s (before and after), "
+                             f"{answered} of {scale.streams} streams open, {during.non_2xx} non-2xx"))
+        per_stream = max(0, rss_streams - rss_before) / max(1, answered)
+        rows.append(Row(10, "gateway memory per open event stream", per_stream, "KiB", rss_before,
+                        "gateway RSS with no stream open", _ratio(per_stream, rss_before), "value <= 64",
+                        note=f"RSS {rss_before / 1024:.0f} MiB -> {rss_streams / 1024:.0f} MiB with {answered} "
+                             "streams"))
+    finally:
+        release_stall.set()
+        processes.stop(server.process)
+
+
 def make_clips(folder: Path, scale: Scale) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     return {
@@ -680,7 +721,7 @@ def make_clips(folder: Path, scale: Scale) -> dict[str, Path]:
 
 def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any]:
     ensure_wrk()
-    wanted = only or set(range(1, 10))
+    wanted = only or set(range(1, 11))
     rows: list[Row] = []
     details: list[dict[str, Any]] = []
     gifski_details: list[dict[str, Any]] = []
@@ -756,6 +797,9 @@ def run(scale: Scale, work: Path, only: set[int] | None = None) -> dict[str, Any
                     fig_upload_memory(rows, server, work, scale.upload_mb)
                     fig_zip_memory(rows, server, zip_ids, scale.zip_result_mb)
                 processes.stop(server.process)
+            if 10 in wanted:
+                say(f"figure 10: the status route with {scale.streams} open event streams")
+                fig_open_streams(rows, processes, work, stall_url, release_stall, scale)
             if 4 in wanted:
                 say("figure 4: create route (embedded, 1 conversion thread, tiny URL clip)")
                 data = work / "embedded-create"

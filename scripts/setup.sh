@@ -22,6 +22,10 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
 fi
 # gifsicle: the GIF format's `lossy` and `colors` (2-3) options, and its smaller colour tables.
 command -v gifsicle >/dev/null 2>&1 || missing+=(gifsicle)
+# redis-server: the tests of the Redis fall-back start (and stop) a Redis of their own (only with --test).
+if [ "$extras" = "[distributed,test]" ]; then
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     install_programs "${missing[@]}"
 fi

@@ -499,6 +499,25 @@ class SecurityConfig(Section):
                      "`Retry-After`.")
 
 
+
+class LiveConfig(Section):
+    """Live progress streams, and the state gateway replicas share through Redis (docs/distributed.md)."""
+
+    title = "Live progress and shared state"
+    redis_url: str | None = Field(
+        None, repr=False, json_schema_extra={"secret": True, "shown_default": "off"},
+        description="E.g. `redis://redis:6379/0`: replicas share the rate limit, cache running tasks' state and "
+                    "hear each other's progress; unset, all three are per process.")
+    redis_cache_ttl: Annotated[float, AtLeast(1)] = Field(
+        3600, description="Seconds Redis keeps a task's cached state after its last change.")
+    events_heartbeat: Annotated[float, AtLeast(0.01)] = Field(
+        15, description="Seconds between two heartbeat comments on an open `/events/` stream.")
+    events_max_streams: Annotated[int, AtLeast(1)] = Field(
+        5000, description="Open `/events/` streams per gateway process; past it a 503 with `Retry-After`.")
+    events_poll_interval: Annotated[float, AtLeast(0.05)] = Field(
+        1, description="Distributed mode while Redis is off or away: seconds between two reads of the watched "
+                       "tasks (one query for all of a process's streams).")
+
 class OpsConfig(Section):
     """How a worker shows its health and work: heartbeat, metrics port, draining."""
 
@@ -538,7 +557,7 @@ class LoggingConfig(Section):
 
 SECTIONS: tuple[type[Section], ...] = (StorageConfig, DatabaseConfig, BrokerConfig, LimitsConfig, ReconcilerConfig,
                                        ExpiryConfig, FetchConfig, WebhookConfig, PluginConfig, ServerConfig,
-                                       SecurityConfig, OpsConfig, LoggingConfig)
+                                       SecurityConfig, LiveConfig, OpsConfig, LoggingConfig)
 """Every section, in the order `transmute settings` and docs/settings.md show them."""
 
 
@@ -554,6 +573,7 @@ class Settings:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     expiry: ExpiryConfig = field(default_factory=ExpiryConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -566,6 +586,7 @@ class Settings:
             fetch=FetchConfig.from_env(),
             expiry=ExpiryConfig.from_env(),
             webhooks=WebhookConfig.from_env(),
+            live=LiveConfig.from_env(),
         )
 
 

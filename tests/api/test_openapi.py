@@ -13,6 +13,7 @@ SPEC_PATHS = {  # as the spec writes them, with their trailing slash (both forms
     "/api/tasks/{task_id}/cancel/": {"post"},
     "/api/tasks/{task_id}/retry/": {"post"},
     "/api/tasks/{task_id}/": {"delete"},
+    "/api/tasks/{task_id}/events/": {"get"},  # issue 15: live progress (Server-Sent Events)
     "/api/tasks/": {"get"},
     "/api/tasks/batch-download/": {"get", "post"},
     "/api/formats/": {"get"},

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = set(range(1, 10))
+FIGURES = set(range(1, 11))
 
 
 @pytest.fixture(scope="module")

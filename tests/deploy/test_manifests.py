@@ -416,6 +416,20 @@ def test_production_turns_on_api_keys_and_the_rate_limit(renders):
     assert "TRANSMUTE_API_KEYS" not in env_of(container(renders["dev"], API))
 
 
+def test_production_gateways_share_a_redis_of_the_overlay_for_the_limit_and_task_states(renders):
+    """Without it each gateway pod counts its own rate limit and streams learn of other pods' changes late."""
+    from urllib.parse import urlsplit
+
+    docs = renders["prod"]
+    url = urlsplit(config_of(docs, API)["TRANSMUTE_REDIS_URL"])
+    assert url.scheme == "redis"
+    service = one(docs, "Service", url.hostname)
+    assert url.port in [port["port"] for port in service["spec"]["ports"]]
+    redis = one(docs, "Deployment", url.hostname)["spec"]["template"]["spec"]["containers"][0]
+    assert redis["image"].startswith("redis:")
+    assert "TRANSMUTE_REDIS_URL" not in config_of(renders["dev"], API)  # one gateway in development: per process
+
+
 @pytest.mark.parametrize("layer", OVERLAYS)
 def test_the_gateway_trusts_x_forwarded_for_from_the_pod_network_only(renders, layer, monkeypatch):
     """Behind the ingress every client would share the ingress pod's rate-limit bucket without it."""

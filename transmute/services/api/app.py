@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import dramatiq
@@ -16,13 +17,16 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.stores.base import Store
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transmute.core.plugins import use_plugins
 from transmute.core.run_mode import RunMode
 from transmute.services.api.errors import EXCEPTION_HANDLERS
+from transmute.services.api.events import EventsController
 from transmute.services.api.formats import list_formats
 from transmute.services.api.health import live, ready
+from transmute.services.api.live import LiveState
 from transmute.services.api.media import media_result
 from transmute.services.api.metrics import MetricsController, RequestMetrics, install_projector_log_context
 from transmute.services.api.projector import start_projector
@@ -36,6 +40,9 @@ from transmute.services.broker import create_broker
 from transmute.settings import PluginConfig, SecurityConfig, ServerConfig, Settings
 from transmute.storage import create_storage
 from transmute.store import open_store
+
+if TYPE_CHECKING:
+    from transmute.services.api.live.redis_state import RedisState
 
 log = logging.getLogger("transmute.api")
 
@@ -63,19 +70,22 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = open_store(settings.database.url, pool_size=settings.database.pool_size,
                            retention=settings.expiry.retention())
-        projector = sweeping = None
+        projector = sweeping = live_state = None
         try:
             await store.create_schema()
             storage = await anyio.to_thread.run_sync(create_storage, settings.storage)
             active_broker = broker or await anyio.to_thread.run_sync(create_broker, settings.broker)
             projector_broker = events_broker or active_broker
             install_projector_log_context(projector_broker)
+            live_state = LiveState(store, settings.live, shared_process=mode.in_process_broker,
+                                   redis=_redis_state(settings, mode))
+            live_state.start()
             webhooks = WebhookNotifier(webhooks_broker or active_broker, settings.webhooks)
             services = Services(settings=settings, store=store, storage=storage, broker=active_broker, mode=mode,
-                                webhooks=webhooks)
+                                live=live_state, webhooks=webhooks)
             app.state.services = services
             app.state.events_broker = projector_broker  # where the projector listens (tests send events there)
-            projector = start_projector(projector_broker, store, asyncio.get_running_loop(), webhooks)
+            projector = start_projector(projector_broker, live_state, asyncio.get_running_loop(), webhooks)
             sweeping = asyncio.create_task(Sweeper(store, storage, settings.expiry).run_forever())
             if extra_lifespan is None:
                 yield
@@ -89,11 +99,14 @@ def create_app(
                     await sweeping
             if projector is not None:
                 await anyio.to_thread.run_sync(projector.stop)
+            if live_state is not None:
+                await live_state.stop()
             await store.close()
 
     return Litestar(
-        route_handlers=[TasksController, list_formats, media_result, live, ready, MetricsController],
+        route_handlers=[TasksController, EventsController, list_formats, media_result, live, ready, MetricsController],
         middleware=_middleware(ServerConfig.from_env(), SecurityConfig.from_env()),
+        stores=_shared_stores(settings, mode),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
@@ -106,6 +119,31 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+
+
+def _redis_state(settings: Settings, mode: RunMode) -> RedisState | None:
+    """Distributed mode with TRANSMUTE_REDIS_URL: the shared state (embedded mode is one process: nothing to share)."""
+    url = settings.live.redis_url
+    if url is None or mode.in_process_broker:
+        return None
+    # Imported here: the Redis client comes with the `distributed` extra only.
+    from transmute.services.api.live.redis_guard import connect
+    from transmute.services.api.live.redis_state import RedisState
+
+    return RedisState(connect(url), settings.live.redis_cache_ttl)
+
+
+def _shared_stores(settings: Settings, mode: RunMode) -> dict[str, Store]:
+    """With Redis (distributed mode), the rate limit is counted there, once for all replicas."""
+    url = settings.live.redis_url
+    if url is None or mode.in_process_broker:
+        return {}
+    from litestar.stores.redis import RedisStore
+
+    from transmute.services.api.live.redis_guard import connect
+    from transmute.services.api.rate_store import RATE_LIMIT_STORE, SharedRateStore
+
+    return {RATE_LIMIT_STORE: SharedRateStore(RedisStore(connect(url), namespace="transmute-rate-limit"))}
 
 
 def _middleware(server: ServerConfig, security: SecurityConfig) -> list:

@@ -3,7 +3,8 @@
 Events arrive on the broker's events queue and are consumed by a small Dramatiq worker started in the
 app's lifespan; each is applied on the app's event loop, where the store lives. Applying is a
 conditional UPDATE (see TaskStore.apply_event), so duplicates and stale events change nothing, and
-several gateway replicas may consume the same queue.
+several gateway replicas may consume the same queue. Each applied event is announced to the live state
+(this process's event streams and, with Redis, every replica's).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import dramatiq
 import msgspec
 
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent
+from transmute.services.api.live import LiveState
 from transmute.services.api.webhooks import WebhookNotifier
-from transmute.store import TaskStore, is_store_unreachable
+from transmute.store import is_store_unreachable
 
 T = TypeVar("T")
 
@@ -39,30 +41,37 @@ def retry_event(retries: int, exc: BaseException) -> bool:
 class Projector:
     """Applies one event, blocking the Dramatiq thread until the store has it (so the ack follows the write)."""
 
-    store: TaskStore
+    live: LiveState
     loop: asyncio.AbstractEventLoop
     timeout: float = 60
     webhooks: WebhookNotifier | None = None
 
     def __call__(self, payload: dict) -> None:
         event = msgspec.convert(payload, TaskEvent)
-        applied = self._wait(self.store.apply_event(event))
+        applied = self._wait(self.apply(event))
         if event.kind in ("done", "failed"):
             log.info("task %s %s%s", event.task_id, event.kind, "" if applied else " (already finished: ignored)")
         if self.webhooks is not None:
             # After the store has the event (so the body is the status it now answers), before the ack (so a
             # notice that could not be sent is sent when the event is tried again).
-            self.webhooks.after_event(event, applied, lambda: self._wait(self.store.get(event.task_id)))
+            self.webhooks.after_event(event, applied, lambda: self._wait(self.live.store.get(event.task_id)))
 
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run a store call on the app's loop, blocking this Dramatiq thread until it ends."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(self.timeout)
 
+    async def apply(self, event: TaskEvent) -> bool:
+        """Apply the event to the store; tell the open streams (and the other replicas) when it changed the task."""
+        applied = await self.live.store.apply_event(event)
+        if applied:
+            await self.live.changed(event.task_id)
+        return applied
 
-def start_projector(broker: dramatiq.Broker, store: TaskStore, loop: asyncio.AbstractEventLoop,
+
+def start_projector(broker: dramatiq.Broker, live: LiveState, loop: asyncio.AbstractEventLoop,
                     webhooks: WebhookNotifier | None = None) -> dramatiq.Worker:
     """Declare the projector actor on the broker and start a worker that consumes only the events queue."""
-    projector = Projector(store=store, loop=loop, webhooks=webhooks)
+    projector = Projector(live=live, loop=loop, webhooks=webhooks)
     if PROJECT_EVENT_ACTOR in broker.actors:
         broker.actors[PROJECT_EVENT_ACTOR].fn = projector
     else:

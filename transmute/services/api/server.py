@@ -11,6 +11,9 @@ Both `transmute serve` and `transmute api` run uvicorn with `uvicorn_options()`:
   nothing for that long while the app waits for it. It sits at the ASGI level because only there is it known
   that the app is waiting (a paused read is the server's doing, not the client's).
 - `TRANSMUTE_MAX_CONNECTIONS`: uvicorn's `limit_concurrency`: past it a request gets uvicorn's 503.
+
+When the server stops, the protocol also ends the open `/events/` streams at once: uvicorn waits for open
+responses before it stops, and a stream would otherwise last the whole graceful-shutdown wait.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from transmute.services.api.live.hub import end_all_streams
 from transmute.settings import ServerConfig
 
 server_config = functools.cache(ServerConfig.from_env)
@@ -91,6 +95,10 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        end_all_streams()
+        super().shutdown()
 
 
 class ClientIdleTimeout:

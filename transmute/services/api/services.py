@@ -14,6 +14,7 @@ import msgspec
 from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ControlMessage, Task, WebhookEvent
 from transmute.core.run_mode import RunMode
 from transmute.services.api.admission import QueueDepth
+from transmute.services.api.live import LiveState
 from transmute.services.api.webhooks import WebhookNotifier
 from transmute.services.broker import send
 from transmute.services.control import publish_control
@@ -33,6 +34,8 @@ class Services:
     storage: ObjectStorage
     broker: dramatiq.Broker
     mode: RunMode
+    live: LiveState
+    """Live task state: the event streams' hub, and Redis when it is on."""
     control: Callable[[ControlMessage], None] | None = None
     """Embedded mode: the in-process worker's handler of control messages (distributed: RabbitMQ's exchange)."""
     webhooks: WebhookNotifier | None = None

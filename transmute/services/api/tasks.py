@@ -141,8 +141,12 @@ class TasksController(Controller):
 
     @get("/{task_id:str}/status/", summary="A task's status and progress", responses=error_responses(400, 404))
     async def status(self, request: Request, task_id: TaskId) -> StatusResponse:
-        # The most polled route: the services straight from the app's state (no dependency injection).
-        return StatusResponse.of(await _task_or_404(request.app.state.services, request, task_id))
+        # The most polled route: the services straight from the app's state (no dependency injection), the state
+        # from Redis when it holds it (running tasks, with TRANSMUTE_REDIS_URL), else from the store.
+        task = await request.app.state.services.live.read(task_id, owner=owner_of(request))
+        if task is None:
+            raise ApiError(HTTP_404_NOT_FOUND, f"No task with id {task_id!r}.")
+        return StatusResponse.of(task)
 
     @get("/{task_id:str}/result/", summary="A finished task's result (done or failed)",
          description="200 with the result of a done task, or 200 with `success: false` and the error message of "
@@ -255,6 +259,7 @@ class TasksController(Controller):
             await anyio.to_thread.run_sync(_wait_for_run_to_end, services, task.id)
         await anyio.to_thread.run_sync(remove_task_files, services.storage, task)
         await services.store.delete(task.id)
+        await services.live.forget(task.id)
         return DeletedResponse(task_id=task.id, message=f"Task {task.id}, its source and its result were deleted.")
 
     @post("/{task_id:str}/retry/", status_code=HTTP_200_OK, summary="Queue a failed or cancelled task again",
@@ -277,6 +282,7 @@ class TasksController(Controller):
         if retried is None:  # another request retried (or deleted) it first
             raise _conflict(await _task_or_404(services, request, task_id),
                             f"Task {task.id} is no longer failed or cancelled; see its status.")
+        await services.live.announce(retried)
         await services.publish(retried)
         return StatusResponse.of(retried)
 
@@ -376,6 +382,8 @@ async def _cancel(services: Services, task: Task) -> Task:
     if not applied and current.status is not TaskStatus.CANCELLED:
         raise _conflict(current, f"Task {task.id} is {current.status.value} already; only a queued or running "
                         "task can be cancelled.")
+    if applied:
+        await services.live.announce(current)
     await services.broadcast(ControlMessage(action="cancel", task_id=task.id, attempt=task.attempt))
     if applied:
         await services.notify_webhook(current, "cancelled")
