@@ -82,7 +82,9 @@ class LiveState:
         """The task's current state (visible to `owner` when given): Redis's copy when it has one, else the store's."""
         if self.redis is not None:
             cached = await self.redis.get(task_id)
-            if cached is not None:
+            # Only a live task is read from the cache: a finished one may since have expired, been swept or
+            # been retried by a replica whose announcement was lost, which the store knows.
+            if cached is not None and not cached.status.is_finished:
                 return cached if owner is None or cached.owner == owner else None
         return await self.store.get(task_id, owner=owner)
 
