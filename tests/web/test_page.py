@@ -4,6 +4,7 @@ belong; options generated from /api/formats/; the recent tasks; and the key a pr
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.net import serving_folder
 from tests.support.servers import Server, serving
 from tests.support.tasks import create_upload, queue_upload, status
 
@@ -177,3 +179,37 @@ def test_a_key_protected_server_asks_for_the_key_and_works_once_it_is_given(
     page.reload()  # the key is kept in the browser's local storage
     expect(page.locator("#format option")).not_to_have_count(0)
     expect(page.locator("#tasks tbody tr")).to_have_count(1)
+
+
+def test_a_pasted_url_converts_and_a_video_format_previews_as_a_video_that_plays(
+        page: Page, server: Server, clips: dict[str, Path]) -> None:
+    with serving_folder(clips["small"].parent) as base:
+        open_page(page, server)
+        page.fill("#url", f"{base}/{clips['small'].name}")
+        page.select_option("#format", "webm")
+        page.click("#convert")
+        expect(page.locator("#progress-text")).to_have_text("done 100%", timeout=90_000)
+    video = page.locator("#preview video")
+    expect(video).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#preview video').videoWidth > 0")
+    assert video.evaluate("video => video.videoWidth") == 160
+    expect(page.locator("#download")).to_have_attribute("download", re.compile(r"\.webm$"))
+
+
+def test_the_swagger_page_works_offline_and_its_authorize_sends_the_key(page: Page, keyed_server: Server) -> None:
+    page.goto(keyed_server.url + "/schema/swagger")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("transmute")
+    page.locator(".btn.authorize").first.click()
+    dialog = page.locator(".modal-ux")
+    expect(dialog).to_contain_text("ApiKeyAuth")
+    expect(dialog).to_contain_text("BearerAuth")
+    api_key = dialog.locator(".auth-container", has_text="ApiKeyAuth")
+    api_key.locator("input").fill(API_KEY)
+    api_key.get_by_role("button", name="Apply credentials").click()
+    api_key.get_by_role("button", name="Close").click()
+
+    operation = page.locator(".opblock", has_text="List tasks, filtered")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    expect(operation.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")

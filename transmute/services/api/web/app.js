@@ -390,7 +390,10 @@ async function start() {
     if (error.status !== 401) showError(error, $("form-error"));
     return;
   }
-  if (apiKey()) $("key-section").hidden = false;  // a key is in use: keep it where it can be changed
+  if (apiKey()) {  // a key is in use: keep it where it can be changed
+    $("key-section").hidden = false;
+    $("api-key").value = apiKey();
+  }
   $("key-error").textContent = "";
   refreshTasks();
 }
