@@ -20,12 +20,12 @@ missing=()
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
     missing+=(ffmpeg)
 fi
-# gifsicle: the GIF format's `lossy` and `colors` (2-3) options, and its smaller colour tables.
-command -v gifsicle >/dev/null 2>&1 || missing+=(gifsicle)
 # chromium: the web page's tests drive Debian's browser (Playwright never downloads one of its own).
-if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+if [ "$extras" = "[distributed,test]" ] && ! command -v chromium >/dev/null 2>&1; then
     missing+=(chromium)
 fi
+# gifsicle: the GIF format's `lossy` and `colors` (2-3) options, and its smaller colour tables.
+command -v gifsicle >/dev/null 2>&1 || missing+=(gifsicle)
 if [ "${#missing[@]}" -gt 0 ]; then
     install_programs "${missing[@]}"
 fi

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.net import serving_folder
+from tests.support.plugins import with_plugins
 from tests.support.servers import Server, serving
 from tests.support.tasks import create_upload, queue_upload, status
 
@@ -213,3 +214,15 @@ def test_the_swagger_page_works_offline_and_its_authorize_sends_the_key(page: Pa
     operation.get_by_role("button", name="Try it out").click()
     operation.get_by_role("button", name="Execute").click()
     expect(operation.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+
+
+def test_a_newly_installed_plugins_format_and_options_appear_on_the_page(
+        page: Page, example_plugin: Path, tmp_path: Path) -> None:
+    with serving(tmp_path, env=with_plugins(example_plugin)) as plugged:
+        open_page(page, plugged)
+        page.select_option("#format", "thumbs")
+        expect(page.locator("#format-description")).not_to_be_empty()
+        for option in ("count", "height"):
+            field = page.get_by_label(option, exact=True)
+            expect(field).to_have_attribute("type", "number")
+        expect(page.locator("#option-count")).to_have_attribute("max", "20")
