@@ -226,3 +226,18 @@ def test_a_newly_installed_plugins_format_and_options_appear_on_the_page(
             field = page.get_by_label(option, exact=True)
             expect(field).to_have_attribute("type", "number")
         expect(page.locator("#option-count")).to_have_attribute("max", "20")
+
+
+def test_a_url_that_is_not_a_video_fails_and_the_page_shows_the_tasks_error_message(
+        page: Page, server: Server, clips: dict[str, Path]) -> None:
+    with serving_folder(clips["text"].parent) as base:
+        open_page(page, server)
+        page.fill("#url", f"{base}/{clips['text'].name}")
+        page.click("#convert")
+        expect(page.locator("#progress-text")).to_have_text(re.compile(r"^failed"), timeout=90_000)
+    task_id = page.locator("#task-id").text_content()
+    failed = status(httpx.Client(), task_id, base=server.url)
+    assert failed["status"] == "failed" and failed["error_message"]
+    expect(page.locator("#task-error")).to_have_text(failed["error_message"])
+    expect(page.locator("#preview *")).to_have_count(0)
+    expect(page.locator("#download")).to_be_hidden()
