@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from litestar import Router
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
@@ -30,7 +31,7 @@ def swagger_plugin() -> SwaggerRenderPlugin:
     )
 
 
-def swagger_assets():
+def swagger_assets() -> Router:
     """The route serving the swagger-ui files."""
     return create_static_files_router(path=ASSETS, directories=[swagger_ui_folder()], include_in_schema=False,
                                       name="swagger-ui")
