@@ -20,6 +20,10 @@ missing=()
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
     missing+=(ffmpeg)
 fi
+# chromium: the web page's tests drive Debian's browser (Playwright never downloads one of its own).
+if [ "$extras" = "[distributed,test]" ] && ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
+fi
 # gifsicle: the GIF format's `lossy` and `colors` (2-3) options, and its smaller colour tables.
 command -v gifsicle >/dev/null 2>&1 || missing+=(gifsicle)
 # redis-server: the tests of the Redis fall-back start (and stop) a Redis of their own (only with --test).

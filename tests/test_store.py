@@ -128,3 +128,12 @@ async def test_a_retry_is_a_new_attempt_that_events_of_the_earlier_one_cannot_to
 
     assert await store.delete(task.id)
     assert await store.get(task.id) is None and not await store.delete(task.id)
+
+
+async def test_a_deleted_tasks_id_is_never_given_to_a_new_task(store) -> None:
+    # Reusing it would hand the new task the old one's links and the worker's memory of it (a cancel).
+    first = await _create(store, 0)
+    newest = await _create(store, 1)
+    await store.delete(newest.id)
+    again = await _create(store, 2)
+    assert again.id not in (first.id, newest.id)

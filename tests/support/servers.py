@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,8 @@ class Server:
     def _answers(self) -> bool:
         assert self.process is not None and self.process.poll() is None, f"transmute serve exited early:\n{self.log()}"
         try:
-            return httpx.get(f"{self.url}/api/formats/", timeout=2).status_code == 200
+            # 401: a server with API keys, answering.
+            return httpx.get(f"{self.url}/api/formats/", timeout=2).status_code in (200, 401)
         except httpx.TransportError:
             return False
 
@@ -98,3 +100,13 @@ class Server:
             return wait_finished(client, task_id, deadline=deadline, base=self.url, interval=0.1)
         except TimedOut as exc:
             raise AssertionError(f"{exc}:\n{self.log()}") from None
+
+
+@contextlib.contextmanager
+def serving(folder: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A started server on `folder`/data (its log in `folder`), gone with whatever it started when the block ends."""
+    server = Server(data_dir=folder / "data", log_path=folder / "serve.log", workers=workers, env=env or {})
+    try:
+        yield server.start()
+    finally:
+        server.kill_group()

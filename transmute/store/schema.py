@@ -89,6 +89,8 @@ class TaskRow(Base):
     result_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     """Task.result_removed_at: when the sweeper removed the result file."""
 
+    # sqlite_autoincrement: SQLite would otherwise give a deleted newest task's id to the next one (PostgreSQL's
+    # sequence never does); the new task would inherit the old one's links and the worker's memory of a cancel.
     __table_args__ = (
         Index("ix_transmute_tasks_status_created", "status", "created_at"),
         # The sweeper's work lists (partial: only what is still kept), and the records by when they ended.
@@ -97,6 +99,7 @@ class TaskRow(Base):
         Index("ix_transmute_tasks_result_sweep", "completed_at", postgresql_where=text(RESULT_KEPT),
               sqlite_where=text(RESULT_KEPT)),
         Index("ix_transmute_tasks_completed", "completed_at"),
+        {"sqlite_autoincrement": True},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,12 +17,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.stores.base import Store
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transmute.core.plugins import use_plugins
 from transmute.core.run_mode import RunMode
+from transmute.services.api.docs import SECURITY_SCHEMES, declare_security
 from transmute.services.api.errors import EXCEPTION_HANDLERS
 from transmute.services.api.events import EventsController
 from transmute.services.api.formats import list_formats
@@ -29,10 +31,12 @@ from transmute.services.api.health import live, ready
 from transmute.services.api.live import LiveState
 from transmute.services.api.media import media_result
 from transmute.services.api.metrics import MetricsController, RequestMetrics, install_projector_log_context
+from transmute.services.api.page import page, page_assets
 from transmute.services.api.projector import start_projector
 from transmute.services.api.security import security_middleware
 from transmute.services.api.server import ClientIdleTimeout
 from transmute.services.api.services import Services
+from transmute.services.api.swagger import swagger_assets, swagger_plugin
 from transmute.services.api.sweeper import Sweeper
 from transmute.services.api.tasks import TasksController
 from transmute.services.api.webhooks import WebhookNotifier
@@ -65,6 +69,7 @@ def create_app(
     settings = settings or Settings.from_env()
     use_plugins(PluginConfig.from_env().plugins)
     mode = mode or (RunMode.EMBEDDED if settings.broker.in_process else RunMode.DISTRIBUTED)
+    security = SecurityConfig.from_env()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -104,13 +109,14 @@ def create_app(
             await store.close()
 
     return Litestar(
-        route_handlers=[TasksController, EventsController, list_formats, media_result, live, ready, MetricsController],
-        middleware=_middleware(ServerConfig.from_env(), SecurityConfig.from_env()),
+        route_handlers=[TasksController, EventsController, list_formats, media_result, live, ready, MetricsController,
+                        page, page_assets, swagger_assets()],
+        middleware=_middleware(ServerConfig.from_env(), security),
         stores=_shared_stores(settings, mode),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
-        on_startup=[spec_paths],
+        on_startup=[spec_paths, functools.partial(secure_spec, keys_required=bool(security.api_keys))],
         request_max_body_size=settings.limits.max_upload_bytes + 1024 * 1024,
         state=State({"max_upload_mb": settings.limits.max_upload_mb}),
         openapi_config=openapi_config(),
@@ -166,16 +172,23 @@ def spec_paths(app: Litestar) -> None:
     }
 
 
+def secure_spec(app: Litestar, *, keys_required: bool) -> None:
+    """Say in /schema which routes take an API key, and whether one is required (TRANSMUTE_API_KEYS)."""
+    declare_security(app.openapi_schema, keys_required=keys_required)
+
+
 def provide_services(request: Request) -> Services:
     return request.app.state.services
 
 
 def openapi_config() -> OpenAPIConfig:
-    """The OpenAPI document at /schema (Swagger UI at /schema/swagger)."""
+    """The OpenAPI document at /schema (Swagger UI at /schema/swagger, from files inside the installed packages),
+    with the API-key schemes Swagger's "Authorize" fills."""
     return OpenAPIConfig(
         title="transmute",
         version="0.1.0",
         description="Conversion tasks: upload a video or give its URL, follow the task, download the result.",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin()],
+        render_plugins=[swagger_plugin()],
+        components=Components(security_schemes=SECURITY_SCHEMES),
     )

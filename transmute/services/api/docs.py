@@ -1,5 +1,5 @@
 """OpenAPI details Litestar cannot infer: both bodies of the create route (one schema per format, from its
-plugin), the batch body, errors and files."""
+plugin), the batch body, errors and files, and the API-key schemes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from dataclasses import dataclass
 
 import msgspec
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.openapi.spec.enums import OpenAPIType
 
@@ -19,6 +28,7 @@ from transmute.core.options import describe_options
 from transmute.core.params import DEFAULT_FORMAT
 from transmute.core.plugins import output_formats
 from transmute.services.api.schemas import BatchRequest, ErrorResponse, NotReadyResponse
+from transmute.services.api.security import is_protected
 
 
 def _schema_of(struct: type) -> Schema:
@@ -171,3 +181,32 @@ class BatchPostOperation(Operation):
             "(at most 50).",
             content={"application/json": OpenAPIMediaType(schema=_schema_of(BatchRequest))},
         )
+
+
+BEARER, API_KEY = "BearerAuth", "ApiKeyAuth"
+SECURITY_SCHEMES = {
+    BEARER: SecurityScheme(type="http", scheme="bearer",
+                           description="An API key (TRANSMUTE_API_KEYS) as `Authorization: Bearer <key>`."),
+    API_KEY: SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header",
+                            description="An API key (TRANSMUTE_API_KEYS) as `X-API-Key: <key>`."),
+}
+"""The two ways to present a key (transmute.services.api.security accepts both): Swagger's "Authorize" sends them."""
+
+
+def declare_security(schema: OpenAPI, *, keys_required: bool) -> None:
+    """Every route that checks keys takes either scheme; while no key is configured, none (`{}`) too."""
+    requirement = [{BEARER: []}, {API_KEY: []}, *([] if keys_required else [{}])]
+    unauthorized = OpenAPIResponse(
+        description="The API key is missing or not valid.",
+        content={"application/json": OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ErrorResponse"))},
+    )
+    for path, item in (schema.paths or {}).items():
+        if not is_protected(path):
+            continue
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(item, method)
+            if operation is None:
+                continue
+            operation.security = requirement
+            if keys_required:
+                operation.responses = {**(operation.responses or {}), "401": unauthorized}

@@ -29,6 +29,11 @@ _PROTECTED = re.compile(r"^/(api|media)(/|$)")
 """Routes that need a key when keys are on; health, metrics and the OpenAPI schema stay open."""
 
 
+def is_protected(path: str) -> bool:
+    """Whether the route at `path` needs a key when keys are on."""
+    return bool(_PROTECTED.match(path))
+
+
 def owner_id(key: str) -> str:
     """What the task store keeps for a key: a short hash, so a leaked database leaks no key."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -42,7 +47,7 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
         self.owners = {key.encode(): owner_id(key) for key in keys}
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        if not _PROTECTED.match(connection.scope["path"]):
+        if not is_protected(connection.scope["path"]):
             return AuthenticationResult(user=None, auth=None)
         given = _presented_key(connection)
         if not given:
