@@ -8,6 +8,7 @@ from transmute.cli.base import TransmuteGroup
 from transmute.cli.convert import convert, formats
 from transmute.cli.services import api, healthcheck, serve, worker
 from transmute.cli.settings import settings
+from transmute.cli.submit import submit
 from transmute.core.plugins import use_plugins
 from transmute.settings import PluginConfig
 
@@ -19,5 +20,5 @@ def main() -> None:
     use_plugins(PluginConfig.from_env().plugins)
 
 
-for command in (convert, formats, serve, api, worker, healthcheck, settings):
+for command in (convert, formats, submit, serve, api, worker, healthcheck, settings):
     main.add_command(command)
