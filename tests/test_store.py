@@ -128,3 +128,10 @@ async def test_a_retry_is_a_new_attempt_that_events_of_the_earlier_one_cannot_to
 
     assert await store.delete(task.id)
     assert await store.get(task.id) is None and not await store.delete(task.id)
+
+
+async def test_the_id_of_a_deleted_task_is_never_given_to_a_new_one(store) -> None:
+    first, newest = await _create(store, 1), await _create(store, 2)
+    await store.delete(newest.id)
+    after = await _create(store, 3)
+    assert int(after.id) > int(newest.id) > int(first.id)

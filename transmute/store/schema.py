@@ -74,7 +74,10 @@ class TaskRow(Base):
     publish_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     """When a gateway replica last claimed re-sending the task (a lease, so two replicas never both send)."""
 
-    __table_args__ = (Index("ix_transmute_tasks_status_created", "status", "created_at"),)
+    # sqlite_autoincrement: SQLite would otherwise give a deleted newest task's id to the next task, which the
+    # workers' memory of cancelled runs (by id and attempt) and any client holding the old id would mistake for it.
+    __table_args__ = (Index("ix_transmute_tasks_status_created", "status", "created_at"),
+                      {"sqlite_autoincrement": True})
 
 
 INSERT_COLUMNS = tuple(column.key for column in TaskRow.__table__.columns if column.key != "id")
