@@ -161,6 +161,14 @@ def test_wait_follows_the_event_stream_and_does_not_poll(server, clips):
         assert proxy.count("/status/") == 0
 
 
+def test_a_dropped_event_stream_is_resumed_from_its_last_event_id(server, clips):
+    with api_proxy(server.url, events="contract", cut_streams=1) as (base, proxy), Client(base) as client:
+        created = client.create(clips["small"], width=64)
+        assert client.wait(created.task_id, timeout=TASK_DEADLINE).status == "done"
+        assert proxy.last_event_ids[:2] == [None, "1"]
+        assert proxy.count("/status/") == 0
+
+
 def test_wait_polls_the_status_when_the_server_has_no_event_stream(server, clips):
     with api_proxy(server.url, events="absent") as (base, proxy), Client(base, poll_interval=0.05) as client:
         created = client.create(clips["small"], width=64)

@@ -34,6 +34,10 @@ class ProxyState:
     unavailable: int = 0
     """Requests to answer with 503 and `Retry-After: 0` before forwarding any."""
     events: EventsMode = "forward"
+    cut_streams: int = 0
+    """Contract streams to cut after their first event (as a dropped connection does)."""
+    last_event_ids: list[str | None] = field(default_factory=list)
+    """The Last-Event-ID header of each events request, in order (None where there was none)."""
     requests: Counter = field(default_factory=Counter)
     """`METHOD /path` of each request received (the 503s too)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,7 +78,11 @@ class ProxyHandler(QuietHandler):
         if events and self.state.events == "absent":
             return self._answer(404, b'{"success": false, "error": "No such route."}')
         if events and self.state.events == "contract":
-            return self._play_events(events.group(1))
+            with self.state.lock:
+                self.state.last_event_ids.append(self.headers.get("last-event-id"))
+                cut = self.state.cut_streams > 0
+                self.state.cut_streams -= cut
+            return self._play_events(events.group(1), seen=int(self.headers.get("last-event-id") or 0), cut=cut)
         headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_HEADERS}
         with httpx.Client(base_url=self.state.target, timeout=60) as client, \
                 client.stream(self.command, self.path, content=body, headers=headers) as answer:
@@ -96,8 +104,9 @@ class ProxyHandler(QuietHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _play_events(self, task_id: str) -> None:
-        """The contract: a `progress` event per change of the status JSON, then the final one, then the end."""
+    def _play_events(self, task_id: str, *, seen: int, cut: bool) -> None:
+        """The contract: a `progress` event per change of the status JSON, then the final one, then the end; ids
+        go on from `seen` (the client's Last-Event-ID). `cut`: the connection drops after the first event."""
         with httpx.Client(base_url=self.state.target, timeout=30) as client:
             first = client.get(f"/api/tasks/{task_id}/status/")
             if first.status_code != 200:
@@ -108,7 +117,7 @@ class ProxyHandler(QuietHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            sent, seq, deadline = None, 0, time.monotonic() + 120
+            sent, seq, deadline = None, seen, time.monotonic() + 120
             answer = first
             while time.monotonic() < deadline:
                 status = answer.json()
@@ -118,16 +127,17 @@ class ProxyHandler(QuietHandler):
                     name = status["status"] if status["status"] in FINAL else "progress"
                     self.wfile.write(f"id: {seq}\nevent: {name}\ndata: {answer.text}\n\n".encode())
                     self.wfile.flush()
-                    if name in FINAL:
+                    if name in FINAL or cut:
                         return
                 time.sleep(0.05)
                 answer = client.get(f"/api/tasks/{task_id}/status/")
 
 
 @contextlib.contextmanager
-def api_proxy(target: str, *, unavailable: int = 0, events: EventsMode = "forward") -> Iterator[tuple[str, ProxyState]]:
+def api_proxy(target: str, *, unavailable: int = 0, events: EventsMode = "forward",
+              cut_streams: int = 0) -> Iterator[tuple[str, ProxyState]]:
     """A proxy to `target` while the block runs: its base URL, and its state (change it, read its counts)."""
-    state = ProxyState(target=target, unavailable=unavailable, events=events)
+    state = ProxyState(target=target, unavailable=unavailable, events=events, cut_streams=cut_streams)
     with serving(functools.partial(ProxyHandler, state=state)) as base:
         yield base, state
 
