@@ -7,11 +7,10 @@ import io
 import zipfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.api_proxy import api_proxy
-from tests.support.servers import TASK_DEADLINE, Server
+from tests.support.servers import TASK_DEADLINE, KeyedServer, Server
 from transmute.client import Client, StatusResponse, TransmuteError, WaitTimeout
 from transmute.core.models import TaskStatus
 
@@ -183,17 +182,6 @@ def test_wait_gives_up_at_its_timeout_with_the_last_status(client, clips):
         client.wait(busy.task_id, timeout=0.2)
     assert late.value.last is not None and late.value.last.task_id == busy.task_id
     client.cancel(busy.task_id)
-
-
-class KeyedServer(Server):
-    """A server whose API needs a key: it is up once its liveness route answers."""
-
-    def _answers(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, self.log()
-        try:
-            return httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
 
 
 def test_an_api_key_is_sent_as_a_bearer_token(tmp_path: Path):

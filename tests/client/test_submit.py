@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.support.servers import TRANSMUTE, Server
+from tests.support.servers import TRANSMUTE, KeyedServer, Server
 
 RUN_DEADLINE = 180.0
 
@@ -82,3 +82,16 @@ def test_on_a_terminal_it_shows_a_bar_for_the_upload_and_the_conversion(server: 
                   env={"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"})
     assert done.returncode == 0, done.stderr
     assert "small.mp4: upload" in done.stderr and "small.mp4: done" in done.stderr and "100%" in done.stderr
+
+
+def test_the_api_key_comes_from_transmute_api_key(clips, tmp_path: Path):
+    key = "submit-test-key-0123456789"
+    server = KeyedServer(data_dir=tmp_path / "data", log_path=tmp_path / "serve.log", env={"TRANSMUTE_API_KEYS": key})
+    try:
+        server.start()
+        refused = submit(str(clips["small"]), "--server", server.url)
+        assert refused.returncode == 1 and "API key" in refused.stdout
+        done = submit(str(clips["small"]), "--server", server.url, env={"TRANSMUTE_API_KEY": key})
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        server.kill_group()

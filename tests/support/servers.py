@@ -98,3 +98,14 @@ class Server:
             return wait_finished(client, task_id, deadline=deadline, base=self.url, interval=0.1)
         except TimedOut as exc:
             raise AssertionError(f"{exc}:\n{self.log()}") from None
+
+
+class KeyedServer(Server):
+    """A server whose API needs a key: it is up once its liveness route answers."""
+
+    def _answers(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.log()
+        try:
+            return httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
