@@ -55,8 +55,13 @@ class Submission:
         self._names = threading.Lock()
 
     def run(self, sources: list[str], jobs: int) -> list[Outcome]:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="submit") as pool:
-            return list(pool.map(self.one, sources))
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="submit")
+        try:
+            futures = [pool.submit(self.one, source) for source in sources]
+            return [future.result() for future in futures]
+        finally:
+            # Interrupted: inputs not started never start; those under way end when the caller closes the client.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def one(self, source: str) -> Outcome:
         from transmute.client import TransmuteError

@@ -22,6 +22,7 @@ class AsyncClient:
     """A transmute server's task API for asyncio: every method of `Client`, as a coroutine.
 
     Uploads and downloads read and write local files in small blocking steps (64 KiB), as httpx does.
+    `http_client`: an httpx.AsyncClient of yours; its base URL and headers are set here, and closing it is yours.
     """
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3,

@@ -27,6 +27,8 @@ class Client:
 
     `api_key` is sent as `Authorization: Bearer`. A 503 (or 429) is sent again after its Retry-After (at most
     `max_retries` times, waiting at most `max_retry_wait` s each); every error answer is a TransmuteError.
+    `http_client`: an httpx.Client of yours (proxies, certificates...); its base URL and headers are set here,
+    and closing it is yours.
     """
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3,
