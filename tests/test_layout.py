@@ -27,10 +27,12 @@ MAY_IMPORT: dict[str, set[str]] = {
                      "services.control"},
     "services.worker": {"core", "settings", "logs", "storage", "fetch", "media", "services.broker", "backoff",
                         "services.control"},
+    "client": {"core"},
     "cli": {"*"},
 }
 """Which rooms each room may import (besides itself). The CLI wires everything together; the gateway and the
-worker never import each other; core imports nothing of the project outside itself."""
+worker never import each other; core imports nothing of the project outside itself; the client (transmute.client)
+runs where only the package's models are: it talks to the gateway over HTTP, never imports it."""
 
 
 def module_name(path: Path) -> str:

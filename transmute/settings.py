@@ -555,9 +555,19 @@ class LoggingConfig(Section):
         "text", description="`text` (human-readable lines) or `json` (one JSON object a line, with `task_id`).")
 
 
+class ClientConfig(Section):
+    """Where `transmute submit` (the remote command line) sends its tasks."""
+
+    title = "Remote command line"
+    server: str = Field("", description="The transmute server `transmute submit` talks to, e.g. "
+                                        "`http://127.0.0.1:8000` (the default of its `--server`).")
+    api_key: str = secret("", "The API key `transmute submit` sends as `Authorization: Bearer` (the default of its "
+                              "`--api-key`).")
+
+
 SECTIONS: tuple[type[Section], ...] = (StorageConfig, DatabaseConfig, BrokerConfig, LimitsConfig, ReconcilerConfig,
                                        ExpiryConfig, FetchConfig, WebhookConfig, PluginConfig, ServerConfig,
-                                       SecurityConfig, LiveConfig, OpsConfig, LoggingConfig)
+                                       SecurityConfig, LiveConfig, OpsConfig, LoggingConfig, ClientConfig)
 """Every section, in the order `transmute settings` and docs/settings.md show them."""
 
 

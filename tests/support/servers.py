@@ -110,3 +110,12 @@ def serving(folder: Path, *, workers: int = 1, env: dict[str, str] | None = None
         yield server.start()
     finally:
         server.kill_group()
+class KeyedServer(Server):
+    """A server whose API needs a key: it is up once its liveness route answers."""
+
+    def _answers(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.log()
+        try:
+            return httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False

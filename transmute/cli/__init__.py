@@ -9,6 +9,7 @@ from transmute.cli.check import check
 from transmute.cli.convert import convert, formats
 from transmute.cli.services import api, healthcheck, serve, worker
 from transmute.cli.settings import settings
+from transmute.cli.submit import submit
 from transmute.core.plugins import use_plugins
 from transmute.settings import PluginConfig
 
@@ -20,5 +21,5 @@ def main() -> None:
     use_plugins(PluginConfig.from_env().plugins)
 
 
-for command in (convert, formats, serve, api, worker, check, healthcheck, settings):
+for command in (convert, formats, submit, serve, api, worker, check, healthcheck, settings):
     main.add_command(command)
