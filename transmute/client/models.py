@@ -45,7 +45,7 @@ class TaskMetadata(msgspec.Struct, kw_only=True):
 class WebhookDelivery(msgspec.Struct, kw_only=True):
     """The last webhook delivery of a task: which event, the receiver's answer, how many tries, when."""
 
-    event: str
+    event: str = ""
     status_code: int | None = None
     attempts: int = 0
     at: str | None = None
