@@ -76,16 +76,22 @@ class Cancels:
             return len(self._running)
 
     @contextmanager
-    def running(self, task_id: str, attempt: int, shutdown: threading.Event) -> Iterator[Stop]:
-        """The run's stop flag, known to `cancel` while the run goes on (set at once if it was cancelled already)."""
-        run = (task_id, attempt)
+    def running(self, task_id: str, attempt: int, shutdown: threading.Event, *,
+                also: tuple[int, ...] = ()) -> Iterator[Stop]:
+        """The run's stop flag, known to `cancel` while the run goes on (set at once if it was cancelled already).
+        A cancel naming one of the attempts `also` stops it too (a stalled run's retry: the gateway may still
+        have known the task by the stalled attempt)."""
+        runs = [(task_id, number) for number in (attempt, *also)]
         stop = Stop(shutdown)
         with self._lock:
-            self._running[run] = stop
-        if self.is_cancelled(task_id, attempt):
+            for run in runs:
+                self._running[run] = stop
+        if any(self.is_cancelled(task_id, number) for number in (attempt, *also)):
             stop.cancelled.set()
         try:
             yield stop
         finally:
             with self._lock:
-                self._running.pop(run, None)
+                for run in runs:
+                    if self._running.get(run) is stop:
+                        del self._running[run]

@@ -86,8 +86,7 @@ class Converter:
     def __call__(self, payload: dict) -> None:
         message = msgspec.convert(payload, ConvertMessage)
         reporter = TaskReporter(self.events_broker or self.broker, message.task_id, attempt=message.attempt)
-        if self.cancels.is_cancelled(message.task_id, message.attempt) or (
-                message.stalls and self.cancels.is_cancelled(message.task_id, message.attempt - 1)):
+        if self._cancelled(message):
             # The task is already `cancelled` in the store: nothing to run (the event only confirms it, for the
             # metrics and the logs; the store ignores it).
             log.info("task %s: cancelled before it started; skipped", message.task_id)
@@ -110,7 +109,7 @@ class Converter:
         except ConversionStalled as exc:
             self._stalled(message, payload, reporter, exc.message)
         except ConversionCancelled:
-            if self.cancels.is_cancelled(message.task_id, message.attempt):
+            if self._cancelled(message):
                 # Stopped by the user: the run's scratch is gone (run's finally), its ffmpeg killed.
                 log.info("task %s: cancelled; stopped", message.task_id)
                 reporter.cancelled()
@@ -147,6 +146,12 @@ class Converter:
         finally:
             if marker is not None:
                 self._quietly(self.storage.delete, marker)
+
+    def _cancelled(self, message: ConvertMessage) -> bool:
+        """Whether the user cancelled this run (a stalled run's retry: also when the cancel named the stalled
+        attempt, the one the gateway knew the task by until the `stalled` event was applied)."""
+        return self.cancels.is_cancelled(message.task_id, message.attempt) or bool(
+            message.stalls and self.cancels.is_cancelled(message.task_id, message.attempt - 1))
 
     def _stalled(self, message: ConvertMessage, payload: dict, reporter: TaskReporter, where: str) -> None:
         """A run that stalled is tried once more, as the task's next attempt; one that stalls again fails it."""
@@ -232,7 +237,8 @@ class Converter:
             log.info("task %s: result already stored by an earlier attempt", message.task_id)
             reporter.done(self._result(key, stored, expected))
             return
-        with self.cancels.running(message.task_id, message.attempt, self.shutdown) as stop:
+        stalled = (message.attempt - 1,) if message.stalls else ()
+        with self.cancels.running(message.task_id, message.attempt, self.shutdown, also=stalled) as stop:
             self._convert(message, reporter, params, stop)
 
     def _convert(self, message: ConvertMessage, reporter: TaskReporter, params: Any, stop: Stop) -> None:
@@ -274,7 +280,7 @@ class Converter:
                         metadata=metadata,
                     )
             except ConversionCancelled:
-                if watch.stalled is not None and not self.cancels.is_cancelled(message.task_id, message.attempt):
+                if watch.stalled is not None and not self._cancelled(message):
                     raise ConversionStalled(watch.stalled) from None
                 raise
             key = result_key(message.task_id, output_format.extension)
