@@ -137,7 +137,8 @@ class StatusResponse(msgspec.Struct, kw_only=True):
     warnings: list[str]
     """What the conversion noticed but survived (a source shorter than its header says...); empty otherwise."""
     attempt: int = 1
-    """Which run of the task this is: 1, then one more after each retry."""
+    """Which run of the task this is: 1, then one more after each retry, stall, or resumption by another worker
+    (its progress then restarts from 0)."""
     webhook: WebhookInfo | None = None
     """The last webhook delivery attempt (null: no webhook, or none delivered yet)."""
 
