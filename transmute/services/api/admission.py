@@ -29,8 +29,9 @@ class QueueDepth:
         self._value = 0
         self._counted_at = float("-inf")
 
-    async def current(self) -> int:
-        if time.monotonic() - self._counted_at >= QUEUE_CACHE_SECONDS:
+    async def current(self, *, fresh: bool = False) -> int:
+        """The count; `fresh`: counted now, not up to QUEUE_CACHE_SECONDS ago (tasks may have started since)."""
+        if fresh or time.monotonic() - self._counted_at >= QUEUE_CACHE_SECONDS:
             self._value = await self.store.count_queued()
             self._counted_at = time.monotonic()
             QUEUE_DEPTH.set(self._value)
@@ -46,6 +47,8 @@ async def check_queue_room(depth: QueueDepth, limits: LimitsConfig) -> None:
     if limits.max_queued <= 0:
         return
     waiting = await depth.current()
+    if waiting >= limits.max_queued:  # a refusal is decided on a fresh count, never on the cached one
+        waiting = await depth.current(fresh=True)
     if waiting >= limits.max_queued:
         raise ApiError(HTTP_503_SERVICE_UNAVAILABLE, f"{waiting} tasks are waiting to be converted, the most this "
                        f"server queues (TRANSMUTE_MAX_QUEUED={limits.max_queued}); try again in "
