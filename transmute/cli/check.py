@@ -18,7 +18,15 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from transmute.settings import BrokerConfig, ConfigError, DatabaseConfig, LiveConfig, Settings, StorageConfig
+from transmute.settings import (
+    BrokerConfig,
+    ConfigError,
+    DatabaseConfig,
+    LiveConfig,
+    SecurityConfig,
+    Settings,
+    StorageConfig,
+)
 
 TIMEOUT = 5.0
 """Seconds each connection may take."""
@@ -295,6 +303,10 @@ def check_or_exit(checks: tuple[Check, ...]) -> Settings:
     from transmute.cli.base import EXIT_FAILED
 
     settings = distributed_settings_or_exit()
+    if check_database in checks:
+        # The gateway's other settings first: a bad one (TRANSMUTE_API_KEYS holding no key) is its one line,
+        # not hidden behind connection problems it does not depend on.
+        SecurityConfig.from_env()
     found = problems(settings, checks)
     for problem in found:
         click.echo(f"transmute: error: {problem}", err=True)
