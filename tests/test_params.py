@@ -58,3 +58,10 @@ def test_an_unknown_parameter_is_refused_with_the_formats_own_listed():
 def test_the_options_come_back_as_the_chosen_formats_own_struct():
     params = parse_params({"format": "gif", "dither": "none"})
     assert isinstance(params, GifOptions) and params.dither == "none" and params.format == "gif"
+
+
+def test_a_large_bound_is_written_whole_in_what_an_option_accepts():
+    [max_size] = [option for option in describe_options(GifOptions) if option.name == "max_size_kb"]
+    assert max_size.allowed == "an integer from 1 to 1048576"
+    [speed] = [option for option in describe_options(GifOptions) if option.name == "speed"]
+    assert speed.allowed == "a number from 0.25 to 4"

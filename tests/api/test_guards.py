@@ -240,7 +240,8 @@ def test_a_stalled_run_is_stopped_tried_once_more_then_failed_saying_where(start
         assert ("running", 1) in seen and ("running", 2) in seen
         message = final["error_message"]
         where = re.search(r"stalled at (\d+)% of the conversion", message)
-        assert where and 0 < int(where.group(1)) < 50 and "TRANSMUTE_STALL_TIMEOUT" in message, message
+        # Where it stood: a few % in, or 0 when a loaded machine blocks ffmpeg before its first progress report.
+        assert where and 0 <= int(where.group(1)) < 50 and "TRANSMUTE_STALL_TIMEOUT" in message, message
         wait_for(lambda: not live_ffmpeg_children(server.process.pid), 5, "the stalled ffmpeg to be gone")
         wait_for(lambda: not list((server.data_dir / "tmp").iterdir()), 5, "the scratch to go")
         assert stored(server.data_dir, "results/") == [] and stored(server.data_dir, "attempts/") == []

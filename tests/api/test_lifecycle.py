@@ -137,6 +137,8 @@ def test_delete_removes_the_record_the_source_and_the_result(app, data_dir, clip
         assert response.status_code == 404, (url, response.text)
         assert response.json()["success"] is False
     assert stored(data_dir) == []
+    root = data_dir / "objects"
+    assert [path for path in root.rglob("*") if path.is_dir() and path.parent != root] == []  # no task folder
     assert app.delete(f"/api/tasks/{task_id}/").status_code == 404
 
 

@@ -140,3 +140,22 @@ def test_a_private_webhook_url_is_refused_at_create_unless_private_urls_are_allo
             assert response.status_code == 400, response.text
             body = response.json()
             assert body["details"]["field"] == "webhook_url" and "TRANSMUTE_ALLOW_PRIVATE_URLS" in body["error"]
+
+
+def test_an_idempotency_key_replayed_with_another_webhook_is_a_422_and_with_the_same_one_the_same_task(
+        hooked: TestClient, media: Media):
+    with receiving() as receiver:
+        def create(key: str, **fields: str):
+            return create_upload(hooked, media.clip, headers={"Idempotency-Key": key}, width=64, **fields)
+
+        first = create("hooked-1", webhook_url=receiver.url)
+        assert first.status_code == 200, first.text
+        again = create("hooked-1", webhook_url=receiver.url, webhook_events="cancelled,done,failed")  # the default
+        assert again.status_code == 200 and again.json() == first.json(), again.text
+        for other in ({"webhook_url": receiver.url + "?other"}, {"webhook_url": receiver.url,
+                                                                 "webhook_events": "done,progress"}, {}):
+            refused = create("hooked-1", **other)
+            assert refused.status_code == 422, (other, refused.text)
+            assert refused.json()["details"]["field"] == "Idempotency-Key"
+        assert wait_finished(hooked, first.json()["task_id"])["status"] == "done"
+        assert hooked.get("/api/tasks/").json()["pagination"]["total"] == 1

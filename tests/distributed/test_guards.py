@@ -105,7 +105,8 @@ def test_a_stalled_run_is_stopped_on_its_worker_tried_once_more_then_failed(clus
         assert ("running", 1) in seen and ("running", 2) in seen
         message = final["error_message"]
         where = re.search(r"stalled at (\d+)% of the conversion", message)
-        assert where and 0 < int(where.group(1)) < 50 and "TRANSMUTE_STALL_TIMEOUT" in message, message
+        # Where it stood: a few % in, or 0 when a loaded machine blocks ffmpeg before its first progress report.
+        assert where and 0 <= int(where.group(1)) < 50 and "TRANSMUTE_STALL_TIMEOUT" in message, message
         assert "stalled" in cluster.log("worker0") and "trying it once more" in cluster.log("worker0")
         wait_for(lambda: running_ffmpeg_worker(cluster) is None, 5, "the stalled ffmpeg to be gone")
         wait_for(lambda: cluster.objects(f"attempts/task_{task_id}/") == [], 5, "the runs' markers to go")

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from tests.support.cluster import cluster_env
+from tests.support.net import free_port
 from tests.support.servers import TRANSMUTE
 
 MISSING = f"transmute_missing_{uuid.uuid4().hex[:8]}"
@@ -97,3 +98,27 @@ def test_the_gateway_does_not_start_on_a_vhost_that_does_not_exist(tmp_path, rab
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith("transmute: error: TRANSMUTE_BROKER_URL"), result.stderr
     assert "does not exist" in lines[0]
+
+
+def test_check_names_a_redis_url_that_is_no_url_and_only_warns_when_redis_does_not_answer(
+        tmp_path, rabbitmq_vhost, database, s3_server):
+    bucket = make_bucket(s3_server)
+    malformed = env_of(tmp_path, rabbitmq_vhost, database, s3_server, bucket, TRANSMUTE_REDIS_URL="127.0.0.1:6379")
+    result = run(["check"], malformed)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith("transmute: error: TRANSMUTE_REDIS_URL must be a redis://") and "unset it" in line
+
+    # Redis is optional: one that does not answer is named, and the start goes on without it.
+    away = env_of(tmp_path, rabbitmq_vhost, database, s3_server, bucket,
+                  TRANSMUTE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    result = run(["check"], away)
+    assert result.returncode == 0, result.stderr
+    assert error_lines(result) == []
+    [warning] = [line for line in result.stderr.splitlines() if line.startswith("transmute: warning: ")]
+    assert "TRANSMUTE_REDIS_URL" in warning and "per process" in warning
+
+    answering = env_of(tmp_path, rabbitmq_vhost, database, s3_server, bucket,
+                       TRANSMUTE_REDIS_URL="redis://127.0.0.1:6379/0")
+    result = run(["check"], answering)
+    assert result.returncode == 0 and result.stderr == "", result.stderr

@@ -18,7 +18,15 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from transmute.settings import BrokerConfig, ConfigError, DatabaseConfig, Settings, StorageConfig
+from transmute.settings import (
+    BrokerConfig,
+    ConfigError,
+    DatabaseConfig,
+    LiveConfig,
+    SecurityConfig,
+    Settings,
+    StorageConfig,
+)
 
 TIMEOUT = 5.0
 """Seconds each connection may take."""
@@ -29,6 +37,7 @@ S3_ENDPOINT = StorageConfig.env_name("s3_endpoint")
 S3_SECURE = StorageConfig.env_name("s3_secure")
 S3_BUCKET = StorageConfig.env_name("s3_bucket")
 S3_CREATE_BUCKET = StorageConfig.env_name("s3_create_bucket")
+REDIS_URL = LiveConfig.env_name("redis_url")
 S3_KEYS = f"{StorageConfig.env_name('s3_access_key')} and {StorageConfig.env_name('s3_secret_key')}"
 
 Check = Callable[[Settings], str | None]
@@ -217,10 +226,49 @@ def plain_http(exc: BaseException) -> bool:
     return "WRONG_VERSION_NUMBER" in str(exc)
 
 
+# ------------------------------------------------------------------------------------------------ redis
+
+
+def check_redis_url(settings: Settings) -> str | None:
+    """Is TRANSMUTE_REDIS_URL a URL the Redis client takes? (A malformed one would stop the gateway with a
+    traceback.)"""
+    url = settings.live.redis_url
+    if url is None:
+        return None
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        return (f"{REDIS_URL} must be a redis://, rediss:// or unix:// URL; got {scheme + '://' if scheme else url!r}"
+                ": e.g. redis://redis:6379/0 (or unset it to run without Redis).")
+    from redis import Redis
+
+    try:
+        Redis.from_url(url)
+    except ValueError as exc:
+        return f"{REDIS_URL} is not a usable URL ({exc}): e.g. redis://redis:6379/0."
+    return None
+
+
+def redis_warning(settings: Settings) -> str | None:
+    """Redis is optional (away, it degrades to per-process state, never stops a start): one line when it does not
+    answer, so an operator learns that replicas are not sharing their state."""
+    url = settings.live.redis_url
+    if url is None or check_redis_url(settings) is not None:
+        return None
+    from redis import Redis
+
+    try:
+        with Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT) as client:
+            client.ping()
+    except Exception as exc:
+        return (f"{REDIS_URL}: could not use {where(url)} ({reason(exc)}): starting without it, so the rate limit "
+                "and live task state are per process until it answers; start Redis or fix the URL.")
+    return None
+
+
 # ------------------------------------------------------------------------------------------------ all
 
 
-API_CHECKS: tuple[Check, ...] = (check_broker, check_database, check_storage)
+API_CHECKS: tuple[Check, ...] = (check_broker, check_database, check_storage, check_redis_url)
 WORKER_CHECKS: tuple[Check, ...] = (check_broker, check_storage)
 """A worker needs the broker and the object storage, never the database."""
 
@@ -255,9 +303,18 @@ def check_or_exit(checks: tuple[Check, ...]) -> Settings:
     from transmute.cli.base import EXIT_FAILED
 
     settings = distributed_settings_or_exit()
+    if check_database in checks:
+        # The gateway's other settings first: a bad one (TRANSMUTE_API_KEYS holding no key) is its one line,
+        # not hidden behind connection problems it does not depend on.
+        SecurityConfig.from_env()
     found = problems(settings, checks)
     for problem in found:
         click.echo(f"transmute: error: {problem}", err=True)
+    if check_redis_url in checks and not found:
+        with quiet_clients():
+            warning = redis_warning(settings)
+        if warning:
+            click.echo(f"transmute: warning: {warning}", err=True)
     if found:
         raise SystemExit(EXIT_FAILED)
     return settings

@@ -100,6 +100,8 @@ class TaskSummary(msgspec.Struct, kw_only=True):
     file_size: int | None
     duration_seconds: float | None
     api_urls: ApiUrls
+    expires_at: str | None = None
+    """When the task's result (or record) expires, on servers that expire them."""
 
 
 class Pagination(msgspec.Struct, kw_only=True):

@@ -97,6 +97,11 @@ def accepts(options: type[FormatOptions], name: str) -> str:
     return next(option.allowed for option in describe_options(options) if option.name == name)
 
 
+def _number(value: float) -> str:
+    """A bound as a person writes it: 1048576, not 1.04858e+06 (`:g` keeps only 6 digits)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _describe(field: Any, annotation: Any) -> OptionInfo:
     kind, description, extra, default = field.type, "", {}, field.default
     if isinstance(kind, msgspec.inspect.UnionType):  # `X | None`: the X
@@ -112,7 +117,7 @@ def _describe(field: Any, annotation: Any) -> OptionInfo:
         integer = isinstance(kind, msgspec.inspect.IntType)
         low, high = kind.ge, kind.le
         words = "an integer" if integer else "a number"
-        allowed = f"{words} from {low:g} to {high:g}" if low is not None and high is not None else words
+        allowed = f"{words} from {_number(low)} to {_number(high)}" if low is not None and high is not None else words
         option = OptionInfo(name=field.name, type="integer" if integer else "number", allowed=allowed,
                             minimum=low, maximum=high)
     elif isinstance(kind, msgspec.inspect.LiteralType):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -28,10 +29,9 @@ class FilesystemStorage(ObjectStorage):
         self, key: str, fileobj: BinaryIO, size: int, content_type: str = "application/octet-stream"
     ) -> int:
         target = self.path_of(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         # Copy to a temporary name, then rename: a reader never sees half a file, a retry overwrites.
         # The partial file is locked while written, so a process starting meanwhile leaves it alone.
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
+        fd, partial = self._partial_in(target.parent)
         try:
             with open(fd, "wb") as handle:
                 lock(fd)
@@ -68,8 +68,25 @@ class FilesystemStorage(ObjectStorage):
             while chunk := handle.read(chunk_size):
                 yield chunk
 
+    def _partial_in(self, folder: Path) -> tuple[int, str]:
+        """A new partial file in `folder`, made again if a delete removed the emptied folder meanwhile."""
+        for _ in range(3):
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                return tempfile.mkstemp(dir=folder, prefix=PARTIAL_PREFIX)
+            except FileNotFoundError:
+                continue
+        return tempfile.mkstemp(dir=folder, prefix=PARTIAL_PREFIX)
+
     def delete(self, key: str) -> None:
-        self.path_of(key).unlink(missing_ok=True)
+        path = self.path_of(key)
+        path.unlink(missing_ok=True)
+        # A key's own folder (a task's `attempts/task_N/`) goes once empty: else one empty folder per task
+        # stays for ever. Top-level folders (`sources/`, `results/`) stay.
+        folder = path.parent
+        if folder.parent != self.root and folder != self.root:
+            with contextlib.suppress(OSError):  # not empty (another object), or gone already
+                folder.rmdir()
 
     def list_keys(self, prefix: str) -> list[str]:
         folder = self.path_of(prefix.rstrip("/"))

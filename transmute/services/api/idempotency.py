@@ -41,7 +41,8 @@ def idempotency_key(request: Request) -> str | None:
 
 
 def fingerprint(new: NewTask) -> str:
-    """The request's fingerprint: a hash of its parameters and its source (an upload by its bytes' hash)."""
+    """The request's fingerprint: a hash of its parameters, its source (an upload by its bytes' hash) and its webhook
+    (another receiver or other events is another request)."""
     request = {"params": new.params.to_dict(), "source_type": new.source_type, "source_url": new.source_url,
                "source_sha256": new.source_sha256, "original_filename": new.original_filename,
                "webhook_url": new.webhook_url, "webhook_events": sorted(new.webhook_events)}
