@@ -1,11 +1,9 @@
-import re
-import subprocess
 import threading
 
 import pytest
 
 from tests.support.conversion import convert
-from tests.support.gifs import brightness, rgb_frames
+from tests.support.gifs import brightness, rgb_frames, ssim_to_source
 from tests.support.media import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.params import parse_params
@@ -144,15 +142,6 @@ def eight_seconds(tmp_path_factory):
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30:duration=8",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
     return path
-
-
-def ssim_to_source(gif, source, width: int) -> float:
-    """SSIM of a GIF against the source scaled as faithfully as ffmpeg can (chroma interpolated)."""
-    done = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(gif), "-i", str(source), "-filter_complex",
-         f"[1:v]fps=15,scale={width}:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24[ref];"
-         "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-"], capture_output=True, text=True, check=True)
-    return float(re.findall(r"All:([0-9.]+)", done.stderr)[-1])
 
 
 @pytest.mark.parametrize("width", [160, None])
