@@ -202,7 +202,7 @@ def assert_progress_rises_to_100(reports):
     assert len({round(value) for value in reports if 0 < value < 100}) >= 3
 
 
-@pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}])
+@pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}, {"high_quality": True}])
 def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs, options):
     # 120 frames of 480x360 are 79 MiB (158 with boomerang): within a 200 MiB budget, far past a 1 MiB one.
