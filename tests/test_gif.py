@@ -1,11 +1,9 @@
-import re
-import subprocess
 import threading
 
 import pytest
 
 from tests.support.conversion import convert
-from tests.support.gifs import brightness, rgb_frames
+from tests.support.gifs import brightness, rgb_frames, ssim_to_source
 from tests.support.media import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.params import parse_params
@@ -146,15 +144,6 @@ def eight_seconds(tmp_path_factory):
     return path
 
 
-def ssim_to_source(gif, source, width: int) -> float:
-    """SSIM of a GIF against the source scaled as faithfully as ffmpeg can (chroma interpolated)."""
-    done = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(gif), "-i", str(source), "-filter_complex",
-         f"[1:v]fps=15,scale={width}:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24[ref];"
-         "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-"], capture_output=True, text=True, check=True)
-    return float(re.findall(r"All:([0-9.]+)", done.stderr)[-1])
-
-
 @pytest.mark.parametrize("width", [160, None])
 def test_high_quality_is_closer_to_the_source_than_the_high_level(clips, tmp_path, width):
     options = {"width": width} if width else {}
@@ -213,7 +202,7 @@ def assert_progress_rises_to_100(reports):
     assert len({round(value) for value in reports if 0 < value < 100}) >= 3
 
 
-@pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}])
+@pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}, {"high_quality": True}])
 def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs, options):
     # 120 frames of 480x360 are 79 MiB (158 with boomerang): within a 200 MiB budget, far past a 1 MiB one.

@@ -3,15 +3,17 @@ part of the picture it shows, how much lossy compression shrinks it, and that it
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
 import pytest
 
 from tests.support.conversion import convert
-from tests.support.gifs import rgb_frames
+from tests.support.gifs import rgb_frames, ssim_to_source
 from tests.support.media import X264, ffmpeg
 from transmute.core.errors import ConversionCancelled, MediaError
+from transmute.plugins import gif as gif_plugin
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +214,55 @@ def test_an_impossible_max_size_kb_fails_naming_the_smallest_size_reached(busy, 
         convert(busy, tmp_path / "out.gif", max_size_kb=1)
     assert float(caught.value.args[0].split("reached was ")[1].split(" KB")[0]) > 1
     assert not (tmp_path / "out.gif").exists()
+
+
+# -- high_quality -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory):
+    """320x180, 2 s at 30 fps: a moving gradient, an object crossing it, lens blur and sensor grain."""
+    path = tmp_path_factory.mktemp("camera") / "camera.mp4"
+    ffmpeg("-f", "lavfi", "-i", "gradients=size=320x180:rate=30:seed=7:speed=0.02:n=4:duration=2[bg];"
+           "color=c=#f1faee:size=60x40:rate=30[box];[bg][box]overlay=x=30+50*t:y=70+10*sin(3*t):shortest=1,"
+           "gblur=sigma=1.5,noise=alls=9:allf=t+u:all_seed=7", "-c:v", "libx264", "-crf", "4", "-pix_fmt", "yuv420p",
+           str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def camera_hq(camera, tmp_path_factory):
+    """The camera clip converted with high_quality (gifsicle installed)."""
+    return convert(camera, tmp_path_factory.mktemp("camera-hq") / "hq.gif", high_quality=True, width=320)
+
+
+BEFORE = dataclasses.replace(gif_plugin.HIGH_QUALITY, bayer_dither="bayer", palette_step=1, lossy=0)
+"""high_quality before issue 13's target: bayer, a palette from every frame, no gifsicle pass."""
+
+
+def test_high_quality_is_much_smaller_than_before_and_as_close_to_the_source(camera, camera_hq, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", BEFORE)
+    before = convert(camera, tmp_path / "before.gif", high_quality=True, width=320).path
+    assert camera_hq.path.stat().st_size < 0.8 * before.stat().st_size
+    assert ssim_to_source(camera_hq.path, camera, 320) > ssim_to_source(before, camera, 320) - 0.03
+
+
+def test_high_quality_without_gifsicle_still_makes_its_gif_only_larger(camera, camera_hq, tmp_path,
+                                                                       without_gifsicle):
+    without = convert(camera, tmp_path / "without.gif", high_quality=True, width=320)
+    assert without.path.stat().st_size > 1.2 * camera_hq.path.stat().st_size
+    assert (without.gif.width, without.gif.frame_count) == (camera_hq.gif.width, camera_hq.gif.frame_count)
+    assert ssim_to_source(without.path, camera, 320) >= ssim_to_source(camera_hq.path, camera, 320)
+    assert without.progress[-1] == 100.0
+
+
+def test_a_lossy_option_replaces_the_light_lossy_of_high_quality(camera, camera_hq, tmp_path):
+    heavy = convert(camera, tmp_path / "heavy.gif", high_quality=True, width=320, lossy=80).path
+    assert heavy.stat().st_size < 0.8 * camera_hq.path.stat().st_size
+
+
+def test_with_high_quality_the_default_bayer_dither_means_no_dither_and_others_are_kept(clips, tmp_path):
+    def made(name: str, dither: str) -> bytes:
+        return convert(clips["small"], tmp_path / name, high_quality=True, fps=5, dither=dither).path.read_bytes()
+
+    assert made("bayer.gif", "bayer") == made("none.gif", "none") != made("fs.gif", "floyd_steinberg")

@@ -61,12 +61,16 @@ def test_the_gifski_figure_compares_every_clip_or_says_it_was_skipped(smoke: dic
         assert len(rows) == 1 and not smoke["results"]["gifski"]
         assert "gifski not found" in smoke["markdown"]
         return
-    clips = {"testsrc2", "mandelbrot", "life", "cellauto", "grain", "screen", "cuts", "phone"}
+    clips = {"testsrc2", "mandelbrot", "life", "cellauto", "grain", "screen", "cuts", "phone", "cartoon", "pan"}
     assert {row["name"].split(", ")[1] for row in rows} == clips
     settings = {(item["source"], item["setting"].split()[0]) for item in smoke["results"]["gifski"]}
     assert settings == {(clip, tool) for clip in clips for tool in ("gifski", "transmute", "ffmpeg")}
     assert all(0 < item["ssim"] <= 1 and item["kib"] > 0 for item in smoke["results"]["gifski"])
     assert "| clip | setting | size KiB | SSIM | time s | notes |" in smoke["markdown"]
+    verdicts = smoke["markdown"].split("| target | target, extraction counted |\n|---|")[1].split("\n\n")[0]
+    rows = [line.split(" | ") for line in verdicts.splitlines()[1:]]
+    assert sorted(row[0].removeprefix("| ") for row in rows) == sorted(clips)
+    assert all(row[-2].startswith(("met", "missed (")) and row[-1].startswith(("met", "missed (")) for row in rows)
 
 
 def test_the_markdown_names_the_machine_and_its_load(smoke: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,3 +96,12 @@ def brightness(frame: bytes) -> float:
 def is_gif(data: bytes) -> bool:
     """Whether `data` looks like a whole GIF file (its signature and its trailer)."""
     return data[:6] in (b"GIF87a", b"GIF89a") and data.endswith(b";")
+
+
+def ssim_to_source(gif, source, width: int) -> float:
+    """SSIM of a GIF against the source scaled as faithfully as ffmpeg can (chroma interpolated)."""
+    done = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(gif), "-i", str(source), "-filter_complex",
+         f"[1:v]fps=15,scale={width}:-1:flags=lanczos+accurate_rnd+full_chroma_int+full_chroma_inp,format=rgb24[ref];"
+         "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-"], capture_output=True, text=True, check=True)
+    return float(re.findall(r"All:([0-9.]+)", done.stderr)[-1])

@@ -77,7 +77,9 @@ class GifOptions(VideoOptions, kw_only=True):
     plays, which part of the picture it shows, and how small it must be."""
 
     quality: Annotated[Quality, Meta(description="Palette size and encoder effort.")] = "medium"
-    high_quality: Annotated[bool, Meta(description="Slower: the best palette and scaling.")] = False
+    high_quality: Annotated[bool, Meta(description=(
+        "Slower: the best palette and scaling, no bayer pattern (`dither=bayer`, the default, becomes none) "
+        "and, when gifsicle is installed, a light lossy LZW pass (lossy 5 unless `lossy` says otherwise)."))] = False
     dither: Annotated[Dither, Meta(description="How colours between palette entries are dithered.")] = "bayer"
     loop: Annotated[int, Meta(ge=0, le=65535, description=(
         "How many times the GIF plays: 0 for ever; N plays it N times in all (3: played 3 times, i.e. repeated "
@@ -120,6 +122,12 @@ class QualitySettings:
     bayer_scale: int
     scale_flags: str = "lanczos"
     diff_mode: str = "rectangle"
+    bayer_dither: str = "bayer"
+    """The paletteuse dither used when the `dither` option is `bayer` (its default)."""
+    palette_step: int = 1
+    """palettegen sees one output frame in this many (framestep): its colour histogram is its slowest part."""
+    lossy: int = 0
+    """gifsicle's --lossy when the `lossy` option is 0 and gifsicle is installed (0: no gifsicle pass)."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -128,11 +136,15 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
     "high": QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5),
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
-                               scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none")
+                               scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
+                               bayer_dither="none", palette_step=2, lossy=5)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
-too. Against the source: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients
-and noise; ~20 % slower at 480 px from 720p, about twice as slow at full size (docs/gif-quality.md)."""
+too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
+reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
+dither instead of bayer (smaller, equal or better SSIM on every clip measured), the palette from every second
+frame (20-35 % less CPU, SSIM equal or better), and gifsicle -O1 --lossy=5 when installed (0.7-0.95x the
+size for 0.001-0.03 SSIM)."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
@@ -177,13 +189,16 @@ def netscape_loop(loop: int) -> int:
 
 
 def _palettegen(video, settings: QualitySettings):
+    if settings.palette_step > 1:
+        video = video.filter("framestep", step=settings.palette_step)
     return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
 
 
 def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path | str):
     """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, played `loop` times."""
-    use = {"dither": ffmpeg_dither(params.dither), "diff_mode": settings.diff_mode}
-    if params.dither == "bayer":
+    dither = settings.bayer_dither if params.dither == "bayer" else params.dither
+    use = {"dither": ffmpeg_dither(dither), "diff_mode": settings.diff_mode}
+    if dither == "bayer":
         use["bayer_scale"] = settings.bayer_scale
     return (
         ffmpeg.filter([video, palette], "paletteuse", **use)
@@ -201,10 +216,20 @@ def needs_gifsicle(params: GifOptions) -> str | None:
     return None
 
 
+def lossy_level(params: GifOptions) -> int:
+    """gifsicle's --lossy for `params`: the `lossy` option, else the quality's own (high_quality's 5) when
+    gifsicle is installed; without gifsicle high_quality stays ffmpeg's GIF (larger, as sharp)."""
+    if params.lossy > 0:
+        return params.lossy
+    own = settings_for(params).lossy
+    return own if own and gifsicle_installed() else 0
+
+
 def runs_gifsicle(params: GifOptions) -> bool:
-    """Whether gifsicle rewrites ffmpeg's GIF: when needed (needs_gifsicle), and for any `colors` when
-    installed, to drop the colour-table entries ffmpeg 5 pads to 256 whatever the palette's size."""
-    return needs_gifsicle(params) is not None or (params.colors is not None and gifsicle_installed())
+    """Whether gifsicle rewrites ffmpeg's GIF: when needed (needs_gifsicle), for high_quality's own lossy pass,
+    and for any `colors` when installed, to drop the colour-table entries ffmpeg 5 pads to 256."""
+    return (needs_gifsicle(params) is not None or lossy_level(params) > 0
+            or (params.colors is not None and gifsicle_installed()))
 
 
 def one_pass_mb(the_plan: Plan, params: GifOptions) -> float:
@@ -275,7 +300,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
         raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
     if post:
         small = params.colors if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS else None
-        run_gifsicle(written, output, limits=job.limits, lossy=params.lossy, colors=small, cancel=job.cancel,
+        run_gifsicle(written, output, limits=job.limits, lossy=lossy_level(params), colors=small, cancel=job.cancel,
                      timeout=remaining(), needed_for=needs_gifsicle(params) or "colors")
         written.unlink(missing_ok=True)
         job.progress(high)
@@ -315,12 +340,13 @@ class SizeLadder:
         """The ladder from `params`, whose planned output is `width` pixels wide, of a source shown at
         `source_fps` frames a second (None: unknown)."""
         colors = settings_for(params).max_colors if params.colors is None else params.colors
-        return cls(width=width, fps=params.fps, colors=colors, lossy=params.lossy,
+        lossy = lossy_level(params) if lossy_available else params.lossy
+        return cls(width=width, fps=params.fps, colors=colors, lossy=lossy,
                    source_fps=source_fps * params.speed if source_fps else float(params.fps),
                    min_width=min(width, max(LADDER_MIN_WIDTH, width // 4)),
                    min_fps=min(params.fps, max(LADDER_MIN_FPS, params.fps // 2)),
                    min_colors=min(colors, LADDER_MIN_COLORS),
-                   max_lossy=max(params.lossy, LADDER_LOSSY) if lossy_available else params.lossy)
+                   max_lossy=max(lossy, LADDER_LOSSY) if lossy_available else lossy)
 
     def at(self, t: float) -> tuple[int, int, int, int]:
         """(width, fps, colours, lossy) at position t: lossy linear, the others geometric within their stage."""
