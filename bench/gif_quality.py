@@ -26,11 +26,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from transmute.core.formats import ConversionJob
-from transmute.core.params import parse_params
-from transmute.media.probe import probe
+from bench.gif_measure import REFERENCE_SCALER, convert, ffmpeg, ssim
 from transmute.plugins import gif as gif_plugin
-from transmute.settings import LimitsConfig
 
 SOURCES = {
     "testsrc2": "testsrc2=size=640x360:rate=30:duration=4",
@@ -41,12 +38,6 @@ SOURCES = {
 }
 
 
-def ffmpeg(*args: str) -> str:
-    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-y", *args], capture_output=True, text=True,
-                          check=True)
-    return done.stderr
-
-
 def make_sources(folder: Path) -> dict[str, Path]:
     made = {}
     for name, graph in SOURCES.items():
@@ -55,29 +46,6 @@ def make_sources(folder: Path) -> dict[str, Path]:
                "-pix_fmt", "yuv420p", str(path))
         made[name] = path
     return made
-
-
-REFERENCE_SCALER = "lanczos+accurate_rnd+full_chroma_int+full_chroma_inp"
-"""How the source is scaled into the picture SSIM compares a GIF with: the most faithful RGB picture of a
-4:2:0 source (chroma interpolated, not repeated). Plain `lanczos` repeats chroma samples, which blurs colour
-edges; measured against it, a GIF made with the accurate scaler looked worse than one made without."""
-
-
-def ssim(gif: Path, source: Path, width: int = 480, fps: int = 15) -> float:
-    log = ffmpeg("-i", str(gif), "-i", str(source), "-filter_complex",
-                 f"[1:v]fps={fps},scale={width}:-1:flags={REFERENCE_SCALER},format=rgb24[ref];"
-                 "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-")
-    return float(re.findall(r"All:([0-9.]+)", log)[-1])
-
-
-def convert(source: Path, output: Path, **values) -> float:
-    params = parse_params({"width": 480, "fps": 15, **values})
-    limits = LimitsConfig.from_env().for_conversion()
-    job = ConversionJob(input_path=source, output_path=output, params=params, media=probe(source, limits=limits),
-                        limits=limits, work_dir=output.parent)
-    started = time.monotonic()
-    gif_plugin.GifFormat().convert(job)
-    return time.monotonic() - started
 
 
 def quality_table(sources: dict[str, Path], folder: Path) -> None:

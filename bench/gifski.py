@@ -1,8 +1,8 @@
 """Figure 9: transmute's GIFs against gifski (the quality reference), on clips that resemble real footage.
 
 gifski (https://gif.ski, pngquant per frame, temporal dithering) is fed the frames the GIF should show:
-PNG frames ffmpeg extracts at the same fps and size with the faithful scaler (gif_quality.REFERENCE_SCALER),
-at `--quality 90`. SSIM is bench/gif_quality.py's: each GIF against the source put through that same fps
+PNG frames ffmpeg extracts at the same fps and size with the faithful scaler (gif_measure.REFERENCE_SCALER),
+at `--quality 90`. SSIM is bench/gif_measure.py's: each GIF against the source put through that same fps
 and scale. gifski is not a Python package: scripts/bench.sh installs the npm package `gifski` (a prebuilt
 binary) into .bench-tools/; without it the figure's row says it was skipped and the suite still passes.
 """
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import gif_quality
+from bench import gif_measure
 from bench.harness import ROOT, make_clip
 
 GIFSKI_VERSION = "1.7.1"
@@ -166,7 +166,7 @@ def make_clips(folder: Path, size: str, seconds: float) -> dict[str, Path]:
         if name == "phone" and not path.exists():
             coded = make_clip(folder / "g-phone-landscape.mp4", graph, crf=4)
             # -metadata rotate on a stream copy writes the display matrix (ffmpeg 5 and 6 both read it)
-            gif_quality.ffmpeg("-i", str(coded), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path))
+            gif_measure.ffmpeg("-i", str(coded), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path))
         clips[name] = make_clip(path, graph, crf=4)
     return clips
 
@@ -185,7 +185,7 @@ def extract_frames(source: Path, folder: Path, width: int) -> tuple[list[Path], 
     for old in folder.glob("*.png"):
         old.unlink()
     took = _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(source), "-vf",
-                 f"fps={FPS},scale={width}:-1:flags={gif_quality.REFERENCE_SCALER}", str(folder / "%05d.png")])
+                 f"fps={FPS},scale={width}:-1:flags={gif_measure.REFERENCE_SCALER}", str(folder / "%05d.png")])
     return sorted(folder.glob("*.png")), took
 
 
@@ -227,7 +227,7 @@ class Measured:
 def measure(source: Path, output: Path, name: str, setting: str, width: int, seconds: float,
             note: str = "", extract_seconds: float = 0.0) -> Measured:
     return Measured(name, setting, output.stat().st_size / 1024,
-                    gif_quality.ssim(output, source, width=width, fps=FPS), seconds, note, extract_seconds)
+                    gif_measure.ssim(output, source, width=width, fps=FPS), seconds, note, extract_seconds)
 
 
 def compare_clip(gifski: str, name: str, source: Path, work: Path, width: int, repeats: int) -> list[Measured]:
@@ -238,8 +238,8 @@ def compare_clip(gifski: str, name: str, source: Path, work: Path, width: int, r
     gifski_s, best_s = [], []
     for _ in range(repeats):
         gifski_s.append(run_gifski(gifski, frames, outputs["gifski"]))
-        best_s.append(gif_quality.convert(source, outputs["high_quality"], high_quality=True, width=width, fps=FPS))
-    default_s = gif_quality.convert(source, outputs["default"], width=width, fps=FPS)
+        best_s.append(gif_measure.convert(source, outputs["high_quality"], high_quality=True, width=width, fps=FPS))
+    default_s = gif_measure.convert(source, outputs["default"], width=width, fps=FPS)
     plain_s = plain_palette(source, outputs["plain"], width)
     for frame in frames:
         frame.unlink()

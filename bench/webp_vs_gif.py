@@ -5,7 +5,7 @@ Not run by the tests. Usage:  .venv/bin/python bench/webp_vs_gif.py [--qualities
 - Sources: bench/gif_quality.py's (testsrc2, mandelbrot, noisy), plus a smooth gradient moving: 640x360,
   30 fps, 4 s, near-lossless, each the reference.
 - Both are made by the real plugins at 480 px wide, 15 fps: the GIF with its defaults, the WebP at each quality.
-- SSIM is gif_quality's: ffmpeg's ssim filter in RGB against the source put through the same fps and the most
+- SSIM is gif_measure's: ffmpeg's ssim filter in RGB against the source put through the same fps and the most
   faithful scale. ffmpeg 5.1 cannot decode an animated WebP; Pillow (libwebp) decodes it into raw RGB frames.
 - The table it prints is the one in docs/formats.md.
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from PIL import Image, ImageSequence
 
-from bench.gif_quality import REFERENCE_SCALER, SOURCES, ffmpeg, make_sources, ssim
+from bench.gif_measure import REFERENCE_SCALER, ffmpeg, ssim
+from bench.gif_quality import SOURCES, make_sources
 from transmute.core.formats import ConversionJob
 from transmute.core.params import parse_params
 from transmute.core.plugins import get_format
