@@ -8,6 +8,7 @@ import threading
 import zipfile
 
 import httpx
+import pytest
 
 from tests.support.cluster import Cluster, rabbitmq_up
 from tests.support.gifs import is_gif
@@ -69,6 +70,7 @@ def test_twenty_mixed_tasks_on_two_workers_finish_and_an_api_restart_in_the_midd
     assert cluster.objects("attempts/") == []
 
 
+@pytest.mark.serial
 def test_every_task_the_api_accepted_while_rabbitmq_restarted_finishes(
     cluster: Cluster, cluster_clips, clip_server
 ) -> None:

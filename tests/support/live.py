@@ -74,7 +74,7 @@ async def serving(settings: Settings, mode: RunMode) -> AsyncIterator[Gateway]:
         yield Gateway(app, f"http://127.0.0.1:{port}", server)
     finally:
         server.should_exit = True
-        await running
+        await asyncio.wait_for(running, 30)  # its graceful shutdown is 10 s: longer is a hang, not a slow stop
 
 
 @dataclass
