@@ -8,11 +8,13 @@ their own with `embedded_client`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 
 from tests.support.embedded import embedded_client
+from tests.support.lifecycle import make_lifecycle_clips
 from tests.support.media import Media
 from tests.support.net import serving_folder
 from tests.support.tasks import upload, wait_finished
@@ -63,3 +65,21 @@ def http_source(media: Media) -> Iterator[str]:
     """Base URL of a local HTTP server (a thread on 127.0.0.1) serving the media folder."""
     with serving_folder(media.clip.parent) as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The lifecycle tests' clips (tests/support/lifecycle.py), made once for the session."""
+    return make_lifecycle_clips(tmp_path_factory.mktemp("lifecycle-clips"))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def app(data_dir: Path) -> Iterator[TestClient]:
+    """A fresh app with one conversion thread (so a second task waits in the queue behind a first)."""
+    with embedded_client(data_dir, threads=1) as client:
+        yield client

@@ -4,34 +4,17 @@ files gone from the data folder, the records gone, and what the sweeper removed 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 from litestar.testing import TestClient
 
 from tests.support.embedded import embedded_client, run_in_app
-from tests.support.media import make_clip
+from tests.support.lifecycle import SLOW, stored
 from tests.support.metrics import sample
 from tests.support.tasks import queue_upload, status, wait_finished
 from tests.support.waiting import wait_for
 from transmute.services.api.sweeper import Sweeper
 
 SWEEP = {"TRANSMUTE_SWEEP_INTERVAL": "0.2"}
-SLOW = {"fps": 25, "keep_original_size": "true", "high_quality": "true"}
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("expiry-clips")
-    return {"short": make_clip(folder / "short.mp4", "testsrc2=size=96x64:rate=5:duration=1"),
-            "long": make_clip(folder / "long.mp4", "testsrc2=size=320x240:rate=25:duration=20")}
-
-
-def stored(data_dir: Path, prefix: str = "") -> list[str]:
-    """The objects in the app's storage under `prefix`, by key."""
-    root = data_dir / "objects"
-    keys = (path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
-    return sorted(key for key in keys if key.startswith(prefix))
 
 
 def swept(app: TestClient) -> dict[str, float]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -19,41 +18,13 @@ from sqlalchemy import update
 
 from tests.support.cluster import PLUGIN_DIR
 from tests.support.embedded import embedded_client, run_in_app, store_of
-from tests.support.media import make_clip
+from tests.support.lifecycle import ALICE, BOB, SLOW, stored
 from tests.support.metrics import sample
 from tests.support.processes import live_ffmpeg_children
 from tests.support.tasks import create_upload, queue_upload, status, wait_finished
 from tests.support.waiting import wait_for
 from transmute.core.models import utcnow
 from transmute.store.schema import IdempotencyRow
-
-SLOW = {"fps": 25, "keep_original_size": "true", "high_quality": "true"}
-ALICE, BOB = "alice-key-0123456789abcdef", "bob-key-0123456789abcdef00"
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("guard-clips")
-    return {"short": make_clip(folder / "short.mp4", "testsrc2=size=96x64:rate=5:duration=1"),
-            "long": make_clip(folder / "long.mp4", "testsrc2=size=320x240:rate=25:duration=20")}
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def app(data_dir: Path) -> Iterator[TestClient]:
-    with embedded_client(data_dir, threads=1) as client:
-        yield client
-
-
-def stored(data_dir: Path, prefix: str = "") -> list[str]:
-    """The objects in the app's storage under `prefix`, by key."""
-    root = data_dir / "objects"
-    return sorted(key for path in root.rglob("*") if path.is_file()
-                  and (key := path.relative_to(root).as_posix()).startswith(prefix))
 
 
 def create_keyed(client: httpx.Client, clip: Path, key: str, *, api_key: str | None = None,

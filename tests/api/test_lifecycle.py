@@ -4,49 +4,19 @@ task's files gone from the data folder."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from litestar.testing import TestClient
 
 from tests.support.embedded import embedded_client
-from tests.support.media import make_clip
+from tests.support.lifecycle import ALICE, BOB, SLOW, stored
 from tests.support.metrics import sample
 from tests.support.processes import live_ffmpeg_children
 from tests.support.tasks import queue_upload, status, wait_finished
 from tests.support.waiting import wait_for
 
-SLOW = {"fps": 25, "keep_original_size": "true", "high_quality": "true"}
-"""Parameters that make the long clip take seconds to convert (long enough to cancel it while it runs)."""
 CANCEL_WITHIN = 2.0
 """The issue's bound on stopping a running task."""
-ALICE, BOB = "alice-key-0123456789abcdef", "bob-key-0123456789abcdef00"
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("lifecycle-clips")
-    return {"short": make_clip(folder / "short.mp4", "testsrc2=size=96x64:rate=5:duration=1"),
-            "long": make_clip(folder / "long.mp4", "testsrc2=size=320x240:rate=25:duration=20")}
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def app(data_dir: Path) -> Iterator[TestClient]:
-    """A fresh app with one conversion thread (so a second task waits in the queue behind a first)."""
-    with embedded_client(data_dir, threads=1) as client:
-        yield client
-
-
-def stored(data_dir: Path) -> list[str]:
-    """Every object in the app's storage, by key."""
-    root = data_dir / "objects"
-    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
 
 
 def scratch(data_dir: Path) -> list[str]:

@@ -1,0 +1,25 @@
+"""What the embedded lifecycle tests (cancel, delete, retry, expiry, guards) share: their clips, the parameters
+that make a conversion slow, two API keys, and the objects the app's storage holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.media import make_clip
+
+SLOW = {"fps": 25, "keep_original_size": "true", "high_quality": "true"}
+"""Parameters that make the long clip take seconds to convert (long enough to cancel it while it runs)."""
+ALICE, BOB = "alice-key-0123456789abcdef", "bob-key-0123456789abcdef00"
+
+
+def make_lifecycle_clips(folder: Path) -> dict[str, Path]:
+    """A 1 s clip that converts at once, and a 20 s one that takes a while with SLOW."""
+    return {"short": make_clip(folder / "short.mp4", "testsrc2=size=96x64:rate=5:duration=1"),
+            "long": make_clip(folder / "long.mp4", "testsrc2=size=320x240:rate=25:duration=20")}
+
+
+def stored(data_dir: Path, prefix: str = "") -> list[str]:
+    """The objects in the embedded app's storage (under `data_dir`) whose keys start with `prefix`, sorted."""
+    root = data_dir / "objects"
+    keys = (path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+    return sorted(key for key in keys if key.startswith(prefix))
