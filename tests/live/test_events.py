@@ -154,9 +154,12 @@ async def test_past_the_cap_of_open_streams_a_503_with_retry_after(tmp_path: Pat
         async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
             async with aconnect_sse(client, "GET", f"/api/tasks/{task_id}/events/") as one, \
                     aconnect_sse(client, "GET", f"/api/tasks/{task_id}/events/") as two:
-                await next_event(one.aiter_sse())
-                await next_event(two.aiter_sse())
-                refused = await client.get(f"/api/tasks/{task_id}/events/")
+                # Each stream's iterator is kept: a dropped one, once collected, closes its connection.
+                events_one, events_two = one.aiter_sse(), two.aiter_sse()
+                await next_event(events_one)
+                await next_event(events_two)
+                # Bounded: were the cap not reached, this would be a stream whose heartbeats keep it open.
+                refused = await asyncio.wait_for(client.get(f"/api/tasks/{task_id}/events/"), 10)
                 assert refused.status_code == 503
                 assert int(refused.headers["retry-after"]) > 0
                 assert "limit" in refused.json()["error"]
