@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE, HTTP_507_INSUFFICIENT_STORAGE
 
@@ -17,6 +18,9 @@ QUEUE_CACHE_SECONDS = 1.0
 """How long one count of the queued tasks is trusted: creates in a burst cost one COUNT a second, not one each."""
 QUEUE_FULL_RETRY_AFTER = 10
 """Seconds a 503 for a full queue tells the client to wait (a conversion takes seconds to minutes)."""
+FREE_DISK_CACHE_SECONDS = 1.0
+"""How long one reading of the free space is trusted: while conversions write and the database syncs, a statvfs
+can wait on the file system's journal, and creates in a burst would each wait on the event loop."""
 
 
 class QueueDepth:
@@ -61,7 +65,7 @@ async def check_free_disk(storage: StorageConfig, limits: LimitsConfig) -> None:
     sources, results and the database there: a create must not fail half-way through writing them)."""
     if limits.min_free_disk_mb <= 0:
         return
-    free_mb = _free_mb(storage)  # one statvfs: microseconds, cheaper than a hop to a worker thread on every create
+    free_mb = _free_disk.megabytes(storage.data_dir)
     if free_mb < limits.min_free_disk_mb:
         raise ApiError(HTTP_507_INSUFFICIENT_STORAGE, f"The server's disk is nearly full: {free_mb:.0f} MB free under "
                        f"its data folder, less than the {limits.min_free_disk_mb:g} MB it keeps free "
@@ -70,8 +74,24 @@ async def check_free_disk(storage: StorageConfig, limits: LimitsConfig) -> None:
                                 "min_free_disk_mb": limits.min_free_disk_mb})
 
 
-def _free_mb(storage: StorageConfig) -> float:
-    folder = storage.data_dir
+class FreeDisk:
+    """The free megabytes under a folder, read at most once every FREE_DISK_CACHE_SECONDS per folder."""
+
+    def __init__(self) -> None:
+        self._readings: dict[Path, tuple[float, float]] = {}
+
+    def megabytes(self, folder: Path) -> float:
+        now = time.monotonic()
+        reading = self._readings.get(folder)
+        if reading is None or now - reading[1] >= FREE_DISK_CACHE_SECONDS:
+            reading = self._readings[folder] = (_free_mb(folder), now)
+        return reading[0]
+
+
+_free_disk = FreeDisk()
+
+
+def _free_mb(folder: Path) -> float:
     while not folder.exists() and folder != folder.parent:  # not made yet: its nearest existing parent's disk
         folder = folder.parent
     return shutil.disk_usage(folder).free / (1024 * 1024)
