@@ -7,7 +7,7 @@ import msgspec
 import pytest
 
 from transmute.client import models
-from transmute.services.api import schemas
+from transmute.core import wire as schemas
 
 MIRRORED = ["ApiUrls", "CreatedResponse", "TaskMetadata", "StatusResponse", "TaskSummary", "Pagination",
             "TaskListResponse", "DeletedResponse"]

@@ -27,7 +27,7 @@ from transmute.core.models import WEBHOOK_EVENTS
 from transmute.core.options import describe_options
 from transmute.core.params import DEFAULT_FORMAT
 from transmute.core.plugins import output_formats
-from transmute.services.api.schemas import BatchRequest, ErrorResponse, NotReadyResponse
+from transmute.core.wire import BatchRequest, ErrorResponse, NotReadyResponse
 from transmute.services.api.security import is_protected
 
 

@@ -26,7 +26,7 @@ from transmute.core.errors import (
     TaskNotReady,
     TransmuteError,
 )
-from transmute.services.api.schemas import ErrorDetails, ErrorResponse
+from transmute.core.wire import ErrorDetails, ErrorResponse
 from transmute.store import is_database_unavailable, is_store_unreachable
 
 log = logging.getLogger("transmute.api")

@@ -6,7 +6,7 @@ import msgspec
 from litestar import get
 
 from transmute.core.plugins import output_formats
-from transmute.services.api.schemas import FormatInfo, FormatsResponse
+from transmute.core.wire import FormatInfo, FormatsResponse
 
 
 @get("/api/formats/", tags=["formats"], summary="The installed output formats and their parameters")

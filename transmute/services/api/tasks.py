@@ -33,14 +33,7 @@ from transmute.core.models import (
     utcnow,
 )
 from transmute.core.run_mode import RunMode
-from transmute.services.api.admission import check_free_disk, check_queue_room
-from transmute.services.api.archive import BatchArchive
-from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
-from transmute.services.api.errors import ApiError
-from transmute.services.api.idempotency import earlier_task, fingerprint, idempotency_key
-from transmute.services.api.metrics import count_created
-from transmute.services.api.schemas import (
-    ApiUrls,
+from transmute.core.wire import (
     CreatedResponse,
     DeletedResponse,
     FailedResultResponse,
@@ -49,11 +42,14 @@ from transmute.services.api.schemas import (
     ResultResponse,
     StatusResponse,
     TaskListResponse,
-    TaskSummary,
-    format_metadata_of,
-    iso,
-    warnings_of,
 )
+from transmute.services.api.admission import check_free_disk, check_queue_room
+from transmute.services.api.archive import BatchArchive
+from transmute.services.api.docs import BatchPostOperation, CreateOperation, error_responses, file_response
+from transmute.services.api.errors import ApiError
+from transmute.services.api.idempotency import earlier_task, fingerprint, idempotency_key
+from transmute.services.api.metrics import count_created
+from transmute.services.api.schemas import api_urls_of, format_metadata_of, iso, status_of, summary_of, warnings_of
 from transmute.services.api.services import Services
 from transmute.services.api.sources import NewTask, read_json_body, read_new_task
 from transmute.services.api.task_files import remove_task_files
@@ -146,7 +142,7 @@ class TasksController(Controller):
         task = await request.app.state.services.live.read(task_id, owner=owner_of(request))
         if task is None:
             raise ApiError(HTTP_404_NOT_FOUND, f"No task with id {task_id!r}.")
-        return StatusResponse.of(task)
+        return status_of(task)
 
     @get("/{task_id:str}/result/", summary="A finished task's result (done or failed)",
          description="200 with the result of a done task, or 200 with `success: false` and the error message of "
@@ -168,7 +164,7 @@ class TasksController(Controller):
             status="done",
             result=ResultInfo(
                 output_url=f"/media/{task.result.key}",
-                download_url=ApiUrls.of(task.id).download,
+                download_url=api_urls_of(task.id).download,
                 filename=task.result.filename,
                 file_size=task.result.size,
                 format=task.target_format,
@@ -222,7 +218,7 @@ class TasksController(Controller):
             owner=owner_of(request),
         )
         return TaskListResponse(
-            tasks=[TaskSummary.of(task) for task in found.tasks],
+            tasks=[summary_of(task) for task in found.tasks],
             pagination=Pagination(
                 page=page,
                 per_page=per_page,
@@ -242,7 +238,7 @@ class TasksController(Controller):
         task = await _task_or_404(services, request, task_id)
         if task.status is not TaskStatus.CANCELLED:
             task = await _cancel(services, task)
-        return StatusResponse.of(task)
+        return status_of(task)
 
     @delete("/{task_id:str}/", status_code=HTTP_200_OK, summary="Delete a task, its source and its result",
             description="Cancels the task if it is queued or running, then removes its uploaded source, its result "
@@ -284,7 +280,7 @@ class TasksController(Controller):
                             f"Task {task.id} is no longer failed or cancelled; see its status.")
         await services.live.announce(retried)
         await services.publish(retried)
-        return StatusResponse.of(retried)
+        return status_of(retried)
 
     @get("/batch-download/", summary="Download many done tasks' files as one ZIP (ids in the query)",
          description=BATCH_DESCRIPTION, responses={**file_response("application/zip", ZIP_DESCRIPTION),
@@ -358,7 +354,7 @@ def _created(task: Task, *, replayed: bool = False) -> Response[CreatedResponse]
     """The create's answer; a replay (same Idempotency-Key, same request) answers the first create's JSON again,
     marked by `Idempotent-Replayed: true`."""
     body = CreatedResponse(task_id=task.id, status=TaskStatus.QUEUED.value, message=CREATED_MESSAGE,
-                           api_urls=ApiUrls.of(task.id))
+                           api_urls=api_urls_of(task.id))
     return Response(body, status_code=HTTP_200_OK, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 

@@ -28,7 +28,7 @@ from transmute.core.models import (
     WebhookEvent,
     WebhookMessage,
 )
-from transmute.services.api.schemas import StatusResponse
+from transmute.services.api.schemas import status_of
 from transmute.services.broker import send
 from transmute.settings import WebhookConfig
 
@@ -114,7 +114,7 @@ class WebhookNotifier:
         """Ask a worker to deliver `event` with the task's status now (a no-op for a task without that webhook)."""
         if not task.webhook_url or event not in task.webhook_events:
             return
-        body = msgspec.json.encode(StatusResponse.of(task)).decode()
+        body = msgspec.json.encode(status_of(task)).decode()
         message = WebhookMessage(task_id=task.id, event=event, url=task.webhook_url, body=body,
                                  webhook_id=webhook_id(task, event))
         send(self.broker, WEBHOOKS_QUEUE, DELIVER_WEBHOOK_ACTOR, msgspec.to_builtins(message))

@@ -15,7 +15,7 @@ from litestar.response import ServerSentEventMessage
 from transmute.core.models import Task
 from transmute.services.api.live.state import LiveState
 from transmute.services.api.live.watch import Signal, state_version
-from transmute.services.api.schemas import StatusResponse
+from transmute.services.api.schemas import status_of
 
 
 class Heartbeat(ServerSentEventMessage):
@@ -32,7 +32,7 @@ HEARTBEAT = Heartbeat(data=None)
 def event_of(task: Task) -> ServerSentEventMessage:
     """A task's state as one event: `progress` while it runs, else its final status."""
     kind = task.status.value if task.status.is_finished else "progress"
-    data = msgspec.json.encode(StatusResponse.of(task)).decode()
+    data = msgspec.json.encode(status_of(task)).decode()
     return ServerSentEventMessage(data=data, event=kind, id=state_version(task))
 
 
