@@ -1,79 +1,48 @@
-"""The API's answers as msgspec Structs, field for field as the gateway writes them
-(transmute/services/api/schemas.py; tests/client/test_models.py keeps the two in step).
+"""The API's answers as the client reads them: the shared wire shapes of transmute.core.wire (the gateway writes
+the same Structs), re-exported here so `from transmute.client import StatusResponse` keeps working.
 
-Decoding ignores fields a newer server adds, so an older client keeps working.
+Decoding ignores fields a newer server adds. Where the client reads more loosely than the gateway writes, a
+subclass below says so, field by field, and nothing else: a value this client does not know (a new task state,
+source type or webhook event) is kept as text, and fields an older server did not send take a default.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
+from transmute.core import wire
 from transmute.core.models import TaskStatus
+from transmute.core.wire import ApiUrls, CreatedResponse, DeletedResponse, Pagination
+
+__all__ = ["ApiUrls", "CreatedResponse", "DeletedResponse", "Pagination", "StatusResponse", "TaskListResponse",
+           "TaskMetadata", "TaskSummary", "WebhookDelivery"]
 
 
-class ApiUrls(msgspec.Struct):
-    """Where to follow a task: its status, its result, and its file."""
-
-    status: str
-    result: str
-    download: str
-
-
-class CreatedResponse(msgspec.Struct, kw_only=True):
-    """A task was recorded and queued."""
-
-    success: bool = True
-    task_id: str
-    status: str
-    message: str
-    api_urls: ApiUrls
-
-
-class TaskMetadata(msgspec.Struct, kw_only=True):
+class TaskMetadata(wire.TaskMetadata):
     """Where a task came from and what it was asked to do."""
 
-    source_type: str
-    target_format: str
-    original_filename: str
-    file_size: int | None
-    conversion_params: dict[str, Any]
-    format_metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    source_type: str  # type: ignore[assignment]
+    """file or url; a source type of a newer server as it writes it."""
 
 
-class WebhookDelivery(msgspec.Struct, kw_only=True):
+class WebhookDelivery(wire.WebhookInfo, kw_only=True):
     """The last webhook delivery of a task: which event, the receiver's answer, how many tries, when."""
 
-    event: str = ""
-    status_code: int | None = None
-    attempts: int = 0
-    at: str | None = None
+    event: str  # type: ignore[assignment]
+    """progress, done, failed or cancelled; an event of a newer server as it writes it."""
 
 
-class StatusResponse(msgspec.Struct, kw_only=True):
+class StatusResponse(wire.StatusResponse, kw_only=True):
     """A task's current state (also each event of its live stream)."""
 
-    success: bool = True
-    task_id: str
-    status: str
-    """queued, running, done, failed or cancelled (transmute.core.models.TaskStatus)."""
-    progress: int
-    created_at: str
-    updated_at: str
-    started_at: str | None
-    completed_at: str | None
-    error_message: str
-    is_finished: bool
-    is_active: bool
-    duration_seconds: float | None
+    status: str  # type: ignore[assignment]
+    """queued, running, done, failed or cancelled (`.state`); a state of a newer server as it writes it."""
+    expires_at: str | None = None
+    """Null also from a server older than expiry (issue 14), which does not send it."""
     metadata: TaskMetadata
     warnings: list[str] = msgspec.field(default_factory=list)
-    attempt: int = 1
-    expires_at: str | None = None
-    """When the task's result (or record) expires, on servers that expire them."""
+    """Empty also from a server older than warnings, which does not send them."""
     webhook: WebhookDelivery | None = None
-    """The last webhook delivery, on servers that send webhooks."""
 
     @property
     def state(self) -> TaskStatus | None:
@@ -84,48 +53,16 @@ class StatusResponse(msgspec.Struct, kw_only=True):
             return None
 
 
-class TaskSummary(msgspec.Struct, kw_only=True):
+class TaskSummary(wire.TaskSummary, kw_only=True):
     """A task as the listing shows it."""
 
-    task_id: str
-    status: str
-    progress: int
-    created_at: str
-    updated_at: str
-    started_at: str | None
-    completed_at: str | None
-    error_message: str
-    target_format: str
-    original_filename: str
-    file_size: int | None
-    duration_seconds: float | None
-    api_urls: ApiUrls
+    status: str  # type: ignore[assignment]
+    """As in StatusResponse."""
     expires_at: str | None = None
-    """When the task's result (or record) expires, on servers that expire them."""
+    """As in StatusResponse."""
 
 
-class Pagination(msgspec.Struct, kw_only=True):
-    """Where a page stands in the whole listing."""
-
-    page: int
-    per_page: int
-    total: int
-    pages: int
-    has_next: bool
-    has_previous: bool
-
-
-class TaskListResponse(msgspec.Struct, kw_only=True):
+class TaskListResponse(wire.TaskListResponse, kw_only=True):
     """One page of tasks."""
 
-    success: bool = True
-    tasks: list[TaskSummary]
-    pagination: Pagination
-
-
-class DeletedResponse(msgspec.Struct, kw_only=True):
-    """A task and its files were removed."""
-
-    success: bool = True
-    task_id: str
-    message: str
+    tasks: list[TaskSummary]  # type: ignore[assignment]
