@@ -15,26 +15,17 @@ from transmute.client.follow import Follow, Progress
 from transmute.client.models import CreatedResponse, DeletedResponse, StatusResponse, TaskListResponse
 from transmute.client.sync import Destination
 from transmute.client.uploads import Source, UploadProgress, create_request
-from transmute.client.wire import TASKS, RetryPolicy
+from transmute.client.wire import TASKS
 
 
-class AsyncClient:
+class AsyncClient(wire.BaseClient[httpx.AsyncClient]):
     """A transmute server's task API for asyncio: every method of `Client`, as a coroutine.
 
     Uploads and downloads read and write local files in small blocking steps (64 KiB), as httpx does.
     `http_client`: an httpx.AsyncClient of yours; its base URL and headers are set here, and closing it is yours.
     """
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3,
-                 max_retry_wait: float = 30.0, poll_interval: float = 0.5,
-                 http_client: httpx.AsyncClient | None = None) -> None:
-        self.base_url = httpx.URL(base_url)
-        self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
-        self.poll_interval = poll_interval
-        self._owned = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
-        self._http.base_url = self.base_url
-        self._http.headers.update(wire.headers(api_key))
+    _http_class = httpx.AsyncClient
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -15,14 +15,14 @@ import transmute.client.wire as wire
 from transmute.client.follow import Follow, Progress
 from transmute.client.models import CreatedResponse, DeletedResponse, StatusResponse, TaskListResponse
 from transmute.client.uploads import Source, UploadProgress, create_request
-from transmute.client.wire import TASKS, RetryPolicy
+from transmute.client.wire import TASKS
 
 T = TypeVar("T")
 Destination = str | os.PathLike | IO[bytes] | None
 """Where a download goes: a folder (the file keeps the server's name), a file path, or an open binary file."""
 
 
-class Client:
+class Client(wire.BaseClient[httpx.Client]):
     """A transmute server's task API: create, follow and fetch conversion tasks.
 
     `api_key` is sent as `Authorization: Bearer`. A 503 (or 429) is sent again after its Retry-After (at most
@@ -31,16 +31,7 @@ class Client:
     and closing it is yours.
     """
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3,
-                 max_retry_wait: float = 30.0, poll_interval: float = 0.5,
-                 http_client: httpx.Client | None = None) -> None:
-        self.base_url = httpx.URL(base_url)
-        self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
-        self.poll_interval = poll_interval
-        self._owned = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
-        self._http.base_url = self.base_url
-        self._http.headers.update(wire.headers(api_key))
+    _http_class = httpx.Client
 
     def __enter__(self) -> Client:
         return self

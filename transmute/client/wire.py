@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 import httpx
 import msgspec
@@ -18,6 +18,7 @@ import msgspec
 from transmute.client.errors import TransmuteError
 
 T = TypeVar("T")
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 TASKS = "/api/tasks"
 RETRIED_STATUSES = frozenset({429, 503})
@@ -70,6 +71,24 @@ def retry_after(value: str | None, default: float) -> float:
         return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
     except (TypeError, ValueError):
         return default
+
+
+class BaseClient(Generic[H]):
+    """The options both clients take, handled once: the server, the API key, the retries, the polling pace, and
+    the httpx client (`http_client`: yours, whose base URL and headers are set here and whose closing is yours;
+    or one of `_http_class` made here with `timeout`, closed with the client)."""
+
+    _http_class: type[H]
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3,
+                 max_retry_wait: float = 30.0, poll_interval: float = 0.5, http_client: H | None = None) -> None:
+        self.base_url = httpx.URL(base_url)
+        self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
+        self.poll_interval = poll_interval
+        self._owned = http_client is None
+        self._http: H = http_client or self._http_class(timeout=timeout)
+        self._http.base_url = self.base_url
+        self._http.headers.update(headers(api_key))
 
 
 def error_of(response: httpx.Response) -> TransmuteError:
