@@ -10,15 +10,15 @@ from typing import Any
 import httpx
 import httpx_sse
 
-import transmute.client.wire as wire
+import transmute.client.protocol as protocol
 from transmute.client.follow import Follow, Progress
 from transmute.client.models import CreatedResponse, DeletedResponse, StatusResponse, TaskListResponse
+from transmute.client.protocol import TASKS
 from transmute.client.sync import Destination
 from transmute.client.uploads import Source, UploadProgress, create_request
-from transmute.client.wire import TASKS
 
 
-class AsyncClient(wire.BaseClient[httpx.AsyncClient]):
+class AsyncClient(protocol.BaseClient[httpx.AsyncClient]):
     """A transmute server's task API for asyncio: every method of `Client`, as a coroutine.
 
     Uploads and downloads read and write local files in small blocking steps (64 KiB), as httpx does.
@@ -43,10 +43,10 @@ class AsyncClient(wire.BaseClient[httpx.AsyncClient]):
                      upload_progress: UploadProgress | None = None, **options: Any) -> CreatedResponse:
         """Create a task from a path, an open binary file or an http(s) URL; options as keywords (`width=320`)."""
         with create_request(source, options, filename=filename, progress=upload_progress) as request:
-            return wire.decode(await self._send(**request), CreatedResponse)
+            return protocol.decode(await self._send(**request), CreatedResponse)
 
     async def status(self, task_id: str) -> StatusResponse:
-        return wire.decode(await self._send("GET", f"{TASKS}/{task_id}/status/"), StatusResponse)
+        return protocol.decode(await self._send("GET", f"{TASKS}/{task_id}/status/"), StatusResponse)
 
     async def wait(self, task_id: str, *, timeout: float | None = None,
                    on_progress: Progress | None = None) -> StatusResponse:
@@ -72,23 +72,23 @@ class AsyncClient(wire.BaseClient[httpx.AsyncClient]):
 
     async def batch_download(self, task_ids: list[str], destination: Destination = None) -> Path | None:
         """Write the files of several done tasks as one ZIP (unfinished and unknown ones are skipped)."""
-        stream = await self._stream("POST", f"{TASKS}/batch-download/", json=wire.batch_body(task_ids))
+        stream = await self._stream("POST", f"{TASKS}/batch-download/", json=protocol.batch_body(task_ids))
         return await self._save(stream, destination, "transmute_results.zip")
 
     async def list(self, *, page: int = 1, per_page: int = 20, status: str | None = None,
                    format: str | None = None, order: str | None = None) -> TaskListResponse:
         """One page of tasks, filtered by status and format, ordered by `order` (`-created_at`...)."""
-        params = wire.list_params(page, per_page, status, format, order)
-        return wire.decode(await self._send("GET", f"{TASKS}/", params=params), TaskListResponse)
+        params = protocol.list_params(page, per_page, status, format, order)
+        return protocol.decode(await self._send("GET", f"{TASKS}/", params=params), TaskListResponse)
 
     async def cancel(self, task_id: str) -> StatusResponse:
-        return wire.decode(await self._send("POST", f"{TASKS}/{task_id}/cancel/"), StatusResponse)
+        return protocol.decode(await self._send("POST", f"{TASKS}/{task_id}/cancel/"), StatusResponse)
 
     async def delete(self, task_id: str) -> DeletedResponse:
-        return wire.decode(await self._send("DELETE", f"{TASKS}/{task_id}/"), DeletedResponse)
+        return protocol.decode(await self._send("DELETE", f"{TASKS}/{task_id}/"), DeletedResponse)
 
     async def retry(self, task_id: str) -> StatusResponse:
-        return wire.decode(await self._send("POST", f"{TASKS}/{task_id}/retry/"), StatusResponse)
+        return protocol.decode(await self._send("POST", f"{TASKS}/{task_id}/retry/"), StatusResponse)
 
     # ------------------------------------------------------------------------------------------ transport
 
@@ -108,7 +108,7 @@ class AsyncClient(wire.BaseClient[httpx.AsyncClient]):
             try:
                 response = await self._http.send(self._http.build_request(method, url, **kwargs), stream=True)
             except httpx.TransportError as error:
-                raise wire.unreachable(error, self.base_url) from error
+                raise protocol.unreachable(error, self.base_url) from error
             delay = self.retry_policy.delay(response, retries)
             if delay is None:
                 return response
@@ -120,13 +120,13 @@ class AsyncClient(wire.BaseClient[httpx.AsyncClient]):
         async with contextlib.aclosing(response):
             if not response.is_success:
                 await response.aread()
-                raise wire.error_of(response)
+                raise protocol.error_of(response)
             if destination is not None and hasattr(destination, "write"):
                 async for chunk in response.aiter_bytes():
                     destination.write(chunk)
                 return None
-            path = wire.target_path(destination, response, fallback)  # type: ignore[arg-type]
-            with wire.written(path) as file:
+            path = protocol.target_path(destination, response, fallback)  # type: ignore[arg-type]
+            with protocol.written(path) as file:
                 async for chunk in response.aiter_bytes():
                     file.write(chunk)
             return path

@@ -11,7 +11,7 @@ import msgspec
 
 from transmute.client.errors import WaitTimeout
 from transmute.client.models import StatusResponse
-from transmute.client.wire import error_of
+from transmute.client.protocol import error_of
 
 FINAL_EVENTS = frozenset({"done", "failed", "cancelled"})
 NO_EVENTS_STATUSES = frozenset({404, 405, 501, 503})

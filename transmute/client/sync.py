@@ -11,18 +11,18 @@ from typing import IO, Any, TypeVar
 import httpx
 import httpx_sse
 
-import transmute.client.wire as wire
+import transmute.client.protocol as protocol
 from transmute.client.follow import Follow, Progress
 from transmute.client.models import CreatedResponse, DeletedResponse, StatusResponse, TaskListResponse
+from transmute.client.protocol import TASKS
 from transmute.client.uploads import Source, UploadProgress, create_request
-from transmute.client.wire import TASKS
 
 T = TypeVar("T")
 Destination = str | os.PathLike | IO[bytes] | None
 """Where a download goes: a folder (the file keeps the server's name), a file path, or an open binary file."""
 
 
-class Client(wire.BaseClient[httpx.Client]):
+class Client(protocol.BaseClient[httpx.Client]):
     """A transmute server's task API: create, follow and fetch conversion tasks.
 
     `api_key` is sent as `Authorization: Bearer`. A 503 (or 429) is sent again after its Retry-After (at most
@@ -49,10 +49,10 @@ class Client(wire.BaseClient[httpx.Client]):
                **options: Any) -> CreatedResponse:
         """Create a task from a path, an open binary file or an http(s) URL; options as keywords (`width=320`)."""
         with create_request(source, options, filename=filename, progress=upload_progress) as request:
-            return wire.decode(self._send(**request), CreatedResponse)
+            return protocol.decode(self._send(**request), CreatedResponse)
 
     def status(self, task_id: str) -> StatusResponse:
-        return wire.decode(self._send("GET", f"{TASKS}/{task_id}/status/"), StatusResponse)
+        return protocol.decode(self._send("GET", f"{TASKS}/{task_id}/status/"), StatusResponse)
 
     def wait(self, task_id: str, *, timeout: float | None = None,
              on_progress: Progress | None = None) -> StatusResponse:
@@ -74,23 +74,23 @@ class Client(wire.BaseClient[httpx.Client]):
 
     def batch_download(self, task_ids: list[str], destination: Destination = None) -> Path | None:
         """Write the files of several done tasks as one ZIP (unfinished and unknown ones are skipped)."""
-        stream = self._stream("POST", f"{TASKS}/batch-download/", json=wire.batch_body(task_ids))
+        stream = self._stream("POST", f"{TASKS}/batch-download/", json=protocol.batch_body(task_ids))
         return self._save(stream, destination, "transmute_results.zip")
 
     def list(self, *, page: int = 1, per_page: int = 20, status: str | None = None, format: str | None = None,
              order: str | None = None) -> TaskListResponse:
         """One page of tasks, filtered by status and format, ordered by `order` (`-created_at`...)."""
-        params = wire.list_params(page, per_page, status, format, order)
-        return wire.decode(self._send("GET", f"{TASKS}/", params=params), TaskListResponse)
+        params = protocol.list_params(page, per_page, status, format, order)
+        return protocol.decode(self._send("GET", f"{TASKS}/", params=params), TaskListResponse)
 
     def cancel(self, task_id: str) -> StatusResponse:
-        return wire.decode(self._send("POST", f"{TASKS}/{task_id}/cancel/"), StatusResponse)
+        return protocol.decode(self._send("POST", f"{TASKS}/{task_id}/cancel/"), StatusResponse)
 
     def delete(self, task_id: str) -> DeletedResponse:
-        return wire.decode(self._send("DELETE", f"{TASKS}/{task_id}/"), DeletedResponse)
+        return protocol.decode(self._send("DELETE", f"{TASKS}/{task_id}/"), DeletedResponse)
 
     def retry(self, task_id: str) -> StatusResponse:
-        return wire.decode(self._send("POST", f"{TASKS}/{task_id}/retry/"), StatusResponse)
+        return protocol.decode(self._send("POST", f"{TASKS}/{task_id}/retry/"), StatusResponse)
 
     # ------------------------------------------------------------------------------------------ transport
 
@@ -110,7 +110,7 @@ class Client(wire.BaseClient[httpx.Client]):
             try:
                 response = self._http.send(self._http.build_request(method, url, **kwargs), stream=True)
             except httpx.TransportError as error:
-                raise wire.unreachable(error, self.base_url) from error
+                raise protocol.unreachable(error, self.base_url) from error
             delay = self.retry_policy.delay(response, retries)
             if delay is None:
                 return response
@@ -122,13 +122,13 @@ class Client(wire.BaseClient[httpx.Client]):
         with contextlib.closing(response):
             if not response.is_success:
                 response.read()
-                raise wire.error_of(response)
+                raise protocol.error_of(response)
             if destination is not None and hasattr(destination, "write"):
                 for chunk in response.iter_bytes():
                     destination.write(chunk)
                 return None
-            path = wire.target_path(destination, response, fallback)  # type: ignore[arg-type]
-            with wire.written(path) as file:
+            path = protocol.target_path(destination, response, fallback)  # type: ignore[arg-type]
+            with protocol.written(path) as file:
                 for chunk in response.iter_bytes():
                     file.write(chunk)
             return path

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from transmute.client.wire import TASKS
+from transmute.client.protocol import TASKS
 
 Source = str | os.PathLike | IO[bytes]
 """A video to convert: a path (str or Path), an open binary file, or an http(s):// URL (str)."""
