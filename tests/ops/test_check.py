@@ -122,3 +122,13 @@ def test_check_names_a_redis_url_that_is_no_url_and_only_warns_when_redis_does_n
                        TRANSMUTE_REDIS_URL="redis://127.0.0.1:6379/0")
     result = run(["check"], answering)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_check_names_the_s3_key_that_is_missing_when_only_one_of_the_two_is_set(
+        tmp_path, rabbitmq_vhost, database, s3_server):
+    env = env_of(tmp_path, rabbitmq_vhost, database, s3_server, make_bucket(s3_server), TRANSMUTE_S3_SECRET_KEY="")
+    result = run(["check", "--worker"], env)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith("transmute: error: TRANSMUTE_S3_SECRET_KEY is not set"), line
+    assert "TRANSMUTE_S3_ACCESS_KEY" in line and "TRANSMUTE_S3_ENDPOINT" not in line

@@ -192,6 +192,11 @@ def check_storage(settings: Settings) -> str | None:
         return (f"{S3_ENDPOINT} is not set: distributed mode keeps sources and results in S3 "
                 "(set it to host:port of MinIO or any S3 API).")
     endpoint, bucket = config.s3_endpoint, config.s3_bucket
+    if bool(config.s3_access_key) != bool(config.s3_secret_key):
+        missing, given = ("s3_secret_key", "s3_access_key") if config.s3_access_key else ("s3_access_key",
+                                                                                        "s3_secret_key")
+        return (f"{StorageConfig.env_name(missing)} is not set while {StorageConfig.env_name(given)} is: "
+                "set both (or neither, for a bucket open to anonymous access).")
     try:
         storage = S3Storage(config, create_bucket=False, retries=0)
         exists = storage.client.bucket_exists(bucket)
