@@ -55,6 +55,10 @@ def test_a_page_loads_only_files_this_server_serves(api: TestClient, page: str) 
         assert api.get(url).status_code == 200, url
 
 
+def test_the_web_page_says_its_charset_once_in_its_content_type(api: TestClient) -> None:
+    assert api.get("/").headers["content-type"] == "text/html; charset=utf-8"
+
+
 def test_the_swagger_page_runs_the_swagger_ui_bundle_of_the_installed_package(api: TestClient) -> None:
     urls = links_of(api.get("/schema/swagger").text)
     (bundle,) = [url for url in urls if url.endswith("swagger-ui-bundle.js")]
