@@ -132,3 +132,11 @@ def test_check_names_the_s3_key_that_is_missing_when_only_one_of_the_two_is_set(
     [line] = error_lines(result)
     assert line.startswith("transmute: error: TRANSMUTE_S3_SECRET_KEY is not set"), line
     assert "TRANSMUTE_S3_ACCESS_KEY" in line and "TRANSMUTE_S3_ENDPOINT" not in line
+
+
+def test_check_quotes_a_broker_url_without_a_scheme_as_it_was_given(tmp_path, rabbitmq_vhost, database, s3_server):
+    env = env_of(tmp_path, "127.0.0.1:5672", database, s3_server, make_bucket(s3_server))
+    result = run(["check", "--worker"], env)
+    assert result.returncode == 1
+    assert error_lines(result) == [
+        "transmute: error: TRANSMUTE_BROKER_URL must be an amqp:// or amqps:// URL; got '127.0.0.1:5672'."]

@@ -77,7 +77,9 @@ def check_broker(settings: Settings) -> str | None:
 
     url = settings.broker.url
     if urlsplit(url).scheme not in ("amqp", "amqps"):
-        return f"{BROKER_URL} must be an amqp:// or amqps:// URL; got {urlsplit(url).scheme or url!r}://."
+        # Only the scheme of a URL (its password stays unsaid); a value that is no URL at all, as it was given.
+        got = f"{url.partition('://')[0]}://" if "://" in url else repr(url)
+        return f"{BROKER_URL} must be an amqp:// or amqps:// URL; got {got}."
     vhost = unquote(urlsplit(url).path[1:]) or "/"
     try:
         parameters = pika.URLParameters(amqp_url(settings.broker))
