@@ -8,6 +8,7 @@ errors) and a moto S3 server (plain HTTP, so TRANSMUTE_S3_SECURE=true meets the 
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -140,3 +141,25 @@ def test_check_quotes_a_broker_url_without_a_scheme_as_it_was_given(tmp_path, ra
     assert result.returncode == 1
     assert error_lines(result) == [
         "transmute: error: TRANSMUTE_BROKER_URL must be an amqp:// or amqps:// URL; got '127.0.0.1:5672'."]
+
+
+WITHOUT_DISTRIBUTED_CLIENTS = """
+import sys
+for name in ("pika", "asyncpg", "minio"):
+    sys.modules[name] = None  # importing it fails, as in an install without the distributed extra
+from transmute.cli import main
+main(["check"])
+"""
+
+
+def test_check_without_the_distributed_clients_says_how_to_install_them_one_line_per_setting(
+        tmp_path, rabbitmq_vhost, database, s3_server):
+    env = env_of(tmp_path, rabbitmq_vhost, database, s3_server, make_bucket(s3_server))
+    result = subprocess.run([sys.executable, "-c", WITHOUT_DISTRIBUTED_CLIENTS], env=env, capture_output=True,
+                            text=True, timeout=90)
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert [line.split(":")[2].strip() for line in lines] == [
+        "TRANSMUTE_BROKER_URL", "TRANSMUTE_DATABASE_URL", "TRANSMUTE_S3_ENDPOINT"], result.stderr
+    for line, client in zip(lines, ("pika", "asyncpg", "minio"), strict=True):
+        assert client in line and "./scripts/setup.sh --distributed" in line and "transmute[distributed]" in line

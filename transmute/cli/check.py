@@ -279,6 +279,9 @@ API_CHECKS: tuple[Check, ...] = (check_broker, check_database, check_storage, ch
 WORKER_CHECKS: tuple[Check, ...] = (check_broker, check_storage)
 """A worker needs the broker and the object storage, never the database."""
 
+SETTING_OF: dict[Check, str] = {check_broker: BROKER_URL, check_database: DATABASE_URL, check_storage: S3_ENDPOINT}
+"""The setting each check is about, to name when the check cannot even run."""
+
 
 def problems(settings: Settings, checks: tuple[Check, ...]) -> list[str]:
     """What is wrong with the connection settings, one line each (empty when all of them work)."""
@@ -287,6 +290,11 @@ def problems(settings: Settings, checks: tuple[Check, ...]) -> list[str]:
         for check in checks:
             try:
                 problem = check(settings)
+            except ModuleNotFoundError as exc:  # installed without the `distributed` extra
+                module = (exc.name or "?").partition(".")[0]
+                problem = (f"{SETTING_OF.get(check, check.__name__)}: its client, {module!r}, is not installed: "
+                           f"install the distributed clients (./scripts/setup.sh --distributed, or "
+                           f"pip install 'transmute[distributed]').")
             except Exception as exc:  # a check's own bug must still be one line
                 problem = f"{check.__name__.removeprefix('check_')}: {type(exc).__name__}: {exc}"
             if problem is not None:
