@@ -116,6 +116,14 @@ def test_an_unknown_page_asset_is_a_json_404(api: TestClient) -> None:
     assert response.json()["success"] is False
 
 
+@pytest.mark.parametrize("path", ["/schema/redoc", "/schema/scalar", "/schema/nothing"])
+def test_an_api_docs_page_that_is_not_offered_is_a_json_404(api: TestClient, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["success"] is False and "/schema" in response.json()["error"]
+
+
 def test_the_wheel_carries_the_page_files(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
