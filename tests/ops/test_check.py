@@ -163,3 +163,15 @@ def test_check_without_the_distributed_clients_says_how_to_install_them_one_line
         "TRANSMUTE_BROKER_URL", "TRANSMUTE_DATABASE_URL", "TRANSMUTE_S3_ENDPOINT"], result.stderr
     for line, client in zip(lines, ("pika", "asyncpg", "minio"), strict=True):
         assert client in line and "./scripts/setup.sh --distributed" in line and "transmute[distributed]" in line
+
+
+def test_an_https_endpoint_is_reached_over_tls_even_with_s3_secure_false(tmp_path, rabbitmq_vhost, database, s3_server):
+    # The scheme the operator wrote wins, as an http:// endpoint turns TLS off: keys are never sent in clear to a
+    # URL written as https://. The moto server speaks plain HTTP, so the check names that.
+    env = env_of(tmp_path, rabbitmq_vhost, database, s3_server, make_bucket(s3_server),
+                 TRANSMUTE_S3_ENDPOINT=f"https://{s3_server}", TRANSMUTE_S3_SECURE="false")
+    result = run(["check", "--worker"], env)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith(f"transmute: error: TRANSMUTE_S3_ENDPOINT (https://{s3_server}) answered plain HTTP")
+    assert f"write it as http://{s3_server}" in line

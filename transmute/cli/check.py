@@ -213,6 +213,9 @@ def check_storage(settings: Settings) -> str | None:
         return f"{S3_ENDPOINT} ({endpoint}) answered {exc.code}: {exc.message}."
     except urllib3.exceptions.HTTPError as exc:
         if plain_http(exc):
+            if endpoint.startswith("https://"):
+                return (f"{S3_ENDPOINT} ({endpoint}) answered plain HTTP: write it as "
+                        f"http://{endpoint.removeprefix('https://')} or give the server TLS.")
             return f"{S3_ENDPOINT} ({endpoint}) answered plain HTTP: set {S3_SECURE}=false or use https."
         return f"{S3_ENDPOINT}: could not connect to {endpoint} ({reason(exc)}): start the S3 server or fix it."
     except Exception as exc:
