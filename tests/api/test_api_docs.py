@@ -55,6 +55,10 @@ def test_a_page_loads_only_files_this_server_serves(api: TestClient, page: str) 
         assert api.get(url).status_code == 200, url
 
 
+def test_the_web_page_says_its_charset_once_in_its_content_type(api: TestClient) -> None:
+    assert api.get("/").headers["content-type"] == "text/html; charset=utf-8"
+
+
 def test_the_swagger_page_runs_the_swagger_ui_bundle_of_the_installed_package(api: TestClient) -> None:
     urls = links_of(api.get("/schema/swagger").text)
     (bundle,) = [url for url in urls if url.endswith("swagger-ui-bundle.js")]
@@ -110,6 +114,14 @@ def test_an_unknown_page_asset_is_a_json_404(api: TestClient) -> None:
     response = api.get("/web/nothing-here.js")
     assert response.status_code == 404
     assert response.json()["success"] is False
+
+
+@pytest.mark.parametrize("path", ["/schema/redoc", "/schema/scalar", "/schema/nothing"])
+def test_an_api_docs_page_that_is_not_offered_is_a_json_404(api: TestClient, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["success"] is False and "/schema" in response.json()["error"]
 
 
 def test_the_wheel_carries_the_page_files(tmp_path: Path) -> None:

@@ -41,6 +41,17 @@ def test_a_method_a_route_does_not_take_is_a_405_json_error(api: TestClient, met
     assert_json_error(api.request(method, path), 405, f"{method} is not allowed")
 
 
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/api/tasks//status/"), ("GET", "/api/tasks//download/"), ("POST", "/api/tasks//cancel/"),
+    ("DELETE", "/api/tasks//"),
+])
+def test_a_task_route_with_the_id_left_empty_is_a_404_saying_so_not_a_405(
+        api: TestClient, method: str, path: str) -> None:
+    # What the README's quick start asks for when a create failed and TASK_ID is empty: the route exists for this
+    # method, so "GET is not allowed" would send the reader the wrong way.
+    assert_json_error(api.request(method, path), 404, "No such route", "empty part", "task id")
+
+
 def test_a_body_that_is_neither_multipart_nor_json_is_a_415_error(api: TestClient) -> None:
     response = api.post("/api/tasks/create/", content=b"url=http://example.com/a.mp4",
                         headers={"content-type": "text/plain"})

@@ -8,6 +8,7 @@ errors) and a moto S3 server (plain HTTP, so TRANSMUTE_S3_SECURE=true meets the 
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -122,3 +123,55 @@ def test_check_names_a_redis_url_that_is_no_url_and_only_warns_when_redis_does_n
                        TRANSMUTE_REDIS_URL="redis://127.0.0.1:6379/0")
     result = run(["check"], answering)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_check_names_the_s3_key_that_is_missing_when_only_one_of_the_two_is_set(
+        tmp_path, rabbitmq_vhost, database, s3_server):
+    env = env_of(tmp_path, rabbitmq_vhost, database, s3_server, make_bucket(s3_server), TRANSMUTE_S3_SECRET_KEY="")
+    result = run(["check", "--worker"], env)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith("transmute: error: TRANSMUTE_S3_SECRET_KEY is not set"), line
+    assert "TRANSMUTE_S3_ACCESS_KEY" in line and "TRANSMUTE_S3_ENDPOINT" not in line
+
+
+def test_check_quotes_a_broker_url_without_a_scheme_as_it_was_given(tmp_path, rabbitmq_vhost, database, s3_server):
+    env = env_of(tmp_path, "127.0.0.1:5672", database, s3_server, make_bucket(s3_server))
+    result = run(["check", "--worker"], env)
+    assert result.returncode == 1
+    assert error_lines(result) == [
+        "transmute: error: TRANSMUTE_BROKER_URL must be an amqp:// or amqps:// URL; got '127.0.0.1:5672'."]
+
+
+WITHOUT_DISTRIBUTED_CLIENTS = """
+import sys
+for name in ("pika", "asyncpg", "minio"):
+    sys.modules[name] = None  # importing it fails, as in an install without the distributed extra
+from transmute.cli import main
+main(["check"])
+"""
+
+
+def test_check_without_the_distributed_clients_says_how_to_install_them_one_line_per_setting(
+        tmp_path, rabbitmq_vhost, database, s3_server):
+    env = env_of(tmp_path, rabbitmq_vhost, database, s3_server, make_bucket(s3_server))
+    result = subprocess.run([sys.executable, "-c", WITHOUT_DISTRIBUTED_CLIENTS], env=env, capture_output=True,
+                            text=True, timeout=90)
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert [line.split(":")[2].strip() for line in lines] == [
+        "TRANSMUTE_BROKER_URL", "TRANSMUTE_DATABASE_URL", "TRANSMUTE_S3_ENDPOINT"], result.stderr
+    for line, client in zip(lines, ("pika", "asyncpg", "minio"), strict=True):
+        assert client in line and "./scripts/setup.sh --distributed" in line and "transmute[distributed]" in line
+
+
+def test_an_https_endpoint_is_reached_over_tls_even_with_s3_secure_false(tmp_path, rabbitmq_vhost, database, s3_server):
+    # The scheme the operator wrote wins, as an http:// endpoint turns TLS off: keys are never sent in clear to a
+    # URL written as https://. The moto server speaks plain HTTP, so the check names that.
+    env = env_of(tmp_path, rabbitmq_vhost, database, s3_server, make_bucket(s3_server),
+                 TRANSMUTE_S3_ENDPOINT=f"https://{s3_server}", TRANSMUTE_S3_SECURE="false")
+    result = run(["check", "--worker"], env)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith(f"transmute: error: TRANSMUTE_S3_ENDPOINT (https://{s3_server}) answered plain HTTP")
+    assert f"write it as http://{s3_server}" in line

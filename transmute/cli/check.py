@@ -77,7 +77,9 @@ def check_broker(settings: Settings) -> str | None:
 
     url = settings.broker.url
     if urlsplit(url).scheme not in ("amqp", "amqps"):
-        return f"{BROKER_URL} must be an amqp:// or amqps:// URL; got {urlsplit(url).scheme or url!r}://."
+        # Only the scheme of a URL (its password stays unsaid); a value that is no URL at all, as it was given.
+        got = f"{url.partition('://')[0]}://" if "://" in url else repr(url)
+        return f"{BROKER_URL} must be an amqp:// or amqps:// URL; got {got}."
     vhost = unquote(urlsplit(url).path[1:]) or "/"
     try:
         parameters = pika.URLParameters(amqp_url(settings.broker))
@@ -192,6 +194,11 @@ def check_storage(settings: Settings) -> str | None:
         return (f"{S3_ENDPOINT} is not set: distributed mode keeps sources and results in S3 "
                 "(set it to host:port of MinIO or any S3 API).")
     endpoint, bucket = config.s3_endpoint, config.s3_bucket
+    if bool(config.s3_access_key) != bool(config.s3_secret_key):
+        missing, given = ("s3_secret_key", "s3_access_key") if config.s3_access_key else ("s3_access_key",
+                                                                                        "s3_secret_key")
+        return (f"{StorageConfig.env_name(missing)} is not set while {StorageConfig.env_name(given)} is: "
+                "set both (or neither, for a bucket open to anonymous access).")
     try:
         storage = S3Storage(config, create_bucket=False, retries=0)
         exists = storage.client.bucket_exists(bucket)
@@ -206,6 +213,9 @@ def check_storage(settings: Settings) -> str | None:
         return f"{S3_ENDPOINT} ({endpoint}) answered {exc.code}: {exc.message}."
     except urllib3.exceptions.HTTPError as exc:
         if plain_http(exc):
+            if endpoint.startswith("https://"):
+                return (f"{S3_ENDPOINT} ({endpoint}) answered plain HTTP: write it as "
+                        f"http://{endpoint.removeprefix('https://')} or give the server TLS.")
             return f"{S3_ENDPOINT} ({endpoint}) answered plain HTTP: set {S3_SECURE}=false or use https."
         return f"{S3_ENDPOINT}: could not connect to {endpoint} ({reason(exc)}): start the S3 server or fix it."
     except Exception as exc:
@@ -272,6 +282,9 @@ API_CHECKS: tuple[Check, ...] = (check_broker, check_database, check_storage, ch
 WORKER_CHECKS: tuple[Check, ...] = (check_broker, check_storage)
 """A worker needs the broker and the object storage, never the database."""
 
+SETTING_OF: dict[Check, str] = {check_broker: BROKER_URL, check_database: DATABASE_URL, check_storage: S3_ENDPOINT}
+"""The setting each check is about, to name when the check cannot even run."""
+
 
 def problems(settings: Settings, checks: tuple[Check, ...]) -> list[str]:
     """What is wrong with the connection settings, one line each (empty when all of them work)."""
@@ -280,6 +293,11 @@ def problems(settings: Settings, checks: tuple[Check, ...]) -> list[str]:
         for check in checks:
             try:
                 problem = check(settings)
+            except ModuleNotFoundError as exc:  # installed without the `distributed` extra
+                module = (exc.name or "?").partition(".")[0]
+                problem = (f"{SETTING_OF.get(check, check.__name__)}: its client, {module!r}, is not installed: "
+                           f"install the distributed clients (./scripts/setup.sh --distributed, or "
+                           f"pip install 'transmute[distributed]').")
             except Exception as exc:  # a check's own bug must still be one line
                 problem = f"{check.__name__.removeprefix('check_')}: {type(exc).__name__}: {exc}"
             if problem is not None:

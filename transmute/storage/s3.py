@@ -17,6 +17,13 @@ from transmute.storage.base import CHUNK_SIZE, ObjectStorage, check_key
 _MISSING = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
 
 
+def secure(config: StorageConfig) -> bool:
+    """HTTPS or not: the endpoint's scheme when it has one (http:// off, https:// on), else TRANSMUTE_S3_SECURE."""
+    if config.s3_endpoint.startswith(("http://", "https://")):
+        return config.s3_endpoint.startswith("https://")
+    return config.s3_secure
+
+
 class S3Storage(ObjectStorage):
     """Objects in one bucket, created at start when missing."""
 
@@ -35,7 +42,7 @@ class S3Storage(ObjectStorage):
             endpoint,
             access_key=config.s3_access_key or None,
             secret_key=config.s3_secret_key or None,
-            secure=config.s3_secure and not config.s3_endpoint.startswith("http://"),
+            secure=secure(config),
             region=config.s3_region or None,
             http_client=http,
         )

@@ -36,7 +36,7 @@ from transmute.services.api.projector import start_projector
 from transmute.services.api.security import security_middleware
 from transmute.services.api.server import ClientIdleTimeout
 from transmute.services.api.services import Services
-from transmute.services.api.swagger import swagger_assets, swagger_plugin
+from transmute.services.api.swagger import docs_router, swagger_assets, swagger_plugin
 from transmute.services.api.sweeper import Sweeper
 from transmute.services.api.tasks import TasksController
 from transmute.services.api.webhooks import WebhookNotifier
@@ -189,6 +189,7 @@ def openapi_config() -> OpenAPIConfig:
         version="0.1.0",
         description="Conversion tasks: upload a video or give its URL, follow the task, download the result.",
         path="/schema",
+        openapi_router=docs_router("/schema"),
         render_plugins=[swagger_plugin()],
         components=Components(security_schemes=SECURITY_SCHEMES),
     )

@@ -106,7 +106,13 @@ def handle_validation_error(request: Request, exc: ValidationException) -> Respo
     return error_response(HTTP_400_BAD_REQUEST, message, field)
 
 
+EMPTY_SEGMENT = "No such route: {method} {path} has an empty part (a task id left out?). See /schema for the API."
+"""The router reads `/api/tasks//status/` as `/api/tasks/status`, a task id with DELETE only: not a 405."""
+
+
 def handle_http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED and "//" in request.url.path:
+        return error_response(HTTP_404_NOT_FOUND, EMPTY_SEGMENT.format(method=request.method, path=request.url.path))
     template = _FRAMEWORK_MESSAGES.get(exc.status_code)
     headers = exc.headers or {}
     if exc.status_code == HTTP_429_TOO_MANY_REQUESTS:

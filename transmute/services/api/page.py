@@ -15,7 +15,7 @@ WEB = Path(__file__).with_name("web")
 
 @get("/", include_in_schema=False, sync_to_thread=False)
 def page() -> File:
-    return File(WEB / "index.html", media_type="text/html; charset=utf-8", content_disposition_type="inline")
+    return File(WEB / "index.html", media_type="text/html", content_disposition_type="inline")
 
 
 page_assets = create_static_files_router(path="/web", directories=[WEB], include_in_schema=False, name="web")

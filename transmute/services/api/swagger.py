@@ -6,9 +6,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from litestar import Router
+from litestar import Response, Router
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+
+from transmute.services.api.errors import error_response
 
 ASSETS = "/swagger-ui"
 
@@ -35,3 +37,17 @@ def swagger_assets() -> Router:
     """The route serving the swagger-ui files."""
     return create_static_files_router(path=ASSETS, directories=[swagger_ui_folder()], include_in_schema=False,
                                       name="swagger-ui")
+
+
+async def _not_found_as_json(response: Response) -> Response:
+    """Litestar answers an unknown page under /schema (/schema/redoc: not offered) with an HTML 404; every error of
+    this server is JSON."""
+    if response.status_code != 404:
+        return response
+    return error_response(404, "No such page of the API docs: Swagger UI is at /schema (also /schema/swagger), the "
+                               "OpenAPI document at /schema/openapi.json.")
+
+
+def docs_router(path: str) -> Router:
+    """The router Litestar hangs the docs pages on, with its 404s made JSON."""
+    return Router(path, route_handlers=[], include_in_schema=False, after_request=_not_found_as_json)
