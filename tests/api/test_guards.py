@@ -170,6 +170,32 @@ def test_past_max_queued_a_create_is_a_503_with_retry_after_and_the_depth_is_a_g
         assert create_upload(app, clips["short"], width=32).status_code == 200
 
 
+def test_while_the_queue_is_full_a_replayed_create_still_answers_its_task_and_a_new_one_is_refused(data_dir, clips):
+    with embedded_client(data_dir, threads=1, env={"TRANSMUTE_MAX_QUEUED": "1"}) as app:
+        blocker = queue_upload(app, clips["long"], **SLOW)
+        wait_for(lambda: status(app, blocker)["status"] == "running", 30, "the long task to run")
+        first = create_keyed(app, clips["short"], "order-7", width=32)
+        assert first.status_code == 200, first.text
+        wait_for(lambda: queue_depth(app) == 1, 10, "the gauge to count the waiting task")
+
+        # The client did not see the first answer and sends the request again: the queue is full, but this
+        # is the task it already has.
+        again = create_keyed(app, clips["short"], "order-7", width=32)
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+        # Another request under the same key is still a 422, and a new key is refused with the 503.
+        assert create_keyed(app, clips["short"], "order-7", width=64).status_code == 422
+        refused = create_keyed(app, clips["short"], "order-8", width=32)
+        assert refused.status_code == 503, refused.text
+        assert "TRANSMUTE_MAX_QUEUED" in refused.json()["error"]
+        assert len(stored(data_dir, "sources/")) == 2  # the blocker's and the first create's, nothing resent
+        assert app.get("/api/tasks/").json()["pagination"]["total"] == 2
+        app.post(f"/api/tasks/{blocker}/cancel/")
+        assert wait_finished(app, first.json()["task_id"])["status"] == "done"
+        # The refused key was not kept: once there is room it makes its task.
+        assert create_keyed(app, clips["short"], "order-8", width=32).status_code == 200
+
+
 # ------------------------------------------------------------------------------------------ disk
 
 

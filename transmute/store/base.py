@@ -103,6 +103,10 @@ class TaskStore(ABC):
         made before `newer_than` (of any key) are dropped first: their keys are free again."""
 
     @abstractmethod
+    async def idempotency_key_exists(self, scope: str, key: str) -> bool:
+        """Whether a create used `key` of `scope` (its claim may since have expired: claiming it again tells)."""
+
+    @abstractmethod
     async def bind_idempotency_key(self, scope: str, key: str, task_id: str) -> None:
         """Record the task the create that claimed the key made."""
 

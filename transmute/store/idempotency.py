@@ -38,6 +38,11 @@ class IdempotencyKeys:
             return await self.claim_idempotency_key(scope, key, fingerprint, newer_than=newer_than)
         return IdempotencyClaim(fingerprint=row.fingerprint, task_id=None if row.task_id is None else str(row.task_id))
 
+    async def idempotency_key_exists(self, scope: str, key: str) -> bool:
+        async with self._read_engine.connect() as conn:
+            query = select(IdempotencyRow.key).where(IdempotencyRow.scope == scope, IdempotencyRow.key == key)
+            return (await conn.execute(query)).first() is not None
+
     async def bind_idempotency_key(self, scope: str, key: str, task_id: str) -> None:
         await self._write(update(IdempotencyRow).where(IdempotencyRow.scope == scope, IdempotencyRow.key == key)
                           .values(task_id=row_id(task_id)))

@@ -120,15 +120,18 @@ class TasksController(Controller):
         # Refused before the body is read: a full disk or a full queue costs the client no upload.
         if services.mode is RunMode.EMBEDDED:
             await check_free_disk(settings.storage, settings.limits)
-        await check_queue_room(services.queue_depth, settings.limits)
         key = idempotency_key(request)
+        scope = owner_of(request) or ""
+        queue_full = await _queue_refusal(services, scope, key)
         new = await read_new_task(request, services.storage, limits=settings.limits,
                                   allow_private=settings.fetch.allow_private_urls, webhooks=settings.webhooks)
-        scope = owner_of(request) or ""
         if key is not None:
             earlier = await _earlier_task(services, scope, key, new)
             if earlier is not None:
                 return _created(earlier, replayed=True)
+        if queue_full is not None:  # not a replay after all (the key had expired or was released): no new task
+            await _drop_claim(services, scope, key, new)
+            raise queue_full
         task = await _record_task(services, new, owner_of(request), scope, key)
         count_created(task)
         services.queue_depth.added()
@@ -310,6 +313,27 @@ class TasksController(Controller):
         return await _batch_zip(request, services, task_ids)
 
 
+async def _queue_refusal(services: Services, scope: str, key: str | None) -> ApiError | None:
+    """The 503 of a full queue (TRANSMUTE_MAX_QUEUED): raised at once, before the body is read, unless the create
+    carries an Idempotency-Key already used; then it is returned, for the create to raise only if the request is
+    not a replay (a replay answers its task whatever the queue holds)."""
+    try:
+        await check_queue_room(services.queue_depth, services.settings.limits)
+    except ApiError as refusal:
+        if key is None or not await services.store.idempotency_key_exists(scope, key):
+            raise
+        return refusal
+    return None
+
+
+async def _drop_claim(services: Services, scope: str, key: str | None, new: NewTask) -> None:
+    """Undo what a create that will not make its task holds: its claim on the key, and its stored upload."""
+    if key is not None:
+        with contextlib.suppress(Exception):
+            await services.store.release_idempotency_key(scope, key)
+    await _drop_upload(services, new.source_key)
+
+
 async def _earlier_task(services: Services, scope: str, key: str, new: NewTask) -> Task | None:
     """The task an earlier create with this Idempotency-Key made, or None when this create has claimed the key
     (see idempotency.earlier_task). The upload just stored is dropped unless this create goes on."""
@@ -340,10 +364,7 @@ async def _record_task(services: Services, new: NewTask, owner: str | None, scop
             webhook_events=new.webhook_events,
         )
     except Exception:
-        if key is not None:
-            with contextlib.suppress(Exception):
-                await services.store.release_idempotency_key(scope, key)
-        await _drop_upload(services, new.source_key)  # no task will ever point at it: do not leave it behind
+        await _drop_claim(services, scope, key, new)  # no task will ever point at the upload: do not leave it
         raise
     if key is not None:
         await services.store.bind_idempotency_key(scope, key, task.id)
