@@ -26,7 +26,7 @@ async def store(tmp_path):
 
 async def _create(store: TaskStore, number: int):
     return await store.create(target_format="gif", source_type="url", params={"n": number},
-                              source_url=f"http://example.com/{number}.mp4")
+                              source_url=f"http://127.0.0.1:9/{number}.mp4")
 
 
 async def test_two_hundred_concurrent_creates_each_get_their_own_task(store) -> None:

@@ -230,7 +230,7 @@ def api(tmp_path_factory):
 
 
 def test_an_option_mp4_does_not_have_is_a_400_naming_it_and_listing_mp4s(api):
-    response = api.post("/api/tasks/create/", json={"url": "http://example.com/a.mp4", "format": "mp4",
+    response = api.post("/api/tasks/create/", json={"url": "http://127.0.0.1:9/a.mp4", "format": "mp4",
                                                     "dither": "bayer"})
     assert response.status_code == 400
     body = response.json()

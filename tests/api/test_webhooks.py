@@ -114,7 +114,7 @@ def test_webhook_fields_are_checked_at_create(hooked: TestClient, media: Media, 
         assert response.status_code == 400, response.text
         return response.json()
 
-    body = refused(webhook_url="ftp://example.invalid/hook")
+    body = refused(webhook_url="ftp://127.0.0.1/hook")
     assert body["success"] is False and body["details"]["field"] == "webhook_url"
     body = refused(webhook_url="http://127.0.0.1:9/hook", webhook_events="done,finished")
     assert body["details"]["field"] == "webhook_events" and "'finished'" in body["error"]
@@ -124,6 +124,9 @@ def test_webhook_fields_are_checked_at_create(hooked: TestClient, media: Media, 
                                                       "webhook_url": "http://127.0.0.1:9/hook",
                                                       "webhook_events": ["done", "progress"]})
     assert as_json.status_code == 200, as_json.text
+    no_events = hooked.post("/api/tasks/create/", json={"url": "http://127.0.0.1:9/a.mp4",
+                                                        "webhook_url": "http://127.0.0.1:9/hook", "webhook_events": []})
+    assert no_events.status_code == 400 and no_events.json()["details"]["field"] == "webhook_events"
 
     no_secret = {"TRANSMUTE_WEBHOOK_SECRET": ""}
     with embedded_client(tmp_path / "plain", env=no_secret) as plain:

@@ -14,7 +14,7 @@ from transmute.store import TaskStore, open_store
 
 async def _tasks(store: TaskStore, count: int) -> list[Task]:
     return [await store.create(target_format="gif", source_type="url", params={"format": "gif"},
-                               source_url=f"http://example.com/{number}.mp4") for number in range(count)]
+                               source_url=f"http://127.0.0.1:9/{number}.mp4") for number in range(count)]
 
 
 async def test_two_gateway_replicas_reconciling_at_once_send_each_unconfirmed_task_exactly_once(database) -> None:
@@ -127,7 +127,7 @@ async def test_a_gateway_holds_no_more_postgresql_connections_than_its_pool_size
     name = database.rsplit("/", 1)[1]
     try:
         tasks = await asyncio.gather(*(store.create(target_format="gif", source_type="url", params={},
-                                                    source_url=f"http://example.com/{n}.mp4") for n in range(64)))
+                                                    source_url=f"http://127.0.0.1:9/{n}.mp4") for n in range(64)))
         assert len({task.id for task in tasks}) == 64
         assert all(await asyncio.gather(*(store.get(task.id) for task in tasks)))
         async with store.engine.connect() as conn:

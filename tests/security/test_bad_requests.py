@@ -16,7 +16,7 @@ from tests.support.media import make_clip
 
 CREATE = "/api/tasks/create/"
 BATCH = "/api/tasks/batch-download/"
-URL = "http://example.com/video.mp4"
+URL = "http://127.0.0.1:9/video.mp4"
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +126,10 @@ CREATES: dict[str, Bad] = {
     "malformed JSON": Bad(as_json(b'{"url": '), 400, ("not valid JSON",)),
     "JSON that is not UTF-8": Bad(as_json(b'{"url": "\xff\xfe"}'), 400, ("not valid JSON",)),
     "a JSON array": Bad(as_json(b"[1, 2]"), 400, ("must be an object",)),
-    "a JSON string": Bad(as_json(b'"http://example.com/v.mp4"'), 400, ("must be an object",)),
+    "a JSON string": Bad(as_json(b'"http://127.0.0.1:9/v.mp4"'), 400, ("must be an object",)),
     "JSON null": Bad(as_json(b"null"), 400, ("must be an object",)),
     "an empty JSON body": Bad(as_json(b""), 400, ("must be an object",)),
-    "text/plain": Bad(raw(b"url=http://example.com/v.mp4", "text/plain"), 415, ("multipart/form-data", "text/plain")),
+    "text/plain": Bad(raw(b"url=http://127.0.0.1:9/v.mp4", "text/plain"), 415, ("multipart/form-data", "text/plain")),
     "application/xml": Bad(raw(b"<task><url>x</url></task>", "application/xml"), 415, ("application/xml",)),
     "no Content-Type": Bad(raw(b"hello", None), 415, ("Content-Type",)),
     "multipart without a boundary": Bad(raw(b"--x\r\n\r\n--x--\r\n", "multipart/form-data"), 400,

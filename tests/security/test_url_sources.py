@@ -139,13 +139,13 @@ def test_public_addresses_are_allowed(address):
     "url, message",
     [
         ("file:///etc/passwd", "http or https"),
-        ("ftp://example.com/a.mp4", "http or https"),
-        ("gopher://example.com/", "http or https"),
+        ("ftp://127.0.0.1/a.mp4", "http or https"),
+        ("gopher://127.0.0.1/", "http or https"),
         ("concat:a.mp4|b.mp4", "http or https"),
         ("http:///nohost", "no host"),
         ("", "non-empty"),
-        ("http://user:secret@example.com/a.mp4", "user name or password"),
-        ("http://example.com:99999/a.mp4", "not a valid URL"),
+        ("http://user:secret@127.0.0.1/a.mp4", "user name or password"),
+        ("http://127.0.0.1:99999/a.mp4", "not a valid URL"),
         ("http://" + "a" * 2100 + ".com/", "longer than"),
     ],
 )

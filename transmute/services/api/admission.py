@@ -53,7 +53,8 @@ async def check_queue_room(depth: QueueDepth, limits: LimitsConfig) -> None:
     if waiting >= limits.max_queued:  # a refusal is decided on a fresh count, never on the cached one
         waiting = await depth.current(fresh=True)
     if waiting >= limits.max_queued:
-        raise ApiError(HTTP_503_SERVICE_UNAVAILABLE, f"{waiting} tasks are waiting to be converted, the most this "
+        tasks_wait = "1 task is" if waiting == 1 else f"{waiting} tasks are"
+        raise ApiError(HTTP_503_SERVICE_UNAVAILABLE, f"{tasks_wait} waiting to be converted, the most this "
                        f"server queues (TRANSMUTE_MAX_QUEUED={limits.max_queued}); try again in "
                        f"{QUEUE_FULL_RETRY_AFTER} s.", headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER)},
                        details={"queued": waiting, "max_queued": limits.max_queued,

@@ -179,7 +179,8 @@ async def _with_webhook(task: NewTask, hook: dict[str, Any], limits: LimitsConfi
         if hook.get("webhook_events") not in (None, ""):
             raise InvalidParameter("webhook_events", "'webhook_events' needs a 'webhook_url' to deliver them to.")
         return task
-    events = read_webhook_events(hook.get("webhook_events") or None)
+    raw_events = hook.get("webhook_events")
+    events = read_webhook_events(None if raw_events in (None, "") else raw_events)  # an empty form field: the default
     refuse_without_secret(webhooks)
     task.webhook_url = await _checked_url(url, limits.resolve_timeout, allow_private, field="webhook_url")
     task.webhook_events = events

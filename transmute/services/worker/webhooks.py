@@ -83,7 +83,7 @@ class WebhookSender:
             return
         delay = delays[message.attempt - 1]
         log.info("task %s: webhook %s %s; trying again in %g s", message.task_id, message.event,
-                 problem.message if problem else f"answered {status_code}", delay)
+                 problem.message.rstrip(".") if problem else f"answered {status_code}", delay)
         retry = msgspec.structs.replace(message, attempt=message.attempt + 1)
         send_later(self.broker, WEBHOOKS_QUEUE, DELIVER_WEBHOOK_ACTOR, msgspec.to_builtins(retry), delay=delay)
 
