@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
 from transmute.settings import LoggingConfig
@@ -45,6 +46,39 @@ class TaskIdFilter(logging.Filter):
         return True
 
 
+class BrokerOutageFilter(logging.Filter):
+    """While the broker is away, Dramatiq's consumers retry every few seconds and log each failure with its
+    traceback (about 30 lines a queue every 3 s). This keeps the first failure of each consumer and then one line a
+    `quiet_seconds`, without the traceback, saying how many were left out."""
+
+    CONSUMER = "dramatiq.worker.ConsumerThread"
+    MESSAGES = ("Consumer encountered a connection error", "Restarting consumer in")
+
+    def __init__(self, quiet_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.quiet_seconds = quiet_seconds
+        self.clock = clock
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.CONSUMER) or not str(record.msg).startswith(self.MESSAGES):
+            return True
+        now = self.clock()
+        key = f"{record.name}:{str(record.msg)[:20]}"
+        last = self._last.get(key)
+        if last is None:
+            self._last[key] = (now, 0)
+            return True
+        shown_at, left_out = last
+        if now - shown_at < self.quiet_seconds:
+            self._last[key] = (shown_at, left_out + 1)
+            return False
+        self._last[key] = (now, 0)
+        record.msg = f"{record.getMessage()} (again; {left_out} like it in the last {now - shown_at:.0f} s not shown)"
+        record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 def log_format() -> str:
     return LoggingConfig.from_env().format
 
@@ -68,8 +102,10 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(TaskIdFilter())
+    handler.addFilter(BrokerOutageFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs each connection failure as ERROR and then raises it: Dramatiq or our own caller reports it.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
