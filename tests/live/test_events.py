@@ -124,6 +124,22 @@ async def test_a_cancel_ends_the_stream_with_a_cancelled_event(gateway: Gateway)
         assert (await next_event(events)).event == "cancelled"
 
 
+async def test_a_delete_of_a_running_task_ends_the_stream_with_a_cancelled_event(gateway: Gateway) -> None:
+    task_id = await gateway.new_task()
+    gateway.report(task_id, "progress", progress=35)
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+        await _until_status(client, task_id, "running")
+        async with aconnect_sse(client, "GET", f"/api/tasks/{task_id}/events/") as source:
+            events = source.aiter_sse()
+            assert json.loads((await next_event(events)).data)["progress"] == 35
+            assert (await client.delete(f"/api/tasks/{task_id}/")).status_code == 200
+            final = await next_event(events)
+            status = json.loads(final.data)
+            assert (final.event, status["status"], status["progress"]) == ("cancelled", "cancelled", 35)
+            with pytest.raises(StopAsyncIteration):
+                await next_event(events)
+
+
 async def test_an_unknown_task_is_a_404_json_before_any_stream(gateway: Gateway) -> None:
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
         response = await client.get("/api/tasks/424242/events/")

@@ -19,7 +19,7 @@ from tests.support.cluster import postgres_database
 from tests.support.live import Gateway, RedisServer, redis_server, serving
 from tests.support.waiting import eventually
 from transmute.core.run_mode import RunMode
-from transmute.settings import DatabaseConfig, LiveConfig, Settings, StorageConfig
+from transmute.settings import BrokerConfig, DatabaseConfig, LiveConfig, Settings, StorageConfig
 
 
 @pytest.fixture
@@ -35,8 +35,11 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 @contextlib.asynccontextmanager
-async def replicas(tmp_path: Path, database: str, redis_url: str | None) -> AsyncIterator[tuple[Gateway, Gateway]]:
+async def replicas(tmp_path: Path, database: str, redis_url: str | None,
+                   broker_url: str = "") -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Two replicas; `broker_url` (a RabbitMQ virtual host) for the routes that tell workers (a cancel, a delete)."""
     settings = Settings(storage=StorageConfig(data_dir=tmp_path), database=DatabaseConfig(url=database),
+                        broker=BrokerConfig(url=broker_url),
                         live=LiveConfig(redis_url=redis_url, events_heartbeat=0.2, events_poll_interval=0.2))
     async with serving(settings, RunMode.DISTRIBUTED) as one, serving(settings, RunMode.DISTRIBUTED) as two:
         if redis_url is not None:
@@ -67,6 +70,67 @@ async def test_a_stream_on_one_replica_follows_the_changes_another_replica_appli
             assert json.loads((await next_event(events)).data)["progress"] == 25
             one.report(task_id, "failed", error="Not a video.")
             assert (await next_event(events)).event == "failed"
+
+
+@pytest.mark.parametrize("with_redis", [True, False], ids=["redis", "poller"])
+async def test_a_running_task_deleted_through_another_replica_ends_the_stream_with_cancelled(
+        tmp_path: Path, database: str, own_redis: RedisServer, rabbitmq_vhost: str, with_redis: bool) -> None:
+    async with replicas(tmp_path, database, own_redis.url if with_redis else None, rabbitmq_vhost) as (one, two):
+        task_id = await one.new_task()
+        one.report(task_id, "progress", progress=30)
+        async with httpx.AsyncClient(timeout=10) as client:
+            await _until_progress(client, f"{two.url}/api/tasks/{task_id}/status/", 30)
+            async with aconnect_sse(client, "GET", f"{two.url}/api/tasks/{task_id}/events/") as source:
+                events = source.aiter_sse()
+                running = json.loads((await next_event(events)).data)
+                assert (await client.delete(f"{one.url}/api/tasks/{task_id}/")).status_code == 200
+                final = await next_event(events)
+                assert final.event == "cancelled"
+                assert json.loads(final.data) | CANCELLED_FIELDS == running | CANCELLED_FIELDS
+                assert _cancelled(json.loads(final.data), progress=30)
+                with pytest.raises(StopAsyncIteration):
+                    await next_event(events)
+
+
+@pytest.mark.parametrize("with_redis", [True, False], ids=["redis", "poller"])
+async def test_a_task_that_disappears_before_it_finished_ends_the_stream_with_cancelled_as_it_stood(
+        tmp_path: Path, database: str, own_redis: RedisServer, with_redis: bool) -> None:
+    # No cancel comes first here (the record is removed, then the delete announced, as the delete route ends), so
+    # the other replica learns of the delete alone: from the channel, or by its poller finding the task missing.
+    async with replicas(tmp_path, database, own_redis.url if with_redis else None) as (one, two):
+        task_id = await one.new_task()
+        one.report(task_id, "progress", progress=45)
+        async with httpx.AsyncClient(timeout=10) as client:
+            await _until_progress(client, f"{two.url}/api/tasks/{task_id}/status/", 45)
+            async with aconnect_sse(client, "GET", f"{two.url}/api/tasks/{task_id}/events/") as source:
+                events = source.aiter_sse()
+                running = await next_event(events)
+                assert await one.app.state.services.store.delete(task_id)
+                await one.app.state.services.live.forget(task_id)
+                final = await next_event(events)
+                status = json.loads(final.data)
+                assert final.event == "cancelled" and int(final.id) > int(running.id)
+                assert status | CANCELLED_FIELDS == json.loads(running.data) | CANCELLED_FIELDS
+                assert _cancelled(status, progress=45)
+                with pytest.raises(StopAsyncIteration):
+                    await next_event(events)
+
+
+CANCELLED_FIELDS = dict.fromkeys(("status", "is_finished", "is_active", "updated_at", "completed_at", "expires_at",
+                                  "duration_seconds"))
+"""What a cancel changes in a task's status JSON; the rest stays as the stream last knew it."""
+
+
+def _cancelled(status: dict, progress: int) -> bool:
+    return (status["status"], status["is_finished"], status["is_active"], status["progress"]) == (
+        "cancelled", True, False, progress) and status["completed_at"] is not None
+
+
+async def _until_progress(client: httpx.AsyncClient, url: str, progress: int) -> None:
+    async def reached() -> bool:
+        return (await client.get(url)).json().get("progress") == progress
+
+    await eventually(reached, 10, f"progress {progress}")
 
 
 async def test_with_redis_a_running_tasks_status_is_read_from_redis(

@@ -14,8 +14,9 @@ from transmute.services.api.tasks import TaskId, owner_of
 
 EVENTS_DESCRIPTION = (
     "Server-Sent Events: a `progress` event whenever the task's status or progress changes, then one final "
-    "`done`, `failed` or `cancelled` event, and the stream ends. Each event's `data` is the task's status JSON "
-    "(what `/status/` answers) and its `id` a number that grows with each change: send it back as "
+    "`done`, `failed` or `cancelled` event, and the stream ends (a task deleted before it finished ends with "
+    "`cancelled`; a stopping gateway ends its streams with none: reconnect). Each event's `data` is the task's "
+    "status JSON (what `/status/` answers) and its `id` a number that grows with each change: send it back as "
     "`Last-Event-ID` to resume (the current state comes only if it is newer). A comment line every 15 s keeps "
     "the connection open. 404 (JSON) for an unknown task; 503 with `Retry-After` when this gateway process holds "
     "its limit of open streams."

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from transmute.core.models import Task
-from transmute.services.api.live.watch import Watch
+from transmute.services.api.live.watch import Signal, Watch
 
 log = logging.getLogger("transmute.live")
 
@@ -33,7 +33,7 @@ _hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
 
 def end_all_streams() -> None:
     """The server is stopping: end this process's open streams now, rather than at the end of the graceful
-    shutdown's wait (their clients reconnect with Last-Event-ID, to another replica)."""
+    shutdown's wait, with no final event (their clients reconnect with Last-Event-ID, to another replica)."""
     for hub in list(_hubs):
         hub.close_all()
 
@@ -84,18 +84,20 @@ class Hub:
             watch.offer(task)
 
     def gone(self, task_id: str) -> None:
-        """End the streams of a deleted task."""
+        """The task was deleted: its streams send a final `cancelled` event (unless they sent their final event
+        already), then end."""
         for watch in self._watches.get(task_id, ()):
-            watch.close()
+            watch.close(Signal.DELETED)
 
     def close_all(self) -> None:
-        """End every stream (the gateway stops: a server waits for open responses to end)."""
+        """End every stream without a final event (the gateway stops: a server waits for open responses to end)."""
         for watches in self._watches.values():
             for watch in watches:
-                watch.close()
+                watch.close(Signal.STOPPING)
 
     async def poll(self, read_many: Callable[[Sequence[str]], Awaitable[dict[str, Task]]]) -> None:
-        """Read every watched task once (POLL_BATCH ids a query) and offer what was read; end deleted tasks' streams."""
+        """Read every watched task once (POLL_BATCH ids a query) and offer what was read; a task not found was
+        deleted (`gone`)."""
         ids = self.watched()
         for start in range(0, len(ids), POLL_BATCH):
             batch = ids[start:start + POLL_BATCH]

@@ -49,7 +49,7 @@ class LiveState:
             self._tasks.append(asyncio.create_task(self.redis.listen(self._heard, self._catch_up)))
 
     async def stop(self) -> None:
-        self.hub.close_all()
+        self.hub.close_all()  # no final event: the streams' clients reconnect to another replica
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -109,7 +109,8 @@ class LiveState:
             log.warning("task %s: could not announce its change", task_id, exc_info=True)
 
     async def forget(self, task_id: str) -> None:
-        """A task was deleted: end its streams everywhere."""
+        """A task was deleted: its streams everywhere send a final `cancelled` event (unless they sent their final
+        event already) and end."""
         self.hub.gone(task_id)
         if self.redis is not None:
             await self.redis.forget(task_id)

@@ -2,7 +2,9 @@
 
 Each event's `data` is the task's status JSON (what `/status/` answers) and its `id` the task's state version,
 which a client sends back as `Last-Event-ID` when it reconnects: it gets the current state only if that is
-newer. A finished task's stream sends its final event (`done`, `failed` or `cancelled`) at once and ends.
+newer. A finished task's stream sends its final event (`done`, `failed` or `cancelled`) at once and ends; so does
+the stream of a task deleted before it finished, with a `cancelled` event (a delete cancels it first). Only a
+stopping gateway ends a stream without a final event: its client reconnects to another replica.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import AsyncIterator
 import msgspec
 from litestar.response import ServerSentEventMessage
 
-from transmute.core.models import Task
+from transmute.core.models import Task, TaskStatus, utcnow
 from transmute.services.api.live.state import LiveState
 from transmute.services.api.live.watch import Signal, state_version
 from transmute.services.api.schemas import status_of
@@ -36,6 +38,17 @@ def event_of(task: Task) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=data, event=kind, id=state_version(task))
 
 
+def deleted(task: Task) -> Task:
+    """The final state of a task deleted while the stream knew it as `task`, read from no database (the record is
+    gone): cancelled, as the delete's cancel left it in the store (status and `completed_at`, `updated_at` now;
+    its progress, attempt and run as they were), and expired now, since nothing of it is kept any more."""
+    if task.status.is_finished:
+        return task
+    now = utcnow()
+    return msgspec.structs.replace(task, status=TaskStatus.CANCELLED, completed_at=now, updated_at=now,
+                                   expires_at=now)
+
+
 def last_event_id(header: str | None) -> int:
     """The version a reconnecting client has seen (-1: none, or an id that is no number of ours)."""
     try:
@@ -52,20 +65,27 @@ async def task_events(live: LiveState, first: Task, *, seen: int, owner: str | N
         watch.offer(first)
         # Read again now the watch is on: a change applied between the route's read and the watch is not lost.
         again = await live.read(first.id, owner=owner)
-        if again is None:
+        if again is None:  # deleted meanwhile
+            yield event_of(deleted(first))
             return
         watch.offer(again)
         if again.status.is_finished or first.status.is_finished:
             final = again if again.status.is_finished else first
             yield event_of(final)
             return
+        # The newest state the stream knows, sent or not (a resumed stream skips what its client has seen).
+        known = max(first, again, key=state_version)
         while True:
             news = await watch.next(live.config.events_heartbeat)
-            if news is Signal.GONE:
+            if news is Signal.STOPPING:
+                return
+            if news is Signal.DELETED:
+                yield event_of(deleted(known))
                 return
             if news is Signal.QUIET:
                 yield HEARTBEAT
                 continue
+            known = news
             yield event_of(news)
             if news.status.is_finished:
                 return

@@ -13,8 +13,12 @@ class Signal(enum.Enum):
 
     QUIET = "quiet"
     """Nothing changed for the whole wait: time for a heartbeat."""
-    GONE = "gone"
-    """The task was deleted, or the gateway is stopping: the stream ends."""
+    DELETED = "deleted"
+    """The task was deleted: the stream sends its final `cancelled` event (a delete cancels an unfinished task
+    first), then ends."""
+    STOPPING = "stopping"
+    """The gateway is stopping: the stream ends without a final event (its client reconnects with Last-Event-ID
+    to another replica, which knows how the task stands)."""
 
 
 def state_version(task: Task) -> int:
@@ -36,33 +40,39 @@ class Watch:
         self.task_id = task_id
         self.sent_version = -1
         self._latest: Task | None = None
-        self._closed = False
+        self._closed: Signal | None = None
         self._changed = asyncio.Event()
 
     def offer(self, task: Task) -> None:
-        """Keep `task` if it is newer than what the stream has or holds (older or equal states are dropped)."""
+        """Keep `task` if it is newer than what the stream has or holds (older or equal states are dropped; so is
+        any state once the watch is closed: the stream ends after what it held then)."""
+        if self._closed is not None:
+            return
         version = state_version(task)
         held = state_version(self._latest) if self._latest is not None else self.sent_version
         if version > max(held, self.sent_version):
             self._latest = task
             self._changed.set()
 
-    def close(self) -> None:
-        self._closed = True
+    def close(self, reason: Signal) -> None:
+        """End the stream: `reason` is DELETED (the task was deleted) or STOPPING (the gateway stops). A delete
+        is news the stream's client can get nowhere else (the task answers 404 from now on): it is kept whichever
+        close comes first."""
+        if self._closed is not Signal.DELETED:
+            self._closed = reason
         self._changed.set()
 
     async def next(self, timeout: float) -> Task | Signal:
-        """The newest unsent state, or QUIET after `timeout` seconds without one, or GONE once closed."""
-        if self._latest is None and not self._closed:
+        """The newest unsent state, or QUIET after `timeout` seconds without one; once closed, the state it held
+        then (a final state offered just before a close is never lost), and after it the close's reason."""
+        if self._latest is None and self._closed is None:
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout)
             except TimeoutError:
                 return Signal.QUIET
         self._changed.clear()
-        if self._closed:
-            return Signal.GONE
         task, self._latest = self._latest, None
-        if task is None:
-            return Signal.QUIET
-        self.sent_version = state_version(task)
-        return task
+        if task is not None:
+            self.sent_version = state_version(task)
+            return task
+        return self._closed if self._closed is not None else Signal.QUIET
