@@ -65,15 +65,13 @@ class BrokerOutageFilter(logging.Filter):
             return True
         now = self.clock()
         key = f"{record.name}:{str(record.msg)[:20]}"
-        last = self._last.get(key)
-        if last is None:
-            self._last[key] = (now, 0)
-            return True
-        shown_at, left_out = last
+        shown_at, left_out = self._last.get(key, (float("-inf"), 0))
         if now - shown_at < self.quiet_seconds:
             self._last[key] = (shown_at, left_out + 1)
             return False
         self._last[key] = (now, 0)
+        if left_out == 0:  # the first of an outage: whole
+            return True
         record.msg = f"{record.getMessage()} (again; {left_out} like it in the last {now - shown_at:.0f} s not shown)"
         record.args, record.exc_info, record.exc_text = None, None, None
         return True

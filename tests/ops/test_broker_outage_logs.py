@@ -33,6 +33,10 @@ def test_a_consumer_failing_again_and_again_is_logged_once_then_once_a_minute_wi
     assert later.exc_info is None and later.args is None
     assert later.getMessage() == ("Consumer encountered a connection error: vhost outage not found "
                                   "(again; 19 like it in the last 60 s not shown)")
+    # The broker came back; an hour later another outage begins: its first failure is whole again.
+    now[0] += 3600
+    next_outage = failure()
+    assert quiet.filter(next_outage) and next_outage.exc_info is not None
 
 
 def test_each_consumer_and_every_other_record_are_logged_as_before():
