@@ -174,7 +174,7 @@ class DatabaseConfig(Section):
         json_schema_extra={"secret": True, "shown_default": "SQLite under the data folder"})
     pool_size: Annotated[int, AtLeast(1)] = Field(
         10, description="PostgreSQL connections a gateway process keeps for writes and listings (status reads "
-                        "take up to 4 more).")
+                        "take up to 4 more, and one listens for deleted tasks).")
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None, **given: Any) -> DatabaseConfig:

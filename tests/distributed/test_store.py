@@ -9,7 +9,7 @@ from tests.support.waiting import eventually
 from transmute.core.models import Task, TaskEvent, TaskResult
 from transmute.services.api.reconciler import Reconciler
 from transmute.settings import DatabaseConfig, ReconcilerConfig
-from transmute.store import TaskStore, open_store
+from transmute.store import TaskStore, open_store, sql
 
 
 async def _tasks(store: TaskStore, count: int) -> list[Task]:
@@ -118,7 +118,7 @@ async def test_a_task_read_back_from_postgresql_is_the_task_that_was_written_at_
         await other_replica.close()
 
 
-async def test_a_gateway_holds_no_more_postgresql_connections_than_its_pool_size_plus_four(database, monkeypatch):
+async def test_a_gateway_holds_no_more_postgresql_connections_than_its_pool_size_plus_five(database, monkeypatch):
     monkeypatch.setenv("TRANSMUTE_DATABASE_URL", database)
     monkeypatch.setenv("TRANSMUTE_DATABASE_POOL_SIZE", "2")
     config = DatabaseConfig.from_env()
@@ -133,6 +133,41 @@ async def test_a_gateway_holds_no_more_postgresql_connections_than_its_pool_size
         async with store.engine.connect() as conn:
             opened = (await conn.exec_driver_sql(
                 f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'")).scalar_one()
-        assert 2 <= opened <= 2 + 4
+        assert 2 <= opened <= 2 + 4 + 1  # the pool, the reads' pool, the LISTEN for deletes
     finally:
         await store.close()
+
+
+async def test_a_done_task_deleted_through_one_gateway_process_is_gone_from_another_that_had_read_it(
+        database, monkeypatch) -> None:
+    # Kept for ten minutes: only the delete's announcement can take it out of the other process's cache.
+    monkeypatch.setattr(sql, "FINISHED_CACHE_SECONDS", 600)
+    deleting, other = open_store(database), open_store(database)
+    await deleting.create_schema()
+    try:
+        tasks = await _tasks(deleting, 3)
+        for task in tasks:
+            assert await deleting.apply_event(TaskEvent(
+                task_id=task.id, seq=1, kind="done", at=task.created_at,
+                result=TaskResult(key=f"results/{task.id}.gif", filename="a.gif", size=9, mime_type="image/gif",
+                                  format="gif")))
+            assert (await other.get(task.id)).status.value == "done"  # read, and kept, by the other process
+
+        assert await deleting.delete(tasks[0].id)  # a DELETE through one process...
+        async def gone() -> bool:
+            return await other.get(tasks[0].id) is None
+
+        await eventually(gone, 10, "the other process to drop the deleted task")  # ...is a 404 through any
+        # The record TTL's sweep deletes too: the same announcement.
+        async with deleting.engine.begin() as conn:
+            await conn.exec_driver_sql("UPDATE transmute_tasks SET completed_at = completed_at - interval '400 days'")
+        assert await deleting.forget("record", [task.id for task in tasks[1:]]) == 2
+
+        async def all_gone() -> bool:
+            return await other.get_many([task.id for task in tasks]) == {} and all(
+                [await other.get(task.id) is None for task in tasks[1:]])
+
+        await eventually(all_gone, 10, "the other process to drop the swept tasks")
+    finally:
+        await deleting.close()
+        await other.close()

@@ -39,8 +39,9 @@ FINISHED_CACHE_SIZE = 10_000
 """Done tasks each gateway keeps in memory (clients poll a task's status until it is done, then often once or
 twice more), so those reads need no database."""
 FINISHED_CACHE_SECONDS = 2.0
-"""How long a cached done task is trusted: a delete through another gateway replica (or another process of
-this one) is seen by this one within it. Only done tasks are cached: a failed or cancelled one may be retried."""
+"""How long a cached done task is trusted. Only done tasks are cached: a failed or cancelled one may be retried, and
+a done one changes only by being deleted, which a backend shared by several processes announces to all of them
+(PostgreSQL: LISTEN/NOTIFY) or does not cache at all."""
 
 
 class SqlTaskStore(IdempotencyKeys, TaskStore):
@@ -130,11 +131,18 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
                 self._finished.pop(key, None)
                 return None
             task = to_task(row, self.retention)
-            if task.status is TaskStatus.DONE:
+            if task.status is TaskStatus.DONE and self._may_cache_finished():
                 self._remember_finished(key, task)
         if owner is not None and task.owner != owner:
             return None
         return task
+
+    def _may_cache_finished(self) -> bool:
+        """Whether a done task read now may be cached: this process hears of every delete meanwhile."""
+        return True
+
+    async def _announce_gone(self, keys: Sequence[int]) -> None:
+        """Tell the other processes sharing the database that these tasks were deleted (their caches drop them)."""
 
     def _remember_finished(self, key: int, task: Task) -> None:
         self._finished[key] = (time.monotonic() + FINISHED_CACHE_SECONDS, task)
@@ -258,7 +266,10 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
         statement = delete(TaskRow).where(TaskRow.id == key)
         if owner is not None:
             statement = statement.where(TaskRow.owner == owner)
-        return (await self._write(statement)).rowcount == 1
+        if (await self._write(statement)).rowcount != 1:
+            return False
+        await self._announce_gone([key])
+        return True
 
     async def count_queued(self) -> int:
         query = select(func.count()).select_from(TaskRow).where(TaskRow.status == TaskStatus.QUEUED.value)
@@ -337,11 +348,12 @@ class SqlTaskStore(IdempotencyKeys, TaskStore):
         for key in keys:
             self._finished.pop(key, None)
         if kind == "record":
-            statement: Any = delete(TaskRow).where(*conditions)
-        else:
-            column = "source_removed_at" if kind == "source" else "result_removed_at"
-            statement = update(TaskRow).where(*conditions).values({column: utcnow()})
-        return (await self._write(statement)).rowcount
+            removed = (await self._write(delete(TaskRow).where(*conditions))).rowcount
+            if removed:
+                await self._announce_gone(keys)
+            return removed
+        column = "source_removed_at" if kind == "source" else "result_removed_at"
+        return (await self._write(update(TaskRow).where(*conditions).values({column: utcnow()}))).rowcount
 
     async def claim_lease(self, name: str, holder: str, *, seconds: float) -> bool:
         now = utcnow()
