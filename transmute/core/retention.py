@@ -52,6 +52,8 @@ class Retention:
             removed, kind = task.source_removed_at, "source"
         else:
             return record
-        candidates = [when for when in (removed or self.ends(kind, task.completed_at), record) if when is not None]
+        # The time promised while the task was kept, also once the sweeper (a little later) removed it; an earlier
+        # removal (the TTL shortened since) is the true one.
+        candidates = [when for when in (self.ends(kind, task.completed_at), removed, record) if when is not None]
         return min(candidates) if candidates else None
 
