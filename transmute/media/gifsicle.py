@@ -43,9 +43,10 @@ def run_gifsicle(source: Path, output: Path, *, limits: ConversionLimits, lossy:
     ConversionCancelled / ConversionTimeout (gifsicle's whole group killed) when asked to stop."""
     if cancel is not None and cancel.is_set():
         raise ConversionCancelled("The conversion was cancelled.")
-    # -O1 (store each frame's changed area): with --lossy=5 on a 3 s 480 px clip, 2.1 MB in 0.46 s CPU against
-    # 2.5 MB in 1.17 s without it (docs/gif-quality.md); -O2/-O3 gave the same bytes for 5-7x the time.
-    arguments = [GIFSICLE, "--no-warnings", "-O1"]
+    # -O2: ffmpeg marks the pixels a frame leaves unchanged transparent, and gifsicle re-optimises every frame
+    # it rewrites; at -O1 that transparency is lost and a still-background clip (a screen recording, a fixed
+    # camera) came out 2-6x larger with --lossy than without. -O3 gave 1-3 % less for 3x the time.
+    arguments = [GIFSICLE, "--no-warnings", "-O2"]
     if lossy:
         arguments.append(f"--lossy={lossy}")
     if colors is not None:

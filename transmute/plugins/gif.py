@@ -78,8 +78,8 @@ class GifOptions(VideoOptions, kw_only=True):
 
     quality: Annotated[Quality, Meta(description="Palette size and encoder effort.")] = "medium"
     high_quality: Annotated[bool, Meta(description=(
-        "Slower: the best palette and scaling, no bayer pattern (`dither=bayer`, the default, becomes none) "
-        "and, when gifsicle is installed, a light lossy LZW pass (lossy 5 unless `lossy` says otherwise)."))] = False
+        "Slower: the best palette and scaling, and no bayer pattern (`dither=bayer`, the default, becomes "
+        "none)."))] = False
     dither: Annotated[Dither, Meta(description="How colours between palette entries are dithered.")] = "bayer"
     loop: Annotated[int, Meta(ge=0, le=65535, description=(
         "How many times the GIF plays: 0 for ever; N plays it N times in all (3: played 3 times, i.e. repeated "
@@ -126,8 +126,10 @@ class QualitySettings:
     """The paletteuse dither used when the `dither` option is `bayer` (its default)."""
     palette_step: int = 1
     """palettegen sees one output frame in this many (framestep): its colour histogram is its slowest part."""
-    lossy: int = 0
-    """gifsicle's --lossy when the `lossy` option is 0 and gifsicle is installed (0: no gifsicle pass)."""
+    via_yuv444: bool = False
+    """Scale to yuv444p, then convert that to RGB: the same picture (issue 13's SSIM within 0.001) as scaling
+    straight to RGB with the full-chroma flags, which takes swscale's slow path: 10-50 % less time, 0-15 %
+    smaller GIFs on real footage."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -137,14 +139,15 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
-                               bayer_dither="none", palette_step=2, lossy=5)
+                               bayer_dither="none", palette_step=2, via_yuv444=True)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
 reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
-dither instead of bayer (smaller, equal or better SSIM on every clip measured), the palette from every second
-frame (20-35 % less CPU, SSIM equal or better), and gifsicle -O1 --lossy=5 when installed (0.7-0.95x the
-size for 0.001-0.03 SSIM)."""
+dither instead of bayer (smaller, equal or better SSIM on every clip measured) and the palette from every second
+frame (20-35 % less CPU, SSIM equal or better). No lossy pass unless `lossy` asks: on real footage ffmpeg's GIF,
+whose unchanged pixels are transparent, was already smaller than gifski's on 4 of 8 clips, and gifsicle's
+--lossy=5 cost 0.002-0.004 SSIM and as much time again as ffmpeg."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
@@ -182,6 +185,14 @@ def settings_for(params: GifOptions) -> QualitySettings:
     return settings
 
 
+def gif_frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
+    """The shared chain (transmute.media.video.source_video) with `settings`' scaler, in RGB for palettegen."""
+    video = source_video(job, the_plan, scale_flags=settings.scale_flags)
+    if settings.via_yuv444:
+        video = video.filter("format", "yuv444p").filter("scale", flags=settings.scale_flags).filter("format", "bgra")
+    return video
+
+
 def netscape_loop(loop: int) -> int:
     """ffmpeg's GIF `-loop` for the `loop` option. `loop` counts plays (0 = for ever); the NETSCAPE2.0 field
     ffmpeg writes counts repeats after the first play (0 = for ever), and -1 leaves the block out (one play)."""
@@ -216,20 +227,10 @@ def needs_gifsicle(params: GifOptions) -> str | None:
     return None
 
 
-def lossy_level(params: GifOptions) -> int:
-    """gifsicle's --lossy for `params`: the `lossy` option, else the quality's own (high_quality's 5) when
-    gifsicle is installed; without gifsicle high_quality stays ffmpeg's GIF (larger, as sharp)."""
-    if params.lossy > 0:
-        return params.lossy
-    own = settings_for(params).lossy
-    return own if own and gifsicle_installed() else 0
-
-
 def runs_gifsicle(params: GifOptions) -> bool:
-    """Whether gifsicle rewrites ffmpeg's GIF: when needed (needs_gifsicle), for high_quality's own lossy pass,
-    and for any `colors` when installed, to drop the colour-table entries ffmpeg 5 pads to 256."""
-    return (needs_gifsicle(params) is not None or lossy_level(params) > 0
-            or (params.colors is not None and gifsicle_installed()))
+    """Whether gifsicle rewrites ffmpeg's GIF: when needed (needs_gifsicle), and for any `colors` when
+    installed, to drop the colour-table entries ffmpeg 5 pads to 256."""
+    return needs_gifsicle(params) is not None or (params.colors is not None and gifsicle_installed())
 
 
 def one_pass_mb(the_plan: Plan, params: GifOptions) -> float:
@@ -271,7 +272,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
     written = work_dir / "ffmpeg.gif" if post else output
     if uses_one_pass(the_plan, params, job.limits):
-        split = source_video(job, the_plan, scale_flags=settings.scale_flags).split()
+        split = gif_frames(job, the_plan, settings).split()
         gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, written)
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(low, top), stall_estimate=estimate,
@@ -280,7 +281,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
         middle = low + (top - low) * PALETTE_SHARE / 100
         palette = work_dir / "palette.png"
         palette_pass = (
-            _palettegen(source_video(job, the_plan, scale_flags=settings.scale_flags), settings)
+            _palettegen(gif_frames(job, the_plan, settings), settings)
             .output(local_input(palette), vframes=1, update=1)
             .overwrite_output()
         )
@@ -290,7 +291,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
         palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file",
                                      max_pixels=65536)  # a 16x16 palette (the PNG
         # decoder counts its width in bytes: 64x16), with room; it is our own file
-        frames = source_video(job, the_plan, scale_flags=settings.scale_flags)
+        frames = gif_frames(job, the_plan, settings)
         gif = _paletteuse(ordered(frames, params), palette_input.video, params, settings, written)
         buffered = params.reverse or params.boomerang
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
@@ -300,7 +301,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
         raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
     if post:
         small = params.colors if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS else None
-        run_gifsicle(written, output, limits=job.limits, lossy=lossy_level(params), colors=small, cancel=job.cancel,
+        run_gifsicle(written, output, limits=job.limits, lossy=params.lossy, colors=small, cancel=job.cancel,
                      timeout=remaining(), needed_for=needs_gifsicle(params) or "colors")
         written.unlink(missing_ok=True)
         job.progress(high)
@@ -340,13 +341,12 @@ class SizeLadder:
         """The ladder from `params`, whose planned output is `width` pixels wide, of a source shown at
         `source_fps` frames a second (None: unknown)."""
         colors = settings_for(params).max_colors if params.colors is None else params.colors
-        lossy = lossy_level(params) if lossy_available else params.lossy
-        return cls(width=width, fps=params.fps, colors=colors, lossy=lossy,
+        return cls(width=width, fps=params.fps, colors=colors, lossy=params.lossy,
                    source_fps=source_fps * params.speed if source_fps else float(params.fps),
                    min_width=min(width, max(LADDER_MIN_WIDTH, width // 4)),
                    min_fps=min(params.fps, max(LADDER_MIN_FPS, params.fps // 2)),
                    min_colors=min(colors, LADDER_MIN_COLORS),
-                   max_lossy=max(lossy, LADDER_LOSSY) if lossy_available else lossy)
+                   max_lossy=max(params.lossy, LADDER_LOSSY) if lossy_available else params.lossy)
 
     def at(self, t: float) -> tuple[int, int, int, int]:
         """(width, fps, colours, lossy) at position t: lossy linear, the others geometric within their stage."""
