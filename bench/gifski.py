@@ -1,10 +1,12 @@
 """Figure 9: transmute's GIFs against gifski (the quality reference), on clips that resemble real footage.
 
-gifski (https://gif.ski, pngquant per frame, temporal dithering) is fed the frames the GIF should show:
-PNG frames ffmpeg extracts at the same fps and size with the faithful scaler (gif_measure.REFERENCE_SCALER),
-at `--quality 90`. SSIM is bench/gif_measure.py's: each GIF against the source put through that same fps
-and scale. gifski is not a Python package: scripts/bench.sh installs the npm package `gifski` (a prebuilt
-binary) into .bench-tools/; without it the figure's row says it was skipped and the suite still passes.
+gifski (https://gif.ski, pngquant per frame, temporal dithering) is fed the frames the GIF should show, as
+issue 13 measures it: PNG frames ffmpeg extracts at the same fps and a lanczos scale to the same width, at
+`--quality 90`. SSIM is the issue's (gif_measure.ssim_yuv444: against those frames, in yuv444p); the faithful
+rgb24 SSIM of bench/gif_quality.py is kept beside it. Besides the generated clips, every video in the folder
+BENCH_GIF_CLIPS (real footage: not in the repository) gets a row. gifski is not a Python package:
+scripts/bench.sh installs the npm package `gifski` (a prebuilt binary) into .bench-tools/; without it the
+figure's row says it was skipped and the suite still passes.
 """
 
 from __future__ import annotations
@@ -171,6 +173,19 @@ def make_clips(folder: Path, size: str, seconds: float) -> dict[str, Path]:
     return clips
 
 
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v")
+
+
+def real_clips(folder: str | None = None) -> dict[str, Path]:
+    """The videos in BENCH_GIF_CLIPS (or `folder`), by name: real footage a user brings, measured whole (keep them
+    a few seconds long). Empty when the variable is not set."""
+    folder = folder if folder is not None else os.environ.get("BENCH_GIF_CLIPS")
+    if not folder:
+        return {}
+    return {f"real {path.stem}": path for path in sorted(Path(folder).iterdir())
+            if path.suffix.lower() in VIDEO_SUFFIXES}
+
+
 def _run(command: list[str]) -> float:
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900)
@@ -185,20 +200,13 @@ def extract_frames(source: Path, folder: Path, width: int) -> tuple[list[Path], 
     for old in folder.glob("*.png"):
         old.unlink()
     took = _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(source), "-vf",
-                 f"fps={FPS},scale={width}:-1:flags={gif_measure.REFERENCE_SCALER}", str(folder / "%05d.png")])
+                 f"fps={FPS},scale={width}:-2:flags={gif_measure.ISSUE_SCALER}", str(folder / "%05d.png")])
     return sorted(folder.glob("*.png")), took
-
-
-def frame_size(frame: Path) -> tuple[int, int]:
-    shown = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
-                            str(frame)], capture_output=True, text=True, check=True).stdout
-    width, height = shown.strip().split(",")
-    return int(width), int(height)
 
 
 def run_gifski(gifski: str, frames: list[Path], output: Path, quality: int = GIFSKI_QUALITY) -> float:
     """gifski on `frames` at FPS; width and height given so its default ~800x600 cap never rescales them."""
-    width, height = frame_size(frames[0])
+    width, height = gif_measure.gif_size(frames[0])
     return _run([gifski, "--quiet", "--fps", str(FPS), "--quality", str(quality), "--width", str(width),
                  "--height", str(height), "--output", str(output), *map(str, frames)])
 
@@ -206,28 +214,31 @@ def run_gifski(gifski: str, frames: list[Path], output: Path, quality: int = GIF
 def plain_palette(source: Path, output: Path, width: int) -> float:
     """ffmpeg's plain palette pipeline: the two filters at their defaults (sierra2_4a dither)."""
     return _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(source), "-filter_complex",
-                 f"fps={FPS},scale={width}:-1:flags=lanczos,split[a][b];[a]palettegen[p];[b][p]paletteuse",
+                 f"fps={FPS},scale={width}:-2:flags=lanczos,split[a][b];[a]palettegen[p];[b][p]paletteuse",
                  "-loop", "0", str(output)])
 
 
 @dataclass
 class Measured:
-    """One GIF of one clip: size, SSIM against the faithful reference, and the time to make it."""
+    """One GIF of one clip: size, SSIM (issue 13's, and the faithful rgb24 one), and the time to make it."""
 
     source: str
     setting: str
     kib: float
     ssim: float
+    """Issue 13's SSIM (gif_measure.ssim_yuv444): the one the target compares."""
     seconds: float
     note: str = ""
     extract_seconds: float = 0.0
     """gifski only: the time ffmpeg took to extract its PNG frames (what a gifski user pays to start from a video)."""
+    ssim_rgb: float = 0.0
+    """SSIM against the faithful rgb24 picture (gif_measure.ssim), as in docs/gif-quality.md's other tables."""
 
 
 def measure(source: Path, output: Path, name: str, setting: str, width: int, seconds: float,
             note: str = "", extract_seconds: float = 0.0) -> Measured:
-    return Measured(name, setting, output.stat().st_size / 1024,
-                    gif_measure.ssim(output, source, width=width, fps=FPS), seconds, note, extract_seconds)
+    return Measured(name, setting, output.stat().st_size / 1024, gif_measure.ssim_yuv444(output, source, fps=FPS),
+                    seconds, note, extract_seconds, ssim_rgb=gif_measure.ssim(output, source, width=width, fps=FPS))
 
 
 def compare_clip(gifski: str, name: str, source: Path, work: Path, width: int, repeats: int) -> list[Measured]:

@@ -66,7 +66,7 @@ def test_the_gifski_figure_compares_every_clip_or_says_it_was_skipped(smoke: dic
     settings = {(item["source"], item["setting"].split()[0]) for item in smoke["results"]["gifski"]}
     assert settings == {(clip, tool) for clip in clips for tool in ("gifski", "transmute", "ffmpeg")}
     assert all(0 < item["ssim"] <= 1 and item["kib"] > 0 for item in smoke["results"]["gifski"])
-    assert "| clip | setting | size KiB | SSIM | time s | notes |" in smoke["markdown"]
+    assert "| clip | setting | size KiB | SSIM | SSIM, faithful rgb24 | time s | notes |" in smoke["markdown"]
     verdicts = smoke["markdown"].split("| target | target, extraction counted |\n|---|")[1].split("\n\n")[0]
     rows = [line.split(" | ") for line in verdicts.splitlines()[1:]]
     assert sorted(row[0].removeprefix("| ") for row in rows) == sorted(clips)
