@@ -27,7 +27,8 @@ REFERENCE_SCALER = "lanczos+accurate_rnd+full_chroma_int+full_chroma_inp"
 edges; measured against it, a GIF made with the accurate scaler looked worse than one made without."""
 
 
-def gif_size(gif: Path) -> tuple[int, int]:
+def picture_size(gif: Path) -> tuple[int, int]:
+    """Width and height of the picture in `gif` (a GIF, or any image or video ffprobe reads)."""
     shown = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
                             str(gif)], capture_output=True, text=True, check=True).stdout
     width, height = shown.strip().split(",")[:2]
@@ -37,7 +38,7 @@ def gif_size(gif: Path) -> tuple[int, int]:
 def ssim(gif: Path, source: Path, width: int = 480, fps: int = 15) -> float:
     """SSIM against the faithful rgb24 picture of the source at the GIF's fps and size (`width` is kept for the
     callers; the GIF's own size is used, so an odd scaled height cannot differ by a row)."""
-    width, height = gif_size(gif)
+    width, height = picture_size(gif)
     log = ffmpeg("-i", str(gif), "-i", str(source), "-filter_complex",
                  f"[1:v]fps={fps},scale={width}:{height}:flags={REFERENCE_SCALER},format=rgb24[ref];"
                  "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-")
@@ -52,7 +53,7 @@ scaled at full size there, so this reference is not blurred the way plain lanczo
 def ssim_yuv444(gif: Path, source: Path, fps: int = 15) -> float:
     """SSIM as issue 13 measures it: all frames, against the source through the same fps and a lanczos scale to
     the GIF's size, both in yuv444p (Y, U and V weigh alike, so colour counts for two thirds)."""
-    width, height = gif_size(gif)
+    width, height = picture_size(gif)
     log = ffmpeg("-i", str(gif), "-i", str(source), "-filter_complex",
                  f"[1:v]fps={fps},scale={width}:{height}:flags={ISSUE_SCALER},format=yuv444p[ref];"
                  "[0:v]format=yuv444p[gif];[gif][ref]ssim", "-f", "null", "-")

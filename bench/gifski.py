@@ -206,7 +206,7 @@ def extract_frames(source: Path, folder: Path, width: int) -> tuple[list[Path], 
 
 def run_gifski(gifski: str, frames: list[Path], output: Path, quality: int = GIFSKI_QUALITY) -> float:
     """gifski on `frames` at FPS; width and height given so its default ~800x600 cap never rescales them."""
-    width, height = gif_measure.gif_size(frames[0])
+    width, height = gif_measure.picture_size(frames[0])
     return _run([gifski, "--quiet", "--fps", str(FPS), "--quality", str(quality), "--width", str(width),
                  "--height", str(height), "--output", str(output), *map(str, frames)])
 

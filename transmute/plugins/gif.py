@@ -127,7 +127,7 @@ class QualitySettings:
     palette_step: int = 1
     """palettegen sees one output frame in this many (framestep): its colour histogram is its slowest part."""
     via_yuv444: bool = False
-    """Scale to yuv444p, then convert that to RGB: the same picture (issue 13's SSIM within 0.001) as scaling
+    """Scale to yuv444p, then convert that to RGB: the same picture (issue 13's SSIM within 0.0011) as scaling
     straight to RGB with the full-chroma flags, which takes swscale's slow path: 10-50 % less time, 0-15 %
     smaller GIFs on real footage."""
 
@@ -147,7 +147,7 @@ reach gifski's quality at a smaller file in less time (issue 13; docs/gif-qualit
 dither instead of bayer (smaller, equal or better SSIM on every clip measured) and the palette from every second
 frame (20-35 % less CPU, SSIM equal or better). No lossy pass unless `lossy` asks: on real footage ffmpeg's GIF,
 whose unchanged pixels are transparent, was already smaller than gifski's on 4 of 8 clips, and gifsicle's
---lossy=5 cost 0.002-0.004 SSIM and as much time again as ffmpeg."""
+--lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
