@@ -269,6 +269,30 @@ def test_high_quality_needs_no_gifsicle(camera, camera_hq, tmp_path, without_gif
     assert without.progress[-1] == 100.0
 
 
+@pytest.fixture(scope="module")
+def fixed_camera(tmp_path_factory):
+    """320x180, 2 s at 15 fps: a detailed still scene with sensor grain (temporal noise) and a box crossing it."""
+    path = tmp_path_factory.mktemp("fixed") / "fixed.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15:duration=0.1,loop=loop=29:size=1:start=0,"
+           "setpts=N/15/TB[bg];color=c=#f1faee:size=50x40:rate=15[box];"
+           "[bg][box]overlay=x=20+100*t:y=70:shortest=1,noise=alls=2:allf=t+u:all_seed=7",
+           "-c:v", "libx264", "-crf", "4", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def test_high_quality_stores_a_grainy_still_background_once_and_looks_the_same(fixed_camera, tmp_path,
+                                                                                monkeypatch):
+    held = convert(fixed_camera, tmp_path / "held.gif", high_quality=True, width=320)
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, still_tolerance=0))
+    every = convert(fixed_camera, tmp_path / "every.gif", high_quality=True, width=320)
+    assert held.path.stat().st_size < 0.5 * every.path.stat().st_size
+    assert ssim_to_source(held.path, fixed_camera, 320) > ssim_to_source(every.path, fixed_camera, 320) - 0.01
+    assert (held.gif.frame_count, held.gif.duration, held.gif.loop_count) == (every.gif.frame_count,
+                                                                              every.gif.duration, 0)
+    assert held.progress == sorted(held.progress) and held.progress[-1] == 100.0
+    assert not list((tmp_path / "held.work").glob("*.pal8"))
+
+
 def test_a_lossy_option_makes_a_high_quality_gif_smaller(camera, camera_hq, tmp_path):
     heavy = convert(camera, tmp_path / "heavy.gif", high_quality=True, width=320, lossy=80).path
     assert heavy.stat().st_size < 0.8 * camera_hq.path.stat().st_size

@@ -25,6 +25,10 @@ Every ffmpeg input (the source and the palette) is a `file:` path opened with `-
 (the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
 every output a `file:` path.
 
+With `high_quality`, paletteuse writes its frames as pal8 rawvideo instead of a GIF; the pixels that barely
+change are held still there (transmute.media.still_pixels), and a last, short ffmpeg run writes the GIF from
+them (the last STILL_SHARE of the bar).
+
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
 SizeLadder; up to 4 encodes on one progress bar).
@@ -62,6 +66,7 @@ from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
 from transmute.media.run import run_ffmpeg
 from transmute.media.size_search import Attempt, SizeNotReached, search_size
+from transmute.media.still_pixels import hold_still_pixels
 from transmute.media.video import Plan, ordered, plan, source_video
 
 Quality = Literal["low", "medium", "high"]
@@ -130,6 +135,9 @@ class QualitySettings:
     """Scale to yuv444p, then convert that to RGB: the same picture (issue 13's SSIM within 0.0011) as scaling
     straight to RGB with the full-chroma flags, which takes swscale's slow path: 10-50 % less time, 0-15 %
     smaller GIFs on real footage."""
+    still_tolerance: int = 0
+    """A pixel keeps the colour the GIF shows until its new one differs by more than this in R, G, B or alpha
+    (transmute.media.still_pixels; 0: off): grain then stays transparent instead of being stored again."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -139,15 +147,15 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
-                               bayer_dither="none", palette_step=2, via_yuv444=True)
+                               bayer_dither="none", palette_step=2, via_yuv444=True, still_tolerance=5)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
 reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
-dither instead of bayer (smaller, equal or better SSIM on every clip measured) and the palette from every second
-frame (20-35 % less CPU, SSIM equal or better). No lossy pass unless `lossy` asks: on real footage ffmpeg's GIF,
-whose unchanged pixels are transparent, was already smaller than gifski's on 4 of 8 clips, and gifsicle's
---lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
+dither instead of bayer (smaller, equal or better SSIM on every clip measured), the palette from every second
+frame (20-35 % less CPU, SSIM equal or better), and pixels held still until they change by more than 5 levels
+(grain stored once; docs/gif-quality.md, "Still pixels"). No lossy pass unless `lossy` asks: on real footage
+gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
@@ -206,16 +214,38 @@ def _palettegen(video, settings: QualitySettings):
 
 
 def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path | str):
-    """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, played `loop` times."""
+    """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, played `loop` times; or,
+    with `still_tolerance`, the paletted frames as pal8 rawvideo, which `_hold_and_write` makes a GIF of."""
     dither = settings.bayer_dither if params.dither == "bayer" else params.dither
     use = {"dither": ffmpeg_dither(dither), "diff_mode": settings.diff_mode}
     if dither == "bayer":
         use["bayer_scale"] = settings.bayer_scale
-    return (
-        ffmpeg.filter([video, palette], "paletteuse", **use)
-        .output(local_input(output), format="gif", loop=netscape_loop(params.loop))
-        .overwrite_output()
-    )
+    mapped = ffmpeg.filter([video, palette], "paletteuse", **use)
+    if settings.still_tolerance:
+        return mapped.output(local_input(output), format="rawvideo", pix_fmt="pal8").overwrite_output()
+    return mapped.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
+
+
+STILL_SHARE = 0.15
+"""Share of an encode's progress given to holding still pixels and writing the GIF from the held frames."""
+
+
+def _hold_and_write(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
+                    frames: Path, output: Path, out_seconds: float, progress_span: tuple[float, float],
+                    remaining) -> None:
+    """Hold the still pixels of the pal8 `frames` (transmute.media.still_pixels), then write them as the GIF
+    `output`, played `loop` times; `frames` is removed."""
+    try:
+        hold_still_pixels(frames, the_plan.out_width, the_plan.out_height, settings.still_tolerance,
+                          cancel=job.cancel)
+        held = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="pal8",
+                            s=f"{the_plan.out_width}x{the_plan.out_height}", framerate=params.fps,
+                            protocol_whitelist="file")
+        gif = held.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
+        run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
+                   timeout=remaining(), progress_span=progress_span, frame_rate=params.fps)
+    finally:
+        frames.unlink(missing_ok=True)
 
 
 def needs_gifsicle(params: GifOptions) -> str | None:
@@ -269,11 +299,14 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
     low, high = progress_span
     post = runs_gifsicle(params)
-    top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
+    gif_top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
     written = work_dir / "ffmpeg.gif" if post else output
+    held = settings.still_tolerance > 0
+    top = low + (gif_top - low) * (1 - STILL_SHARE) if held else gif_top
+    mapped = work_dir / "frames.pal8" if held else written
     if uses_one_pass(the_plan, params, job.limits):
         split = gif_frames(job, the_plan, settings).split()
-        gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, written)
+        gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, mapped)
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(low, top), stall_estimate=estimate,
                    stall_share=ONE_PASS_STALL_SHARE, frame_rate=params.fps)
@@ -292,13 +325,16 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
                                      max_pixels=65536)  # a 16x16 palette (the PNG
         # decoder counts its width in bytes: 64x16), with room; it is our own file
         frames = gif_frames(job, the_plan, settings)
-        gif = _paletteuse(ordered(frames, params), palette_input.video, params, settings, written)
+        gif = _paletteuse(ordered(frames, params), palette_input.video, params, settings, mapped)
         buffered = params.reverse or params.boomerang
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(middle, top),
                    stall_estimate=estimate if buffered else None, stall_share=0.5, frame_rate=params.fps)
-    if not written.is_file() or written.stat().st_size == 0:
+    if not mapped.is_file() or mapped.stat().st_size == 0:
+        mapped.unlink(missing_ok=True)
         raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
+    if held:
+        _hold_and_write(job, params, the_plan, settings, mapped, written, out_seconds, (top, gif_top), remaining)
     if post:
         small = params.colors if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS else None
         run_gifsicle(written, output, limits=job.limits, lossy=params.lossy, colors=small, cancel=job.cancel,
