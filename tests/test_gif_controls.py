@@ -293,6 +293,17 @@ def test_high_quality_stores_a_grainy_still_background_once_and_looks_the_same(f
     assert not list((tmp_path / "held.work").glob("*.pal8"))
 
 
+def test_high_quality_keeps_a_transparent_source_transparent(tmp_path):
+    source = tmp_path / "alpha.mov"  # 64x48, the left half transparent (ProRes 4444 carries alpha)
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48:r=10:d=1,format=rgba,"
+           "geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,32),0,255)'",
+           "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", str(source))
+    converted = convert(source, tmp_path / "hq.gif", high_quality=True, width=64)
+    first = rgb_frames(converted.path, pix_fmt="rgba")[0]
+    alpha = first[3::4]
+    assert alpha[:32].count(0) == 32 and alpha[32:64].count(255) == 32  # first row: left clear, right red
+
+
 def test_a_lossy_option_makes_a_high_quality_gif_smaller(camera, camera_hq, tmp_path):
     heavy = convert(camera, tmp_path / "heavy.gif", high_quality=True, width=320, lossy=80).path
     assert heavy.stat().st_size < 0.8 * camera_hq.path.stat().st_size
