@@ -35,14 +35,19 @@ def picture_size(gif: Path) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def ssim(gif: Path, source: Path, width: int = 480, fps: int = 15) -> float:
-    """SSIM against the faithful rgb24 picture of the source at the GIF's fps and size (`width` is kept for the
-    callers; the GIF's own size is used, so an odd scaled height cannot differ by a row)."""
+def _ssim(gif: Path, source: Path, fps: int, scaler: str, pix_fmt: str) -> float:
+    """SSIM (all frames) of `gif` against `source` through `fps` and `scaler` to the GIF's own size (so an odd
+    scaled height cannot differ by a row), both in `pix_fmt`."""
     width, height = picture_size(gif)
     log = ffmpeg("-i", str(gif), "-i", str(source), "-filter_complex",
-                 f"[1:v]fps={fps},scale={width}:{height}:flags={REFERENCE_SCALER},format=rgb24[ref];"
-                 "[0:v]format=rgb24[gif];[gif][ref]ssim", "-f", "null", "-")
+                 f"[1:v]fps={fps},scale={width}:{height}:flags={scaler},format={pix_fmt}[ref];"
+                 f"[0:v]format={pix_fmt}[gif];[gif][ref]ssim", "-f", "null", "-")
     return float(re.findall(r"All:([0-9.]+)", log)[-1])
+
+
+def ssim(gif: Path, source: Path, fps: int = 15) -> float:
+    """SSIM against the faithful rgb24 picture of the source at the GIF's fps and size."""
+    return _ssim(gif, source, fps, REFERENCE_SCALER, "rgb24")
 
 
 ISSUE_SCALER = "lanczos"
@@ -53,11 +58,7 @@ scaled at full size there, so this reference is not blurred the way plain lanczo
 def ssim_yuv444(gif: Path, source: Path, fps: int = 15) -> float:
     """SSIM as issue 13 measures it: all frames, against the source through the same fps and a lanczos scale to
     the GIF's size, both in yuv444p (Y, U and V weigh alike, so colour counts for two thirds)."""
-    width, height = picture_size(gif)
-    log = ffmpeg("-i", str(gif), "-i", str(source), "-filter_complex",
-                 f"[1:v]fps={fps},scale={width}:{height}:flags={ISSUE_SCALER},format=yuv444p[ref];"
-                 "[0:v]format=yuv444p[gif];[gif][ref]ssim", "-f", "null", "-")
-    return float(re.findall(r"All:([0-9.]+)", log)[-1])
+    return _ssim(gif, source, fps, ISSUE_SCALER, "yuv444p")
 
 
 def convert(source: Path, output: Path, **values) -> float:

@@ -189,7 +189,7 @@ def gifski_settings(folder: Path) -> None:
     print("| clip | setting | size KiB | SSIM | time s |\n|---|---|---|---|---|")
 
     def row(name: str, label: str, path: Path, seconds: float) -> None:
-        print(f"| {name} | {label} | {path.stat().st_size / 1024:.0f} | {ssim(path, clips[name], width):.4f} "
+        print(f"| {name} | {label} | {path.stat().st_size / 1024:.0f} | {ssim(path, clips[name]):.4f} "
               f"| {seconds:.2f} |", flush=True)
 
     for name, source in clips.items():

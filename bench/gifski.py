@@ -235,10 +235,10 @@ class Measured:
     """SSIM against the faithful rgb24 picture (gif_measure.ssim), as in docs/gif-quality.md's other tables."""
 
 
-def measure(source: Path, output: Path, name: str, setting: str, width: int, seconds: float,
+def measure(source: Path, output: Path, name: str, setting: str, seconds: float,
             note: str = "", extract_seconds: float = 0.0) -> Measured:
     return Measured(name, setting, output.stat().st_size / 1024, gif_measure.ssim_yuv444(output, source, fps=FPS),
-                    seconds, note, extract_seconds, ssim_rgb=gif_measure.ssim(output, source, width=width, fps=FPS))
+                    seconds, note, extract_seconds, ssim_rgb=gif_measure.ssim(output, source, fps=FPS))
 
 
 def compare_clip(gifski: str, name: str, source: Path, work: Path, width: int, repeats: int) -> list[Measured]:
@@ -255,11 +255,11 @@ def compare_clip(gifski: str, name: str, source: Path, work: Path, width: int, r
     for frame in frames:
         frame.unlink()
     return [
-        measure(source, outputs["gifski"], name, f"gifski -Q {GIFSKI_QUALITY}", width, statistics.median(gifski_s),
+        measure(source, outputs["gifski"], name, f"gifski -Q {GIFSKI_QUALITY}", statistics.median(gifski_s),
                 note=f"+{extract_s:.2f} s extracting {len(frames)} PNG frames", extract_seconds=extract_s),
-        measure(source, outputs["high_quality"], name, "transmute high_quality", width, statistics.median(best_s)),
-        measure(source, outputs["default"], name, "transmute default (medium)", width, default_s),
-        measure(source, outputs["plain"], name, "ffmpeg palettegen,paletteuse", width, plain_s),
+        measure(source, outputs["high_quality"], name, "transmute high_quality", statistics.median(best_s)),
+        measure(source, outputs["default"], name, "transmute default (medium)", default_s),
+        measure(source, outputs["plain"], name, "ffmpeg palettegen,paletteuse", plain_s),
     ]
 
 

@@ -621,12 +621,12 @@ def fig_quality(rows: list[Row], work: Path, scale: Scale) -> list[dict[str, Any
                f"{chain},split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer",
                "-loop", "0", str(ref))
         base = {"naive": naive, "reference": ref}
-        measured = {label: (path.stat().st_size / 1024, gif_measure.ssim(path, source, width=width))
+        measured = {label: (path.stat().st_size / 1024, gif_measure.ssim(path, source))
                     for label, path in base.items()}
         for level, values in LEVELS.items():
             out = work / f"q-{name}-{level}.gif"
             seconds = gif_measure.convert(source, out, **{**values, "width": width})
-            measured[level] = (out.stat().st_size / 1024, gif_measure.ssim(out, source, width=width))
+            measured[level] = (out.stat().st_size / 1024, gif_measure.ssim(out, source))
             size, ssim = measured[level]
             ref_size, ref_ssim = measured["reference"]
             naive_size, naive_ssim = measured["naive"]
