@@ -17,8 +17,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from transmute.core.errors import ConversionCancelled
 
 PALETTE_BYTES = 256 * 4
@@ -28,6 +26,8 @@ def hold_still_pixels(frames: Path, width: int, height: int, tolerance: int,
                       cancel: threading.Event | None = None) -> None:
     """Rewrite the `pal8` rawvideo file `frames` in place (see the module's docstring). ConversionCancelled
     when `cancel` is set."""
+    import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert (46 ms and 14 MB)
+
     pixels = width * height
     size = Path(frames).stat().st_size
     if size < 2 * (pixels + PALETTE_BYTES):
