@@ -1,4 +1,5 @@
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -202,15 +203,13 @@ def assert_progress_rises_to_100(reports):
     assert len({round(value) for value in reports if 0 < value < 100}) >= 3
 
 
-@pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}, {"high_quality": True}])
+@pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}])
 def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs, options):
     # 120 frames of 480x360 are 79 MiB (158 with boomerang): within a 200 MiB budget, far past a 1 MiB one.
     monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
     one = convert(eight_seconds, tmp_path / "one.gif", **options)
-    # high_quality then writes the GIF from the frames whose still pixels it held, in one more (short) run
-    held = 1 if options.get("high_quality") else 0
-    assert len(ffmpeg_runs) == 1 + held
+    assert len(ffmpeg_runs) == 1
     command = ffmpeg_runs[0]
     assert command.count("-i") == 1  # the source is decoded once
     graph = command[command.index("-filter_complex") + 1]
@@ -221,20 +220,45 @@ def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_s
     assert input_options["-protocol_whitelist"] == "file"
     assert input_options["-format_whitelist"] == ",".join(ALLOWED_DEMUXERS)
     assert input_options["-max_pixels"] == str(8192 * 8192)  # the decoder's cap: the largest source accepted
-    writer = ffmpeg_runs[-1]
-    assert writer[-2].startswith("file:") and writer[writer.index("-loop") + 1] == "0"
+    assert command[-2].startswith("file:") and command[command.index("-loop") + 1] == "0"
     assert_progress_rises_to_100(one.progress)
 
     monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
     two = convert(eight_seconds, tmp_path / "two.gif", **options)
-    assert len(ffmpeg_runs) == 3 + 2 * held
-    assert all(arg.startswith("file:") for cmd in ffmpeg_runs[1 + held:]
-               for arg in (cmd[cmd.index("-i") + 1], cmd[-2]))
+    assert len(ffmpeg_runs) == 3
+    assert all(arg.startswith("file:") for cmd in ffmpeg_runs[1:] for arg in (cmd[cmd.index("-i") + 1], cmd[-2]))
     assert_progress_rises_to_100(two.progress)
 
     # Same palette, same paletteuse: the very same GIF either way.
     assert one.path.read_bytes() == two.path.read_bytes()
     assert one.gif.version == b"GIF89a" and one.gif.loop_count == 0
+
+
+def decodes_source(command: list[str], source: Path) -> bool:
+    return any(arg == f"file:{source}" for arg in command)
+
+
+def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_giving_the_same_gif(
+        eight_seconds, tmp_path, monkeypatch, ffmpeg_runs):
+    # high_quality: the palette pass (which keeps the frames), paletteuse with the refined palette, and the
+    # run that writes the GIF from the frames whose still pixels were held.
+    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
+    one = convert(eight_seconds, tmp_path / "one.gif", high_quality=True)
+    assert [decodes_source(command, eight_seconds) for command in ffmpeg_runs] == [True, False, False]
+    palette_pass = ffmpeg_runs[0]
+    assert "palettegen" in palette_pass[palette_pass.index("-filter_complex") + 1]
+    assert all(arg.startswith("file:") for cmd in ffmpeg_runs for arg in (cmd[cmd.index("-i") + 1], cmd[-2]))
+    assert ffmpeg_runs[-1][ffmpeg_runs[-1].index("-loop") + 1] == "0"
+    assert_progress_rises_to_100(one.progress)
+
+    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
+    two = convert(eight_seconds, tmp_path / "two.gif", high_quality=True)
+    assert [decodes_source(command, eight_seconds) for command in ffmpeg_runs[3:]] == [True, True, False]
+    assert_progress_rises_to_100(two.progress)
+
+    # The palette is refined from the same sample of frames either way: the very same GIF.
+    assert one.path.read_bytes() == two.path.read_bytes()
+    assert not any(tmp_path.glob("**/*.bgra")) and not any(tmp_path.glob("**/*.pal8"))
 
 
 def hd_plan(seconds: float, width: int, height: int, fps: int) -> Plan:

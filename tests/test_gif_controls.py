@@ -269,6 +269,24 @@ def test_high_quality_needs_no_gifsicle(camera, camera_hq, tmp_path, without_gif
     assert without.progress[-1] == 100.0
 
 
+def test_high_quality_refines_its_palette_closer_to_the_source_at_about_the_same_size(clips, tmp_path,
+                                                                                      monkeypatch):
+    # testsrc2: flat colour bars, a gradient and text, where palettegen's median cut places colours worst
+    refined = convert(clips["video"], tmp_path / "refined.gif", high_quality=True, fps=15)
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, refine_rounds=0))
+    unrefined = convert(clips["video"], tmp_path / "unrefined.gif", high_quality=True, fps=15)
+    assert ssim_to_source(refined.path, clips["video"], 320) > ssim_to_source(unrefined.path, clips["video"], 320) \
+        + 0.01
+    assert refined.path.stat().st_size <= 1.05 * unrefined.path.stat().st_size
+
+
+@pytest.mark.parametrize("colors", [5, 16])
+def test_a_refined_high_quality_palette_keeps_to_colors(clips, tmp_path, colors):
+    """palettegen keeps one of the `colors` entries for transparency; refining moves the others, adds none."""
+    converted = convert(clips["small"], tmp_path / "out.gif", high_quality=True, colors=colors, fps=5)
+    assert 2 <= colours_used(converted.path) <= colors - 1
+
+
 @pytest.fixture(scope="module")
 def fixed_camera(tmp_path_factory):
     """320x180, 2 s at 15 fps: a detailed still scene with sensor grain (temporal noise) and a box crossing it."""
