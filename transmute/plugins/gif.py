@@ -25,11 +25,12 @@ Every ffmpeg input (the source and the palette) is a `file:` path opened with `-
 (the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
 every output a `file:` path.
 
-With `high_quality`, the palette pass also keeps the frames (all of them when the one-pass budget holds them,
-else a sample), k-means refines the palette from them (transmute.media.palette_refine), and paletteuse reads
-the kept frames (or decodes again); see _encode_with_refined_palette. paletteuse then writes pal8 rawvideo
-instead of a GIF; the pixels that barely change are held still there (transmute.media.still_pixels), and a
-last, short ffmpeg run writes the GIF from them (the last STILL_SHARE of the bar).
+With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
+over a sample of the frames' pixels) instead of palettegen: a first run writes the frames (all of them when the
+one-pass budget holds them, else a sample), and paletteuse reads them back (or decodes again); see
+_encode_with_own_palette. paletteuse then writes pal8 rawvideo instead of a GIF; the pixels that barely change
+are held still there (transmute.media.still_pixels), and a last, short ffmpeg run writes the GIF from them
+(the last STILL_SHARE of the bar).
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
@@ -65,8 +66,8 @@ from transmute.core.options import VideoOptions
 from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
 from transmute.media.gifsicle import gifsicle_installed, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
-from transmute.media.palette_refine import refine_palette, sample_pixels
 from transmute.media.process import FFMPEG
+from transmute.media.quantize import make_palette, sample_pixels
 from transmute.media.run import run_ffmpeg
 from transmute.media.size_search import Attempt, SizeNotReached, search_size
 from transmute.media.still_pixels import hold_still_pixels
@@ -141,10 +142,10 @@ class QualitySettings:
     still_tolerance: int = 0
     """A pixel keeps the colour the GIF shows until its new one differs by more than this in R, G, B or alpha
     (transmute.media.still_pixels; 0: off): grain then stays transparent instead of being stored again."""
-    refine_rounds: int = 0
-    """Rounds of k-means that move palettegen's colours to the ones the frames have (transmute.media.
-    palette_refine; 0: off). The palette pass then keeps the frames, so that Python can refine between it and
-    paletteuse (see _encode_with_refined_palette)."""
+    kmeans_rounds: int = 0
+    """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
+    median cut, then this many rounds of k-means (see _encode_with_own_palette; palette_step and stats_mode
+    are then unused)."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -154,17 +155,16 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
-                               bayer_dither="none", palette_step=2, via_yuv444=True, still_tolerance=5,
-                               refine_rounds=8)
+                               bayer_dither="none", via_yuv444=True, still_tolerance=5, kmeans_rounds=8)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
 reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
-dither instead of bayer (smaller, equal or better SSIM on every clip measured), the palette from every second
-frame (20-35 % less CPU, SSIM equal or better), its colours refined by 8 rounds of k-means (+0.002 to +0.011
-SSIM, smaller files; "Refined palette"), and pixels held still until they change by more than 5 levels (grain
-stored once; "Still pixels"). No lossy pass unless `lossy` asks: on real footage
-gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
+dither instead of bayer (smaller, equal or better SSIM on every clip measured), transmute's own palette (median
+cut and 8 rounds of k-means in YCbCr instead of palettegen: +0.001 to +0.011 SSIM, smaller files, less time;
+"Palette by k-means"), and pixels held still until they change by more than 5 levels (grain stored once; "Still
+pixels"). No lossy pass unless `lossy` asks: on real footage gifsicle's --lossy=5 cost up to 0.0075 SSIM and
+as much time again as ffmpeg."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
@@ -293,51 +293,46 @@ def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
     return 0.2 + source_pixels / 200e6 + output_pixels / 50e6
 
 
-REFINE_SAMPLE_MB = 32.0
-"""Most MiB of frames (4 bytes a pixel) the k-means samples from when the palette pass cannot keep them all:
+SAMPLE_MB = 32.0
+"""Most MiB of frames (4 bytes a pixel) the palette is sampled from when the first run cannot keep them all:
 every n-th frame then, n the smallest that fits (also when they are all kept: the same sample either way)."""
-REFINE_PALETTE_SHARE = 0.6
-"""With a refined palette: share of the ffmpeg part of the bar given to the palette pass (it decodes)."""
+OWN_PALETTE_SHARE = 0.6
+"""With transmute's own palette: share of the ffmpeg part of the bar given to the first run (it decodes)."""
 
 
-def _encode_with_refined_palette(job: ConversionJob, params: GifOptions, the_plan: Plan,
-                                 settings: QualitySettings, work_dir: Path, mapped: Path,
-                                 progress_span: tuple[float, float], remaining) -> None:
-    """palettegen, k-means on its palette (transmute.media.palette_refine), then paletteuse into `mapped`.
+def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
+                             work_dir: Path, mapped: Path, progress_span: tuple[float, float], remaining) -> None:
+    """A first run writes the frames as rawvideo, transmute.media.quantize makes the palette from a sample of
+    them, and paletteuse maps them into `mapped`.
 
-    The palette pass (its clock stands still: the palette is written last) writes the palette and the frames
-    as rawvideo: all of them when the one-pass graph's budget would hold them (uses_one_pass), and paletteuse
-    then reads them instead of decoding again; else the frames the k-means samples, and paletteuse decodes
+    The first run keeps every frame when the one-pass graph's budget would hold them (uses_one_pass), and
+    paletteuse reads them instead of decoding again; else it keeps the frames sampled, and paletteuse decodes
     the source once more."""
     low, high = progress_span
-    middle = low + (high - low) * REFINE_PALETTE_SHARE
-    size = f"{the_plan.out_width}x{the_plan.out_height}"
+    middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
-    step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / REFINE_SAMPLE_MB))
+    step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
     keep_all = uses_one_pass(the_plan, params, job.limits)
     palette, frames = work_dir / "palette.bgra", work_dir / ("frames.bgra" if keep_all else "sample.bgra")
     try:
-        split = gif_frames(job, the_plan, settings).split()
-        kept = split[1] if keep_all or step == 1 else split[1].filter("framestep", step=step)
-        palette_pass = ffmpeg.merge_outputs(
-            _palettegen(split[0], settings).output(local_input(palette), format="rawvideo", pix_fmt="bgra",
-                                                   vframes=1),
-            kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra"),
-        ).overwrite_output()
-        run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, limits=job.limits, progress=job.progress,
-                   cancel=job.cancel, timeout=remaining(), progress_span=(low, middle),
-                   stall_estimate=_estimate_seconds(job, the_plan), stall_share=0.95, warn_if_short=False)
-        if not palette.is_file() or palette.stat().st_size != 256 * 4:
+        video = gif_frames(job, the_plan, settings)
+        kept = video if keep_all or step == 1 else video.filter("framestep", step=step)
+        run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
+                   expected_duration=the_plan.out_duration, limits=job.limits, progress=job.progress,
+                   cancel=job.cancel, timeout=remaining(), progress_span=(low, middle), warn_if_short=False)
+        if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
         pixels = sample_pixels(frames, frame_pixels, step=step if keep_all else 1)
-        palette.write_bytes(refine_palette(palette.read_bytes(), pixels, settings.refine_rounds))
+        palette.write_bytes(make_palette(pixels, settings.max_colors, settings.kmeans_rounds))
         if not keep_all:
             frames.unlink()
         palette_input = ffmpeg.input(local_input(palette), f="rawvideo", pix_fmt="bgra", s="16x16",
                                      protocol_whitelist="file")
-        video = (ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", s=size, framerate=params.fps,
-                              protocol_whitelist="file").video
-                 if keep_all else gif_frames(job, the_plan, settings))
+        if keep_all:
+            video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
+                                 s=f"{the_plan.out_width}x{the_plan.out_height}", protocol_whitelist="file").video
+        else:
+            video = gif_frames(job, the_plan, settings)
         buffered = params.reverse or params.boomerang
         gif = _paletteuse(ordered(video, params), palette_input.video, params, settings, mapped)
         run_ffmpeg(gif, expected_duration=the_plan.out_duration * (2 if params.boomerang else 1),
@@ -369,8 +364,8 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     held = settings.still_tolerance > 0
     top = low + (gif_top - low) * (1 - STILL_SHARE) if held else gif_top
     mapped = work_dir / "frames.pal8" if held else written
-    if settings.refine_rounds:
-        _encode_with_refined_palette(job, params, the_plan, settings, work_dir, mapped, (low, top), remaining)
+    if settings.kmeans_rounds:
+        _encode_with_own_palette(job, params, the_plan, settings, work_dir, mapped, (low, top), remaining)
     elif uses_one_pass(the_plan, params, job.limits):
         split = gif_frames(job, the_plan, settings).split()
         gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, mapped)

@@ -1,0 +1,83 @@
+"""transmute's own palette (transmute.media.quantize): median cut over a sample of the frames' pixels, then
+k-means; laid out as palettegen's, with the last entry transparent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transmute.media.quantize import TRANSPARENT, kmeans, make_palette, median_cut, sample_pixels
+
+
+def entries(palette: bytes) -> np.ndarray:
+    return np.frombuffer(palette, dtype=np.uint8).reshape(256, 4)
+
+
+def clusters(*centres: tuple[int, int, int], count: int = 6000, spread: float = 4.0) -> np.ndarray:
+    """BGR pixels spread around `centres`, as many around each."""
+    rng = np.random.default_rng(1)
+    at = np.asarray(centres, dtype=np.float32)
+    return np.clip(at[rng.integers(0, len(at), count)] + rng.normal(0, spread, (count, 3)), 0, 255).astype(
+        np.float32)
+
+
+DARK_BLUE, LIGHT_ORANGE, GREEN = (120, 20, 10), (60, 150, 230), (40, 200, 30)
+
+
+def test_two_colours_of_a_two_coloured_picture_are_its_two_colours():
+    palette = entries(make_palette(clusters(DARK_BLUE, LIGHT_ORANGE), colours=3, rounds=4))
+    found = sorted(tuple(entry[:3].astype(int)) for entry in palette[:2])
+    assert np.abs(np.asarray(found) - sorted([DARK_BLUE, LIGHT_ORANGE])).max() <= 2
+
+
+def test_the_last_entry_is_transparent_and_the_unused_ones_repeat_the_last_colour():
+    palette = entries(make_palette(clusters(DARK_BLUE, LIGHT_ORANGE, GREEN), colours=16, rounds=4))
+    assert tuple(palette[255]) == TRANSPARENT
+    assert len({tuple(entry) for entry in palette[:255]}) == 15
+    assert (palette[15:255] == palette[14]).all() and (palette[:255, 3] == 255).all()
+
+
+@pytest.mark.parametrize("colours", [2, 5, 256])
+def test_a_palette_never_has_more_colours_than_asked_one_kept_for_transparency(colours):
+    palette = entries(make_palette(clusters(DARK_BLUE, LIGHT_ORANGE, GREEN, spread=30), colours, rounds=4))
+    assert len({tuple(entry) for entry in palette[:255]}) == colours - 1
+
+
+def test_a_flat_picture_gets_its_one_colour_and_no_pixels_an_opaque_black():
+    flat = entries(make_palette(np.tile(np.float32([10, 20, 30]), (500, 1)), colours=256, rounds=8))
+    assert {tuple(entry) for entry in flat} == {(10, 20, 30, 255), TRANSPARENT}
+    empty = entries(make_palette(np.empty((0, 3), np.float32), colours=256, rounds=8))
+    assert {tuple(entry) for entry in empty} == {(0, 0, 0, 255), TRANSPARENT}
+
+
+def test_kmeans_moves_each_centre_to_the_mean_of_its_points_and_leaves_a_lonely_one():
+    points = clusters((20, 20, 20), (100, 100, 100), spread=3)
+    moved = kmeans(points, np.float32([[40, 40, 40], [80, 80, 80], [250, 0, 250]]), rounds=5)
+    dark = points[:, 0] < 60
+    assert np.abs(moved[:2] - [points[dark].mean(axis=0), points[~dark].mean(axis=0)]).max() < 0.01
+    assert moved[2].tolist() == [250, 0, 250]
+
+
+def test_kmeans_lowers_the_error_median_cut_leaves():
+    points = clusters(DARK_BLUE, LIGHT_ORANGE, GREEN, (200, 200, 200), spread=25)
+
+    def error(centres):
+        return ((points[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1).mean()
+
+    cut = median_cut(points, 8)
+    assert len(cut) == 8 and error(kmeans(points, cut, rounds=8)) < error(cut)
+
+
+def test_the_sample_leaves_out_transparent_pixels_and_is_the_same_every_time(tmp_path):
+    frames = tmp_path / "frames.bgra"  # two 4-pixel frames: half transparent magenta, half opaque grey
+    frame = [(255, 0, 255, 0), (255, 0, 255, 0), (90, 90, 90, 255), (90, 90, 90, 255)]
+    frames.write_bytes(np.asarray(frame * 2, dtype=np.uint8).tobytes())
+    first = sample_pixels(frames, 4, count=200)
+    assert 0 < len(first) < 200 and (first == 90).all()
+    assert np.array_equal(first, sample_pixels(frames, 4, count=200))
+
+
+def test_every_nth_frame_is_sampled_when_asked(tmp_path):
+    frames = tmp_path / "frames.bgra"  # frames of one pixel: grey levels 0, 1, 2, 3, 4, 5
+    frames.write_bytes(b"".join(bytes((level, level, level, 255)) for level in range(6)))
+    assert set(sample_pixels(frames, 1, step=3, count=100)[:, 0].tolist()) == {0.0, 3.0}
