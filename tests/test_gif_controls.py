@@ -288,6 +288,53 @@ def test_a_high_quality_palette_keeps_to_colors(clips, tmp_path, colors):
 
 
 @pytest.fixture(scope="module")
+def two_shots(tmp_path_factory):
+    """320x180, 2 s at 15 fps: a second of a zoom into the Mandelbrot set, a hard cut, a second of another zoom
+    into it, coloured otherwise: each shot needs every colour a palette has, and few are shared."""
+    path = tmp_path_factory.mktemp("shots") / "two-shots.mp4"
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=15,trim=duration=1,format=yuv420p[a];"
+           "mandelbrot=size=320x180:rate=15:start_x=-0.743643887037151:start_y=0.131825904205330:"
+           "start_scale=0.0005:outer=normalized_iteration_count,trim=duration=1,format=yuv420p[b];"
+           "[a][b]concat=n=2", *X264, str(path))
+    return path
+
+
+def test_high_quality_gives_each_scene_a_palette_of_its_own(two_shots, tmp_path, monkeypatch):
+    scenes = convert(two_shots, tmp_path / "scenes.gif", high_quality=True, width=320)
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY,
+                                                                        palette_per_scene=False))
+    one = convert(two_shots, tmp_path / "one.gif", high_quality=True, width=320)
+    # ffmpeg gives the first frame a table of its own; with a palette per scene, the second shot's 15 frames too
+    assert len(one.gif.local_tables) <= 1 and len(scenes.gif.local_tables) >= 15
+    assert ssim_to_source(scenes.path, two_shots, 320) > ssim_to_source(one.path, two_shots, 320) + 0.005
+    # the second shot's first frame is stored whole, and each shot has more colours
+    assert scenes.path.stat().st_size < 1.3 * one.path.stat().st_size
+    assert (scenes.gif.frame_count, scenes.gif.delays, scenes.gif.loop_count) == (30, one.gif.delays, 0)
+    assert scenes.progress == sorted(scenes.progress) and scenes.progress[-1] == 100.0
+    assert not list((tmp_path / "scenes.work").iterdir())
+
+
+def test_past_the_one_pass_budget_high_quality_keeps_one_palette_for_the_clip(two_shots, tmp_path, monkeypatch):
+    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)  # 30 frames of 320x180: 6.6 MiB
+    decoded = convert(two_shots, tmp_path / "decoded.gif", high_quality=True, width=320)
+    assert len(decoded.gif.local_tables) <= 1 and decoded.gif.frame_count == 30
+
+
+def test_a_failing_gifsicle_fails_the_conversion_saying_so_and_leaves_nothing(two_shots, tmp_path, without_gifsicle):
+    fake = tmp_path / "bin" / "gifsicle"
+    fake.write_text("#!/bin/sh\necho 'gifsicle: out of disk space' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(MediaError, match="gifsicle could not merge the scenes' GIFs: gifsicle: out of disk space"):
+        convert(two_shots, tmp_path / "out.gif", high_quality=True, width=320)
+    assert not (tmp_path / "out.gif").exists() and not list((tmp_path / "out.work").iterdir())
+
+
+def test_without_gifsicle_high_quality_keeps_one_palette_for_the_clip(two_shots, tmp_path, without_gifsicle):
+    converted = convert(two_shots, tmp_path / "out.gif", high_quality=True, width=320)
+    assert len(converted.gif.local_tables) <= 1 and converted.gif.frame_count == 30
+
+
+@pytest.fixture(scope="module")
 def fixed_camera(tmp_path_factory):
     """320x180, 2 s at 15 fps: a detailed still scene with sensor grain (temporal noise) and a box crossing it."""
     path = tmp_path_factory.mktemp("fixed") / "fixed.mp4"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transmute.media.quantize import TRANSPARENT, kmeans, make_palette, median_cut, sample_pixels
+from transmute.media.quantize import TRANSPARENT, kmeans, make_palette, median_cut, read_frames, sample_pixels
 
 
 def entries(palette: bytes) -> np.ndarray:
@@ -72,12 +72,13 @@ def test_the_sample_leaves_out_transparent_pixels_and_is_the_same_every_time(tmp
     frames = tmp_path / "frames.bgra"  # two 4-pixel frames: half transparent magenta, half opaque grey
     frame = [(255, 0, 255, 0), (255, 0, 255, 0), (90, 90, 90, 255), (90, 90, 90, 255)]
     frames.write_bytes(np.asarray(frame * 2, dtype=np.uint8).tobytes())
-    first = sample_pixels(frames, 4, count=200)
+    first = sample_pixels(read_frames(frames, 4), count=200)
     assert 0 < len(first) < 200 and (first == 90).all()
-    assert np.array_equal(first, sample_pixels(frames, 4, count=200))
+    assert np.array_equal(first, sample_pixels(read_frames(frames, 4), count=200))
 
 
-def test_every_nth_frame_is_sampled_when_asked(tmp_path):
+def test_every_nth_frame_is_read_when_asked(tmp_path):
     frames = tmp_path / "frames.bgra"  # frames of one pixel: grey levels 0, 1, 2, 3, 4, 5
     frames.write_bytes(b"".join(bytes((level, level, level, 255)) for level in range(6)))
-    assert set(sample_pixels(frames, 1, step=3, count=100)[:, 0].tolist()) == {0.0, 3.0}
+    assert set(sample_pixels(read_frames(frames, 1, stride=3), count=100)[:, 0].tolist()) == {0.0, 3.0}
+    assert len(read_frames(tmp_path / "frames.bgra", 7)) == 0  # too short for one frame of 7 pixels

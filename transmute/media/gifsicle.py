@@ -1,9 +1,11 @@
-"""gifsicle, run on a GIF ffmpeg wrote: lossy LZW compression (`--lossy`) and palettes smaller than ffmpeg's
-palettegen makes (`--colors`), under the same child-process safeguards as ffmpeg (own session, dying with its
-parent, the memory ceiling), with cancel and timeout.
+"""gifsicle, run on the GIFs ffmpeg wrote: lossy LZW compression (`--lossy`), palettes smaller than ffmpeg's
+palettegen makes (`--colors`), and one GIF from several with a palette each (`--merge`), under the same
+child-process safeguards as ffmpeg (own session, dying with its parent, the memory ceiling), with cancel and
+timeout.
 
-gifsicle (Debian package `gifsicle`, 1.92 or newer for `--lossy`) is the well-kept tool for both; ffmpeg has
-neither. It rewrites the file and keeps the NETSCAPE2.0 loop count.
+gifsicle (Debian package `gifsicle`, 1.92 or newer for `--lossy`) is the well-kept tool for these; ffmpeg has
+none of them (its GIF encoder writes a frame with a palette of its own whole, without transparent pixels). It
+rewrites the file and keeps the NETSCAPE2.0 loop count (of the first GIF, when merging).
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ def run_gifsicle(source: Path, output: Path, *, limits: ConversionLimits, lossy:
     """Write `output` from the GIF `source` with `--lossy=lossy` (0: none) and `--colors=colors` (None: keep the
     palette; gifsicle still drops unused colour-table entries). MediaError when it fails or is missing,
     ConversionCancelled / ConversionTimeout (gifsicle's whole group killed) when asked to stop."""
-    if cancel is not None and cancel.is_set():
-        raise ConversionCancelled("The conversion was cancelled.")
     # -O2: ffmpeg marks the pixels a frame leaves unchanged transparent, and gifsicle re-optimises every frame
     # it rewrites; at -O1 that transparency is lost and a still-background clip (a screen recording, a fixed
     # camera) came out 2-6x larger with --lossy than without. -O3 gave 1-3 % less for 3x the time.
@@ -53,6 +53,25 @@ def run_gifsicle(source: Path, output: Path, *, limits: ConversionLimits, lossy:
         arguments += ["--colors", str(colors)]
     # Absolute paths: a name starting with "-" would read as an option.
     arguments += ["--output", str(Path(output).absolute()), str(Path(source).absolute())]
+    _run(arguments, output, limits=limits, cancel=cancel, timeout=timeout, needed_for=needed_for,
+         doing="compress the GIF")
+
+
+def merge_gifs(sources: list[Path], output: Path, *, limits: ConversionLimits,
+               cancel: threading.Event | None = None, timeout: float | None = None,
+               needed_for: str = "This conversion") -> None:
+    """Write `output` with the frames of the GIFs `sources` in turn, each GIF's palette kept (as local colour
+    tables) and its compressed frames copied; errors as run_gifsicle's."""
+    arguments = [GIFSICLE, "--no-warnings", "--merge", "--output", str(Path(output).absolute()),
+                 *(str(Path(source).absolute()) for source in sources)]
+    _run(arguments, output, limits=limits, cancel=cancel, timeout=timeout, needed_for=needed_for,
+         doing="merge the scenes' GIFs")
+
+
+def _run(arguments: list[str], output: Path, *, limits: ConversionLimits, cancel: threading.Event | None,
+         timeout: float | None, needed_for: str, doing: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ConversionCancelled("The conversion was cancelled.")
     try:
         process = subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, **child_options(limits.max_conversion_memory_mb))
@@ -82,5 +101,4 @@ def run_gifsicle(source: Path, output: Path, *, limits: ConversionLimits, lossy:
         if "out of memory" in detail.lower() or process.returncode < 0:
             detail += (f" (it may have met the {limits.max_conversion_memory_mb:g} MB memory ceiling, "
                        "TRANSMUTE_MAX_CONVERSION_MEMORY_MB)")
-        raise MediaError(f"gifsicle could not compress the GIF: {detail}.")
-
+        raise MediaError(f"gifsicle could not {doing}: {detail}.")

@@ -31,21 +31,27 @@ CHUNK = 2048
 _TO_YCBCR = ((0.114, 0.587, 0.299), (0.5, -0.331264, -0.168736), (-0.081312, -0.418688, 0.5))
 
 
-def sample_pixels(frames: Path, frame_pixels: int, step: int = 1, count: int = SAMPLE_PIXELS):
-    """`count` pixels (B, G, R as float32 rows) drawn with SEED from every `step`-th frame of the `bgra`
-    rawvideo file `frames`, leaving out the transparent ones."""
+def read_frames(path: Path, frame_pixels: int, stride: int = 1):
+    """Every `stride`-th frame of the `bgra` rawvideo file `path`, read-only and mapped, not loaded (an array of
+    frames x pixels x BGRA)."""
     import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
-    frame_count = Path(frames).stat().st_size // (frame_pixels * 4)
+    frame_count = Path(path).stat().st_size // (frame_pixels * 4)
     if frame_count == 0:
+        return np.empty((0, frame_pixels, 4), np.uint8)
+    return np.memmap(path, dtype=np.uint8, mode="r", shape=(frame_count, frame_pixels, 4))[::stride]
+
+
+def sample_pixels(frames, count: int = SAMPLE_PIXELS):
+    """`count` pixels (B, G, R as float32 rows) drawn with SEED from `frames` (from read_frames), leaving out the
+    transparent ones."""
+    import numpy as np
+
+    if len(frames) == 0:
         return np.empty((0, 3), np.float32)
-    clip = np.memmap(frames, dtype=np.uint8, mode="r", shape=(frame_count, frame_pixels, 4))
-    try:
-        sampled_frames = np.arange(0, frame_count, step)
-        picks = np.random.default_rng(SEED).integers(0, len(sampled_frames) * frame_pixels, count)
-        rows = clip[sampled_frames[picks // frame_pixels], picks % frame_pixels]
-    finally:
-        del clip
+    frame_pixels = frames.shape[1]
+    picks = np.random.default_rng(SEED).integers(0, len(frames) * frame_pixels, count)
+    rows = np.asarray(frames[picks // frame_pixels, picks % frame_pixels])
     return rows[rows[:, 3] >= OPAQUE_FROM, :3].astype(np.float32)
 
 

@@ -7,9 +7,9 @@ it by more than `tolerance` in some channel (R, G, B or alpha, 0-255), which is 
 its bytes. The error stays within the tolerance: a slow drift is followed in steps of at most that much.
 
 The frames are ffmpeg's `rawvideo` in `pal8`: each frame is width x height palette indices followed by the
-256-entry palette (4 bytes an entry, BGRA), the same palette in every frame (one palette for the clip). numpy
-compares whole frames at once through a 256x256 table of "differs by more than the tolerance" (about 1 ms a
-480x270 frame).
+256-entry palette (4 bytes an entry, BGRA). A frame whose palette is not the one before (a new scene, see
+transmute.media.scenes) is kept whole, and the holding starts again from it. numpy compares whole frames at once
+through a 256x256 table of "differs by more than the tolerance" (about 1 ms a 480x270 frame).
 """
 
 from __future__ import annotations
@@ -35,14 +35,18 @@ def hold_still_pixels(frames: Path, width: int, height: int, tolerance: int,
     clip = np.memmap(frames, dtype=np.uint8, mode="r+", shape=(size // (pixels + PALETTE_BYTES),
                                                                pixels + PALETTE_BYTES))
     try:
-        # Alpha counts too: a pixel turning transparent (or back) always shows.
-        palette = clip[0, pixels:].reshape(256, 4).astype(np.int16)
-        differs = np.abs(palette[:, None, :] - palette[None, :, :]).max(axis=2) > tolerance
-        shown = clip[0, :pixels].copy()
-        for index in range(1, clip.shape[0]):
+        palette = None
+        for index in range(clip.shape[0]):
             if cancel is not None and cancel.is_set():
                 raise ConversionCancelled("The conversion was cancelled.")
             frame = clip[index, :pixels]
+            if palette is None or not np.array_equal(clip[index, pixels:], palette):
+                palette = clip[index, pixels:].copy()
+                # Alpha counts too: a pixel turning transparent (or back) always shows.
+                entries = palette.reshape(256, 4).astype(np.int16)
+                differs = np.abs(entries[:, None, :] - entries[None, :, :]).max(axis=2) > tolerance
+                shown = frame.copy()
+                continue
             np.copyto(shown, frame, where=differs[frame, shown])
             frame[:] = shown
         clip.flush()

@@ -51,6 +51,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -64,11 +65,12 @@ from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import VideoOptions
 from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
-from transmute.media.gifsicle import gifsicle_installed, missing_gifsicle, run_gifsicle
+from transmute.media.gifsicle import gifsicle_installed, merge_gifs, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
-from transmute.media.quantize import make_palette, sample_pixels
+from transmute.media.quantize import SAMPLE_PIXELS, make_palette, read_frames, sample_pixels
 from transmute.media.run import run_ffmpeg
+from transmute.media.scenes import scene_starts
 from transmute.media.size_search import Attempt, SizeNotReached, search_size
 from transmute.media.still_pixels import hold_still_pixels
 from transmute.media.video import Plan, ordered, plan, source_video
@@ -146,6 +148,11 @@ class QualitySettings:
     """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; palette_step and stats_mode
     are then unused)."""
+    palette_per_scene: bool = False
+    """With kmeans_rounds and still_tolerance: a palette for each scene (transmute.media.scenes), the scenes
+    written as GIFs of their own and merged by gifsicle. One palette when gifsicle is not installed, with
+    `reverse` / `boomerang`, and when the frames are decoded twice (past the one-pass budget: there, cutting
+    the decoded frames into scenes lost a frame at the end of some spans)."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -155,7 +162,8 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
-                               bayer_dither="none", via_yuv444=True, still_tolerance=5, kmeans_rounds=8)
+                               bayer_dither="none", via_yuv444=True, still_tolerance=5, kmeans_rounds=8,
+                               palette_per_scene=True)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
@@ -222,14 +230,25 @@ def _palettegen(video, settings: QualitySettings):
     return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
 
 
-def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path | str):
-    """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a output, played `loop` times; or,
-    with `still_tolerance`, the paletted frames as pal8 rawvideo, which `_hold_and_write` makes a GIF of."""
+def _paletteuse(video, palettes: list, params: GifOptions, settings: QualitySettings, output: Path | str,
+                scenes: list[int] | None = None):
+    """paletteuse of `video` with `palettes` (one-frame streams: one, or one for each scene, whose first frames
+    are `scenes`) -> the GIF89a output, played `loop` times; or, with `still_tolerance`, the paletted frames as
+    pal8 rawvideo, which `_hold_and_write` makes a GIF of."""
     dither = settings.bayer_dither if params.dither == "bayer" else params.dither
     use = {"dither": ffmpeg_dither(dither), "diff_mode": settings.diff_mode}
     if dither == "bayer":
         use["bayer_scale"] = settings.bayer_scale
-    mapped = ffmpeg.filter([video, palette], "paletteuse", **use)
+    if len(palettes) == 1:
+        mapped = ffmpeg.filter([video, palettes[0]], "paletteuse", **use)
+    else:  # trimmed by frame numbers, which no timestamp can shift
+        split = video.split()
+        ends = [*scenes[1:], None]
+        mapped = ffmpeg.concat(*(
+            ffmpeg.filter([split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
+                           .filter("setpts", "PTS-STARTPTS"), palette], "paletteuse", **use)
+            for index, (start, end, palette) in enumerate(zip(scenes, ends, palettes, strict=True))
+        ), v=1, a=0)
     if settings.still_tolerance:
         return mapped.output(local_input(output), format="rawvideo", pix_fmt="pal8").overwrite_output()
     return mapped.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
@@ -239,22 +258,49 @@ STILL_SHARE = 0.15
 """Share of an encode's progress given to holding still pixels and writing the GIF from the held frames."""
 
 
+def _delay_before(frame: int, fps: float) -> int:
+    """Centiseconds a GIF at `fps` shows the frame before `frame`: ffmpeg rounds each frame's time to the
+    nearest centisecond (halves up) and takes the difference."""
+    def shown_at(number: int) -> int:
+        return math.floor(Fraction(number * 100) / Fraction(fps) + Fraction(1, 2))
+    return shown_at(frame) - shown_at(frame - 1)
+
+
 def _hold_and_write(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
                     frames: Path, output: Path, out_seconds: float, progress_span: tuple[float, float],
-                    remaining) -> None:
+                    remaining, scenes: list[int]) -> None:
     """Hold the still pixels of the pal8 `frames` (transmute.media.still_pixels), then write them as the GIF
-    `output`, played `loop` times; `frames` is removed."""
+    `output`, played `loop` times: with several `scenes` (their first frames), a GIF each, merged by gifsicle.
+    `frames` is removed."""
+    parts = [output.with_name(f"scene-{index}.gif") for index in range(len(scenes))] if len(scenes) > 1 else []
     try:
         hold_still_pixels(frames, the_plan.out_width, the_plan.out_height, settings.still_tolerance,
                           cancel=job.cancel)
         held = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="pal8",
                             s=f"{the_plan.out_width}x{the_plan.out_height}", framerate=params.fps,
-                            protocol_whitelist="file")
-        gif = held.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
+                            protocol_whitelist="file").video
+        if parts:
+            # Each scene keeps its timestamps and the delay its last frame has in one GIF: the merged GIF's
+            # frames are shown when the one-palette GIF's are (a centisecond off after each cut, otherwise).
+            split = held.split()
+            ends = [*scenes[1:], None]
+            gif = ffmpeg.merge_outputs(*(
+                split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
+                .output(local_input(part), format="gif", loop=netscape_loop(params.loop),
+                        **({} if end is None else {"final_delay": _delay_before(end, params.fps)}))
+                for index, (start, end, part) in enumerate(zip(scenes, ends, parts, strict=True))
+            )).overwrite_output()
+        else:
+            gif = held.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                   timeout=remaining(), progress_span=progress_span, frame_rate=params.fps)
+                   timeout=remaining(), progress_span=progress_span, frame_rate=params.fps, warn_if_short=not parts)
+        if parts:
+            merge_gifs(parts, output, limits=job.limits, cancel=job.cancel, timeout=remaining(),
+                       needed_for="A palette per scene")
     finally:
         frames.unlink(missing_ok=True)
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
 def needs_gifsicle(params: GifOptions) -> str | None:
@@ -300,10 +346,25 @@ OWN_PALETTE_SHARE = 0.6
 """With transmute's own palette: share of the ffmpeg part of the bar given to the first run (it decodes)."""
 
 
+MIN_SCENE_SAMPLE = 15_000
+"""Fewest pixels a scene's palette is made from (SAMPLE_PIXELS are shared by the scenes by their lengths)."""
+
+
+def _scene_samples(frames, starts: list[int]):
+    """The pixels each scene's palette is made from: the scenes of `frames` begin at `starts` and share
+    SAMPLE_PIXELS by their lengths, MIN_SCENE_SAMPLE at least."""
+    ends = [*starts[1:], len(frames)]
+    for start, end in zip(starts, ends, strict=True):
+        yield sample_pixels(frames[start:end],
+                            count=max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(frames))))
+
+
 def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
-                             work_dir: Path, mapped: Path, progress_span: tuple[float, float], remaining) -> None:
+                             work_dir: Path, mapped: Path, progress_span: tuple[float, float],
+                             remaining) -> list[int]:
     """A first run writes the frames as rawvideo, transmute.media.quantize makes the palette from a sample of
-    them, and paletteuse maps them into `mapped`.
+    them (a palette per scene with `palette_per_scene`), and paletteuse maps them into `mapped`. Returns the
+    first frame of each scene, [0] for one palette.
 
     The first run keeps every frame when the one-pass graph's budget would hold them (uses_one_pass), and
     paletteuse reads them instead of decoding again; else it keeps the frames sampled, and paletteuse decodes
@@ -313,7 +374,10 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     frame_pixels = the_plan.out_width * the_plan.out_height
     step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
     keep_all = uses_one_pass(the_plan, params, job.limits)
-    palette, frames = work_dir / "palette.bgra", work_dir / ("frames.bgra" if keep_all else "sample.bgra")
+    per_scene = (settings.palette_per_scene and settings.still_tolerance > 0 and keep_all and not params.reverse
+                 and not params.boomerang and gifsicle_installed())
+    palettes: list[Path] = []
+    frames = work_dir / ("frames.bgra" if keep_all else "sample.bgra")
     try:
         video = gif_frames(job, the_plan, settings)
         kept = video if keep_all or step == 1 else video.filter("framestep", step=step)
@@ -322,25 +386,35 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                    cancel=job.cancel, timeout=remaining(), progress_span=(low, middle), warn_if_short=False)
         if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
-        pixels = sample_pixels(frames, frame_pixels, step=step if keep_all else 1)
-        palette.write_bytes(make_palette(pixels, settings.max_colors, settings.kmeans_rounds))
+        sample = read_frames(frames, frame_pixels, stride=step if keep_all else 1)
+        starts = scene_starts(sample) if per_scene else [0]
+        made = [make_palette(pixels, settings.max_colors, settings.kmeans_rounds)
+                for pixels in _scene_samples(sample, starts)]
+        del sample
+        scenes = [start * step for start in starts]
+        palettes = [work_dir / f"palette-{index}.bgra" for index in range(len(scenes))]
+        palette_inputs = []
+        for path, palette in zip(palettes, made, strict=True):
+            path.write_bytes(palette)
+            palette_inputs.append(ffmpeg.input(local_input(path), f="rawvideo", pix_fmt="bgra", s="16x16",
+                                               protocol_whitelist="file").video)
         if not keep_all:
             frames.unlink()
-        palette_input = ffmpeg.input(local_input(palette), f="rawvideo", pix_fmt="bgra", s="16x16",
-                                     protocol_whitelist="file")
         if keep_all:
             video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
                                  s=f"{the_plan.out_width}x{the_plan.out_height}", protocol_whitelist="file").video
         else:
             video = gif_frames(job, the_plan, settings)
         buffered = params.reverse or params.boomerang
-        gif = _paletteuse(ordered(video, params), palette_input.video, params, settings, mapped)
+        gif = _paletteuse(ordered(video, params), palette_inputs, params, settings, mapped, scenes)
         run_ffmpeg(gif, expected_duration=the_plan.out_duration * (2 if params.boomerang else 1),
                    limits=job.limits, progress=job.progress, cancel=job.cancel, timeout=remaining(),
                    progress_span=(middle, high), stall_estimate=_estimate_seconds(job, the_plan) if buffered else None,
                    stall_share=0.5, frame_rate=params.fps)
+        return scenes
     finally:
-        palette.unlink(missing_ok=True)
+        for path in palettes:
+            path.unlink(missing_ok=True)
         frames.unlink(missing_ok=True)
 
 
@@ -364,11 +438,12 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     held = settings.still_tolerance > 0
     top = low + (gif_top - low) * (1 - STILL_SHARE) if held else gif_top
     mapped = work_dir / "frames.pal8" if held else written
+    scenes = [0]
     if settings.kmeans_rounds:
-        _encode_with_own_palette(job, params, the_plan, settings, work_dir, mapped, (low, top), remaining)
+        scenes = _encode_with_own_palette(job, params, the_plan, settings, work_dir, mapped, (low, top), remaining)
     elif uses_one_pass(the_plan, params, job.limits):
         split = gif_frames(job, the_plan, settings).split()
-        gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, mapped)
+        gif = _paletteuse(ordered(split[1], params), [_palettegen(split[0], settings)], params, settings, mapped)
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(low, top), stall_estimate=estimate,
                    stall_share=ONE_PASS_STALL_SHARE, frame_rate=params.fps)
@@ -387,7 +462,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
                                      max_pixels=65536)  # a 16x16 palette (the PNG
         # decoder counts its width in bytes: 64x16), with room; it is our own file
         frames = gif_frames(job, the_plan, settings)
-        gif = _paletteuse(ordered(frames, params), palette_input.video, params, settings, mapped)
+        gif = _paletteuse(ordered(frames, params), [palette_input.video], params, settings, mapped)
         buffered = params.reverse or params.boomerang
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(middle, top),
@@ -396,7 +471,8 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
         mapped.unlink(missing_ok=True)
         raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
     if held:
-        _hold_and_write(job, params, the_plan, settings, mapped, written, out_seconds, (top, gif_top), remaining)
+        _hold_and_write(job, params, the_plan, settings, mapped, written, out_seconds, (top, gif_top), remaining,
+                        scenes)
     if post:
         small = params.colors if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS else None
         run_gifsicle(written, output, limits=job.limits, lossy=params.lossy, colors=small, cancel=job.cancel,

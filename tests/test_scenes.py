@@ -1,0 +1,53 @@
+"""Finding a clip's scenes (transmute.media.scenes) from its frames' colours: a cut starts a scene; grain,
+motion and a flash do not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transmute.media.scenes import MAX_SCENES, MIN_SCENE_FRAMES, scene_starts
+
+PIXELS = 700
+
+
+def frames_of(*colours: tuple[int, int, int], grain: float = 3.0) -> np.ndarray:
+    """One frame of PIXELS BGRA pixels per colour given, each pixel the colour plus some grain."""
+    rng = np.random.default_rng(3)
+    base = np.asarray(colours, dtype=np.float32)[:, None, :]
+    bgr = np.clip(base + rng.normal(0, grain, (len(colours), PIXELS, 3)), 0, 255).astype(np.uint8)
+    return np.concatenate([bgr, np.full((len(colours), PIXELS, 1), 255, np.uint8)], axis=2)
+
+
+SKY, GRASS, NIGHT = (230, 180, 120), (40, 160, 60), (60, 20, 20)
+
+
+def test_a_cut_from_one_shot_to_another_starts_a_scene():
+    assert scene_starts(frames_of(*[SKY] * 20, *[NIGHT] * 15)) == [0, 20]
+
+
+def test_one_shot_with_grain_is_one_scene():
+    assert scene_starts(frames_of(*[GRASS] * 40, grain=12)) == [0]
+
+
+def test_an_object_crossing_a_still_background_is_one_scene():
+    frames = frames_of(*[SKY] * 40)
+    for index, frame in enumerate(frames):  # a grass-coloured box, a fifth of the picture, moving along
+        frame[index * 10: index * 10 + PIXELS // 5, :3] = GRASS
+    assert scene_starts(frames) == [0]
+
+
+def test_a_flash_shorter_than_a_scene_gets_no_scene_of_its_own():
+    flash = MIN_SCENE_FRAMES - 1
+    assert scene_starts(frames_of(*[SKY] * 20, *[NIGHT] * flash, *[SKY] * 20)) == [0]
+    assert scene_starts(frames_of(*[SKY] * 20, *[NIGHT] * MIN_SCENE_FRAMES, *[SKY] * 20)) == [0, 20, 28]
+
+
+def test_a_clip_is_cut_into_at_most_max_scenes():
+    shots = [SKY, GRASS, NIGHT] * 4
+    frames = frames_of(*[colour for shot in shots for colour in [shot] * MIN_SCENE_FRAMES])
+    starts = scene_starts(frames)
+    assert len(starts) == MAX_SCENES and starts[0] == 0 and all(start % MIN_SCENE_FRAMES == 0 for start in starts)
+
+
+def test_too_short_a_clip_is_one_scene():
+    assert scene_starts(frames_of(SKY, NIGHT)) == [0]
