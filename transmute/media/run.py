@@ -100,7 +100,7 @@ class FfmpegRun:
                  progress: Callable[[float], None] | None = None, cancel: threading.Event | None = None,
                  timeout: float | None = None, progress_span: tuple[float, float] = (0.0, 100.0),
                  stall_estimate: float | None = None, stall_share: float = 0.9, warn_if_short: bool = True,
-                 frame_rate: float | None = None, count_frames: bool = False) -> None:
+                 frame_rate: float | None = None, count_frames: bool = False, pass_fds: tuple[int, ...] = ()) -> None:
         self.command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
                         "-progress", "pipe:1", "-stats_period", "0.2", *ffmpeg_arguments(stream_or_args)]
         self.expected_duration = expected_duration
@@ -117,6 +117,7 @@ class FfmpegRun:
         self.count_frames = count_frames and bool(frame_rate)
         self.clock = _ProgressReader()
         self.stderr = _StderrReader(limits)
+        self.pass_fds = pass_fds
 
     def run(self) -> None:
         """Start ffmpeg and wait for it; return when it succeeded, raise a MediaError otherwise."""
@@ -144,7 +145,8 @@ class FfmpegRun:
     def _start(self) -> subprocess.Popen[bytes]:
         try:
             return subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, **child_options(self.limits.max_conversion_memory_mb))
+                                    stderr=subprocess.PIPE, pass_fds=self.pass_fds,
+                                    **child_options(self.limits.max_conversion_memory_mb))
         except FileNotFoundError:
             raise MediaError("ffmpeg is not installed; install ffmpeg to convert videos.") from None
 
@@ -233,6 +235,7 @@ def run_ffmpeg(stream_or_args: Any, *, expected_duration: float, limits: Convers
     `warn` (see collecting_warnings); off for runs whose output is not a clip (a palette). `frame_rate`:
     the output's frames per second, when known (the check allows for a frame or two of rounding).
     `count_frames`: measure the output by the frames encoded over `frame_rate` instead of ffmpeg's clock, for
-    encoders that write nothing until they have every frame (libwebp_anim).
+    encoders that write nothing until they have every frame (libwebp_anim). `pass_fds`: file descriptors ffmpeg
+    inherits (a pipe's end, named `pipe:N` in its arguments); the caller closes its own copies.
     """
     FfmpegRun(stream_or_args, expected_duration=expected_duration, limits=limits, **options).run()

@@ -26,11 +26,11 @@ Every ffmpeg input (the source and the palette) is a `file:` path opened with `-
 every output a `file:` path.
 
 With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
-over a sample of the frames' pixels) instead of palettegen: a first run writes the frames (all of them when the
-one-pass budget holds them, else a sample), and paletteuse reads them back (or decodes again); see
-_encode_with_own_palette. paletteuse then writes pal8 rawvideo instead of a GIF; the pixels that barely change
-are held still there (transmute.media.still_pixels), and a last, short ffmpeg run writes the GIF from them
-(the last STILL_SHARE of the bar).
+over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
+run writes the frames (all of them when the one-pass budget holds them, else a sample); then paletteuse maps
+them (or decodes again) into pal8 frames that a second ffmpeg, running at the same time, writes as the GIF, the
+pixels that barely change held still on the way (transmute.media.still_pixels, .relay); several scenes are
+written as a GIF each and merged by gifsicle. See _encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
@@ -69,10 +69,11 @@ from transmute.media.gifsicle import gifsicle_installed, merge_gifs, missing_gif
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
 from transmute.media.quantize import SAMPLE_PIXELS, make_palette, read_frames, sample_pixels
+from transmute.media.relay import run_relayed
 from transmute.media.run import run_ffmpeg
 from transmute.media.scenes import scene_starts
 from transmute.media.size_search import Attempt, SizeNotReached, search_size
-from transmute.media.still_pixels import hold_still_pixels
+from transmute.media.still_pixels import StillPixels
 from transmute.media.video import Plan, ordered, plan, source_video
 
 Quality = Literal["low", "medium", "high"]
@@ -142,14 +143,15 @@ class QualitySettings:
     as scaling straight to RGB with the full-chroma flags, which takes swscale's slow path: 10-50 % less time,
     0-15 % smaller GIFs on real footage."""
     still_tolerance: int = 0
-    """A pixel keeps the colour the GIF shows until its new one differs by more than this in R, G, B or alpha
-    (transmute.media.still_pixels; 0: off): grain then stays transparent instead of being stored again."""
+    """With kmeans_rounds: a pixel keeps the colour the GIF shows until its new one differs by more than this in
+    R, G, B or alpha (transmute.media.still_pixels; 0: off): grain then stays transparent instead of being
+    stored again."""
     kmeans_rounds: int = 0
     """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; palette_step and stats_mode
     are then unused)."""
     palette_per_scene: bool = False
-    """With kmeans_rounds and still_tolerance: a palette for each scene (transmute.media.scenes), the scenes
+    """With kmeans_rounds: a palette for each scene (transmute.media.scenes), the scenes
     written as GIFs of their own and merged by gifsicle. One palette when gifsicle is not installed, with
     `reverse` / `boomerang`, and when the frames are decoded twice (past the one-pass budget: there, cutting
     the decoded frames into scenes lost a frame at the end of some spans)."""
@@ -233,8 +235,8 @@ def _palettegen(video, settings: QualitySettings):
 def _paletteuse(video, palettes: list, params: GifOptions, settings: QualitySettings, output: Path | str,
                 scenes: list[int] | None = None):
     """paletteuse of `video` with `palettes` (one-frame streams: one, or one for each scene, whose first frames
-    are `scenes`) -> the GIF89a output, played `loop` times; or, with `still_tolerance`, the paletted frames as
-    pal8 rawvideo, which `_hold_and_write` makes a GIF of."""
+    are `scenes`) -> the GIF89a file `output`, played `loop` times; or, when `output` is a `pipe:N` URL, the
+    paletted frames as pal8 rawvideo (see _encode_with_own_palette)."""
     dither = settings.bayer_dither if params.dither == "bayer" else params.dither
     use = {"dither": ffmpeg_dither(dither), "diff_mode": settings.diff_mode}
     if dither == "bayer":
@@ -249,13 +251,9 @@ def _paletteuse(video, palettes: list, params: GifOptions, settings: QualitySett
                            .filter("setpts", "PTS-STARTPTS"), palette], "paletteuse", **use)
             for index, (start, end, palette) in enumerate(zip(scenes, ends, palettes, strict=True))
         ), v=1, a=0)
-    if settings.still_tolerance:
-        return mapped.output(local_input(output), format="rawvideo", pix_fmt="pal8").overwrite_output()
+    if isinstance(output, str):  # a pipe to the writer that holds still pixels (_encode_with_own_palette)
+        return mapped.output(output, format="rawvideo", pix_fmt="pal8")
     return mapped.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
-
-
-STILL_SHARE = 0.15
-"""Share of an encode's progress given to holding still pixels and writing the GIF from the held frames."""
 
 
 def _delay_before(frame: int, fps: float) -> int:
@@ -266,41 +264,24 @@ def _delay_before(frame: int, fps: float) -> int:
     return shown_at(frame) - shown_at(frame - 1)
 
 
-def _hold_and_write(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
-                    frames: Path, output: Path, out_seconds: float, progress_span: tuple[float, float],
-                    remaining, scenes: list[int]) -> None:
-    """Hold the still pixels of the pal8 `frames` (transmute.media.still_pixels), then write them as the GIF
-    `output`, played `loop` times: with several `scenes` (their first frames), a GIF each, merged by gifsicle.
-    `frames` is removed."""
-    parts = [output.with_name(f"scene-{index}.gif") for index in range(len(scenes))] if len(scenes) > 1 else []
-    try:
-        hold_still_pixels(frames, the_plan.out_width, the_plan.out_height, settings.still_tolerance,
-                          cancel=job.cancel)
-        held = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="pal8",
-                            s=f"{the_plan.out_width}x{the_plan.out_height}", framerate=params.fps,
-                            protocol_whitelist="file").video
-        if parts:
-            # Each scene keeps its timestamps and the delay its last frame has in one GIF: the merged GIF's
-            # frames are shown when the one-palette GIF's are (a centisecond off after each cut, otherwise).
-            split = held.split()
-            ends = [*scenes[1:], None]
-            gif = ffmpeg.merge_outputs(*(
-                split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
-                .output(local_input(part), format="gif", loop=netscape_loop(params.loop),
-                        **({} if end is None else {"final_delay": _delay_before(end, params.fps)}))
-                for index, (start, end, part) in enumerate(zip(scenes, ends, parts, strict=True))
-            )).overwrite_output()
-        else:
-            gif = held.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
-        run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                   timeout=remaining(), progress_span=progress_span, frame_rate=params.fps, warn_if_short=not parts)
-        if parts:
-            merge_gifs(parts, output, limits=job.limits, cancel=job.cancel, timeout=remaining(),
-                       needed_for="A palette per scene")
-    finally:
-        frames.unlink(missing_ok=True)
-        for part in parts:
-            part.unlink(missing_ok=True)
+def _gif_writer(url: str, params: GifOptions, the_plan: Plan, scenes: list[int], parts: list[Path],
+                output: Path):
+    """ffmpeg reading pal8 frames from `url` and writing them as the GIF `output`, played `loop` times; with
+    several `scenes` (their first frames), as one GIF each into `parts` instead, for merge_gifs."""
+    held = ffmpeg.input(url, f="rawvideo", pix_fmt="pal8", s=f"{the_plan.out_width}x{the_plan.out_height}",
+                        framerate=params.fps, protocol_whitelist="pipe").video
+    if not parts:
+        return held.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
+    # Each scene keeps its timestamps and the delay its last frame has in one GIF: the merged GIF's frames are
+    # shown when the one-palette GIF's are (a centisecond off after each cut, otherwise).
+    split = held.split()
+    ends = [*scenes[1:], None]
+    return ffmpeg.merge_outputs(*(
+        split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
+        .output(local_input(part), format="gif", loop=netscape_loop(params.loop),
+                **({} if end is None else {"final_delay": _delay_before(end, params.fps)}))
+        for index, (start, end, part) in enumerate(zip(scenes, ends, parts, strict=True))
+    )).overwrite_output()
 
 
 def needs_gifsicle(params: GifOptions) -> str | None:
@@ -343,7 +324,9 @@ SAMPLE_MB = 32.0
 """Most MiB of frames (4 bytes a pixel) the palette is sampled from when the first run cannot keep them all:
 every n-th frame then, n the smallest that fits (also when they are all kept: the same sample either way)."""
 OWN_PALETTE_SHARE = 0.6
-"""With transmute's own palette: share of the ffmpeg part of the bar given to the first run (it decodes)."""
+"""With transmute's own palette: share of the bar given to the first run (it decodes)."""
+WRITER_SHARE = 0.1
+"""With transmute's own palette: share of the rest the GIF writer and the merge may take after paletteuse ends."""
 
 
 MIN_SCENE_SAMPLE = 15_000
@@ -360,23 +343,24 @@ def _scene_samples(frames, starts: list[int]):
 
 
 def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
-                             work_dir: Path, mapped: Path, progress_span: tuple[float, float],
-                             remaining) -> list[int]:
-    """A first run writes the frames as rawvideo, transmute.media.quantize makes the palette from a sample of
-    them (a palette per scene with `palette_per_scene`), and paletteuse maps them into `mapped`. Returns the
-    first frame of each scene, [0] for one palette.
+                             work_dir: Path, output: Path, progress_span: tuple[float, float], remaining) -> None:
+    """The GIF `output` with transmute's own palette (transmute.media.quantize; one per scene with
+    `palette_per_scene`) and still pixels held (transmute.media.still_pixels).
 
-    The first run keeps every frame when the one-pass graph's budget would hold them (uses_one_pass), and
-    paletteuse reads them instead of decoding again; else it keeps the frames sampled, and paletteuse decodes
-    the source once more."""
+    A first run writes the frames as rawvideo: all of them when the one-pass graph's budget would hold them
+    (uses_one_pass), else only those the palette is sampled from. Python makes the palettes. Then paletteuse
+    maps the kept frames (or decodes the source again) and, at the same time, the GIF writer reads what it
+    maps, each frame's still pixels held on the way (transmute.media.relay). With several scenes, the writer
+    makes a GIF of each and gifsicle merges them."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
     step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
     keep_all = uses_one_pass(the_plan, params, job.limits)
-    per_scene = (settings.palette_per_scene and settings.still_tolerance > 0 and keep_all and not params.reverse
-                 and not params.boomerang and gifsicle_installed())
+    per_scene = (settings.palette_per_scene and keep_all and not params.reverse and not params.boomerang
+                 and gifsicle_installed())
     palettes: list[Path] = []
+    parts: list[Path] = []
     frames = work_dir / ("frames.bgra" if keep_all else "sample.bgra")
     try:
         video = gif_frames(job, the_plan, settings)
@@ -393,29 +377,38 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         del sample
         scenes = [start * step for start in starts]
         palettes = [work_dir / f"palette-{index}.bgra" for index in range(len(scenes))]
+        parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
         palette_inputs = []
         for path, palette in zip(palettes, made, strict=True):
             path.write_bytes(palette)
             palette_inputs.append(ffmpeg.input(local_input(path), f="rawvideo", pix_fmt="bgra", s="16x16",
                                                protocol_whitelist="file").video)
-        if not keep_all:
-            frames.unlink()
         if keep_all:
             video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
                                  s=f"{the_plan.out_width}x{the_plan.out_height}", protocol_whitelist="file").video
         else:
+            frames.unlink()
             video = gif_frames(job, the_plan, settings)
+        still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance)
+        out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
         buffered = params.reverse or params.boomerang
-        gif = _paletteuse(ordered(video, params), palette_inputs, params, settings, mapped, scenes)
-        run_ffmpeg(gif, expected_duration=the_plan.out_duration * (2 if params.boomerang else 1),
-                   limits=job.limits, progress=job.progress, cancel=job.cancel, timeout=remaining(),
-                   progress_span=(middle, high), stall_estimate=_estimate_seconds(job, the_plan) if buffered else None,
-                   stall_share=0.5, frame_rate=params.fps)
-        return scenes
+        run_relayed(
+            lambda url: _paletteuse(ordered(video, params), palette_inputs, params, settings, url, scenes),
+            lambda url: _gif_writer(url, params, the_plan, scenes, parts, output),
+            still.hold, frame_bytes=still.frame_bytes, cancel=job.cancel,
+            first_run={"expected_duration": out_seconds, "limits": job.limits, "progress": job.progress,
+                       "timeout": remaining(), "progress_span": (middle, high - (high - middle) * WRITER_SHARE),
+                       "stall_estimate": _estimate_seconds(job, the_plan) if buffered else None,
+                       "stall_share": 0.5, "frame_rate": params.fps},
+            second_run={"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
+                        "frame_rate": params.fps, "warn_if_short": not parts})
+        if parts:
+            merge_gifs(parts, output, limits=job.limits, cancel=job.cancel, timeout=remaining(),
+                       needed_for="A palette per scene")
+        job.progress(high)
     finally:
-        for path in palettes:
+        for path in [*palettes, *parts, frames]:
             path.unlink(missing_ok=True)
-        frames.unlink(missing_ok=True)
 
 
 GIFSICLE_SHARE = 0.2
@@ -435,15 +428,12 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     post = runs_gifsicle(params)
     gif_top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
     written = work_dir / "ffmpeg.gif" if post else output
-    held = settings.still_tolerance > 0
-    top = low + (gif_top - low) * (1 - STILL_SHARE) if held else gif_top
-    mapped = work_dir / "frames.pal8" if held else written
-    scenes = [0]
+    top = gif_top
     if settings.kmeans_rounds:
-        scenes = _encode_with_own_palette(job, params, the_plan, settings, work_dir, mapped, (low, top), remaining)
+        _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, top), remaining)
     elif uses_one_pass(the_plan, params, job.limits):
         split = gif_frames(job, the_plan, settings).split()
-        gif = _paletteuse(ordered(split[1], params), [_palettegen(split[0], settings)], params, settings, mapped)
+        gif = _paletteuse(ordered(split[1], params), [_palettegen(split[0], settings)], params, settings, written)
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(low, top), stall_estimate=estimate,
                    stall_share=ONE_PASS_STALL_SHARE, frame_rate=params.fps)
@@ -462,17 +452,14 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
                                      max_pixels=65536)  # a 16x16 palette (the PNG
         # decoder counts its width in bytes: 64x16), with room; it is our own file
         frames = gif_frames(job, the_plan, settings)
-        gif = _paletteuse(ordered(frames, params), [palette_input.video], params, settings, mapped)
+        gif = _paletteuse(ordered(frames, params), [palette_input.video], params, settings, written)
         buffered = params.reverse or params.boomerang
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(middle, top),
                    stall_estimate=estimate if buffered else None, stall_share=0.5, frame_rate=params.fps)
-    if not mapped.is_file() or mapped.stat().st_size == 0:
-        mapped.unlink(missing_ok=True)
+    if not written.is_file() or written.stat().st_size == 0:
+        written.unlink(missing_ok=True)
         raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
-    if held:
-        _hold_and_write(job, params, the_plan, settings, mapped, written, out_seconds, (top, gif_top), remaining,
-                        scenes)
     if post:
         small = params.colors if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS else None
         run_gifsicle(written, output, limits=job.limits, lossy=params.lossy, colors=small, cancel=job.cancel,

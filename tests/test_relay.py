@@ -1,0 +1,113 @@
+"""Two ffmpeg runs joined through Python (transmute.media.relay): every frame passes through the relay, in
+order, while both run; whatever fails or is cancelled stops all three parts, and the error says what failed."""
+
+from __future__ import annotations
+
+import threading
+
+import ffmpeg
+import pytest
+
+from transmute.core.errors import ConversionCancelled, MediaError
+from transmute.media.relay import run_relayed
+from transmute.settings import LimitsConfig
+
+LIMITS = LimitsConfig().for_conversion()
+WIDTH, HEIGHT = 32, 16
+FRAME_BYTES = WIDTH * HEIGHT  # gray: a byte a pixel
+DEADLINE = 60.0
+
+
+def frames_of(seconds: float, rate: int = 10):
+    """ffmpeg writing `seconds` of a 32x16 test picture as raw gray frames to a URL."""
+    def build(url: str):
+        return (ffmpeg.input(f"testsrc2=size={WIDTH}x{HEIGHT}:rate={rate}:duration={seconds}", f="lavfi")
+                .output(url, format="rawvideo", pix_fmt="gray"))
+    return build
+
+
+def written_to(path, options: dict | None = None):
+    """ffmpeg reading raw gray frames from a URL and writing them to `path`."""
+    def build(url: str):
+        return (ffmpeg.input(url, f="rawvideo", pix_fmt="gray", s=f"{WIDTH}x{HEIGHT}", framerate=10,
+                             protocol_whitelist="pipe")
+                .output(str(path), format="rawvideo", **(options or {})).overwrite_output())
+    return build
+
+
+def relayed(first, second, relay, cancel: threading.Event | None = None) -> None:
+    """run_relayed in a thread that must end within DEADLINE (a hang fails the test instead of stalling it)."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_relayed(first, second, relay, frame_bytes=FRAME_BYTES, cancel=cancel or threading.Event(),
+                        first_run={"expected_duration": 1.0, "limits": LIMITS},
+                        second_run={"expected_duration": 1.0, "limits": LIMITS, "warn_if_short": False})
+        except BaseException as error:  # re-raised in the test's thread
+            raised.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(DEADLINE)
+    assert not thread.is_alive(), "the relay hung"
+    if raised:
+        raise raised[0]
+
+
+def test_every_frame_passes_through_the_relay_in_order_and_reaches_the_second_run(tmp_path):
+    seen: list[int] = []
+
+    def number_and_invert(frame: bytearray) -> None:
+        seen.append(frame[0])
+        frame[:] = bytes(255 - value for value in frame)
+
+    relayed(frames_of(1.0), written_to(tmp_path / "out.gray"), number_and_invert)
+    original = tmp_path / "original.gray"
+    ffmpeg.input(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=10:duration=1", f="lavfi").output(
+        str(original), format="rawvideo", pix_fmt="gray").run(quiet=True)
+    expected = bytes(255 - value for value in original.read_bytes())
+    assert len(seen) == 10 and (tmp_path / "out.gray").read_bytes() == expected
+
+
+def test_a_second_run_that_fails_stops_the_first_and_its_error_is_raised(tmp_path):
+    # a 30 s source the first run would take a while to write; the writer's encoder does not exist
+    with pytest.raises(MediaError) as raised:
+        relayed(frames_of(30.0, rate=25), written_to(tmp_path / "out.gray", {"vcodec": "no_such_codec"}),
+                lambda frame: None)
+    assert "cancelled" not in str(raised.value).lower()
+
+
+def test_a_first_run_that_fails_is_the_error_raised(tmp_path):
+    def broken(url: str):
+        return ffmpeg.input("no_such_source=size=8x8", f="lavfi").output(url, format="rawvideo", pix_fmt="gray")
+
+    with pytest.raises(MediaError) as raised:
+        relayed(broken, written_to(tmp_path / "out.gray"), lambda frame: None)
+    assert "cancelled" not in str(raised.value).lower()
+
+
+def at_the_third_frame(act):
+    """A relay that calls `act` when the third frame passes."""
+    frames = 0
+
+    def relay(frame: bytearray) -> None:
+        nonlocal frames
+        frames += 1
+        if frames == 3:
+            act()
+    return relay
+
+
+def test_a_relay_that_fails_stops_both_runs_with_its_error(tmp_path):
+    def fail_at_the_third() -> None:
+        raise ValueError("the relay broke")
+
+    with pytest.raises(ValueError, match="the relay broke"):
+        relayed(frames_of(30.0, rate=25), written_to(tmp_path / "out.gray"), at_the_third_frame(fail_at_the_third))
+
+
+def test_a_cancel_stops_both_runs_and_the_relay(tmp_path):
+    cancel = threading.Event()
+    with pytest.raises(ConversionCancelled):
+        relayed(frames_of(30.0, rate=25), written_to(tmp_path / "out.gray"), at_the_third_frame(cancel.set), cancel)
