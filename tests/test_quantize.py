@@ -3,6 +3,9 @@ k-means; laid out as palettegen's, with the last entry transparent."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -82,3 +85,33 @@ def test_every_nth_frame_is_read_when_asked(tmp_path):
     frames.write_bytes(b"".join(bytes((level, level, level, 255)) for level in range(6)))
     assert set(sample_pixels(read_frames(frames, 1, stride=3), count=100)[:, 0].tolist()) == {0.0, 3.0}
     assert len(read_frames(tmp_path / "frames.bgra", 7)) == 0  # too short for one frame of 7 pixels
+
+
+WHILE_PROCESSES_START = """
+import subprocess
+import threading
+import time
+import numpy as np
+from transmute.media.process import child_options
+from transmute.media.quantize import make_palette
+
+pixels = np.random.default_rng(1).random((50_000, 3), dtype=np.float32) * 255
+threads = [threading.Thread(target=lambda: [make_palette(pixels, 256, 8) for _ in range(6)], daemon=True),
+           threading.Thread(target=lambda: [subprocess.run(["true"], **child_options()) for _ in range(100)],
+                            daemon=True)]
+for thread in threads:
+    thread.start()
+deadline = time.monotonic() + 30
+for thread in threads:
+    thread.join(max(0.0, deadline - time.monotonic()))
+raise SystemExit(sum(thread.is_alive() for thread in threads))
+"""
+
+
+def test_a_palette_is_made_while_another_conversion_starts_its_processes():
+    # A worker converts in threads: one starts ffmpeg (a fork) while another makes its palette. OpenBLAS stops
+    # its thread pool at each fork, and a matrix product waiting on that pool then waited for ever. A fresh
+    # process: what prevents it is process-wide, and another test may have done it here already.
+    done = subprocess.run([sys.executable, "-c", WHILE_PROCESSES_START], capture_output=True, text=True,
+                          timeout=90)
+    assert done.returncode == 0, f"{done.returncode} thread(s) still running after 30 s: {done.stderr}"

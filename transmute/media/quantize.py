@@ -13,6 +13,7 @@ the last one repeated up to entry 255, which is transparent (paletteuse maps pix
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 PALETTE_ENTRIES = 256
@@ -26,6 +27,17 @@ SEED = 20261130
 """The sample is drawn with a fixed seed: the same source and options give the same GIF."""
 CHUNK = 2048
 """Pixels whose distances to every colour are computed at once (2048 x 256 float32: 2 MiB, in the CPU's cache)."""
+
+@cache
+def _one_blas_thread() -> None:
+    """numpy's OpenBLAS on one thread, in this whole process. OpenBLAS stops its thread pool whenever the
+    process forks (a pthread_atfork handler), and a matrix product of another thread waiting on that pool then
+    waits for ever: a worker converts in threads, and one starts ffmpeg while another makes its palette. On one
+    thread OpenBLAS has no pool; these products (thousands of colours by 3 by 256) are no slower so."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
 
 # BT.601 RGB -> YCbCr, columns B, G, R (the rawvideo's byte order); the offsets cancel in distances.
 _TO_YCBCR = ((0.114, 0.587, 0.299), (0.5, -0.331264, -0.168736), (-0.081312, -0.418688, 0.5))
@@ -81,6 +93,7 @@ def kmeans(points, centres, rounds: int):
     to it (a centre no point is nearest to stays)."""
     import numpy as np
 
+    _one_blas_thread()
     centres = centres.copy()
     nearest = np.empty(len(points), np.intp)
     for _ in range(rounds):
@@ -103,6 +116,7 @@ def make_palette(pixels, colours: int, rounds: int) -> bytes:
     the transparent one (as palettegen's max_colors counts)."""
     import numpy as np
 
+    _one_blas_thread()
     entries = np.zeros((PALETTE_ENTRIES, 4), np.uint8)
     entries[:, 3] = 255
     entries[-1] = TRANSPARENT
