@@ -11,8 +11,9 @@ from tests.support.proxy import TcpProxy
 from tests.support.tasks import create_upload, create_url, status, wait_all_finished
 from tests.support.waiting import wait_for
 
-LONG = {"width": 320, "fps": 25, "high_quality": "true"}
-"""Parameters that make the 20 s clip take several seconds to convert: long enough to be interrupted."""
+LONG = {"width": 640, "fps": 25, "high_quality": "true"}
+"""Parameters that make the 20 s 320x240 clip take several seconds to convert (scaled up: high_quality takes under
+2 s at its own size): long enough to be interrupted."""
 
 
 def test_a_worker_killed_mid_conversion_leaves_the_task_to_another_worker_which_finishes_it(

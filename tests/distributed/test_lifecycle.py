@@ -9,8 +9,9 @@ from tests.support.cluster import Cluster, running_ffmpeg_worker
 from tests.support.tasks import create_upload, status, wait_finished
 from tests.support.waiting import wait_for
 
-LONG = {"width": 320, "fps": 25, "high_quality": "true"}
-"""Parameters that make the 20 s clip take several seconds to convert: long enough to cancel it while it runs."""
+LONG = {"width": 640, "fps": 25, "high_quality": "true"}
+"""Parameters that make the 20 s 320x240 clip take several seconds to convert (scaled up: high_quality takes under
+2 s at its own size): long enough to cancel it while it runs."""
 
 
 def test_a_cancel_stops_the_run_on_its_worker_and_a_delete_removes_every_object(cluster: Cluster, cluster_clips):
