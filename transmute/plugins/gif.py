@@ -23,7 +23,7 @@ more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
 (the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
-every output a `file:` path.
+every output a `file:` path; only high_quality's relay joins two of its own runs by a pipe (`pipe:N`).
 
 With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
 over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
@@ -151,10 +151,10 @@ class QualitySettings:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; palette_step and stats_mode
     are then unused)."""
     palette_per_scene: bool = False
-    """With kmeans_rounds: a palette for each scene (transmute.media.scenes), the scenes
-    written as GIFs of their own and merged by gifsicle. One palette when gifsicle is not installed, with
-    `reverse` / `boomerang`, and when the frames are decoded twice (past the one-pass budget: there, cutting
-    the decoded frames into scenes lost a frame at the end of some spans)."""
+    """With kmeans_rounds: a palette for each scene (transmute.media.scenes), the scenes written as GIFs of their
+    own and merged by gifsicle. One palette when gifsicle is not installed, with `reverse` / `boomerang`, and
+    when the frames are decoded twice (past the one-pass budget: there, cutting the decoded frames into scenes
+    lost a frame at the end of some spans)."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -428,17 +428,16 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     post = runs_gifsicle(params)
     gif_top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
     written = work_dir / "ffmpeg.gif" if post else output
-    top = gif_top
     if settings.kmeans_rounds:
-        _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, top), remaining)
+        _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, gif_top), remaining)
     elif uses_one_pass(the_plan, params, job.limits):
         split = gif_frames(job, the_plan, settings).split()
         gif = _paletteuse(ordered(split[1], params), [_palettegen(split[0], settings)], params, settings, written)
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                   timeout=remaining(), progress_span=(low, top), stall_estimate=estimate,
+                   timeout=remaining(), progress_span=(low, gif_top), stall_estimate=estimate,
                    stall_share=ONE_PASS_STALL_SHARE, frame_rate=params.fps)
     else:
-        middle = low + (top - low) * PALETTE_SHARE / 100
+        middle = low + (gif_top - low) * PALETTE_SHARE / 100
         palette = work_dir / "palette.png"
         palette_pass = (
             _palettegen(gif_frames(job, the_plan, settings), settings)
@@ -455,7 +454,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
         gif = _paletteuse(ordered(frames, params), [palette_input.video], params, settings, written)
         buffered = params.reverse or params.boomerang
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                   timeout=remaining(), progress_span=(middle, top),
+                   timeout=remaining(), progress_span=(middle, gif_top),
                    stall_estimate=estimate if buffered else None, stall_share=0.5, frame_rate=params.fps)
     if not written.is_file() or written.stat().st_size == 0:
         written.unlink(missing_ok=True)
