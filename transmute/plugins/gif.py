@@ -136,8 +136,6 @@ class QualitySettings:
     diff_mode: str = "rectangle"
     bayer_dither: str = "bayer"
     """The paletteuse dither used when the `dither` option is `bayer` (its default)."""
-    palette_step: int = 1
-    """palettegen sees one output frame in this many (framestep): its colour histogram is its slowest part."""
     via_yuv444: bool = False
     """Scale to yuva444p (alpha kept), then convert that to RGB: the same picture (issue 13's SSIM within 0.0011)
     as scaling straight to RGB with the full-chroma flags, which takes swscale's slow path: 10-50 % less time,
@@ -148,8 +146,7 @@ class QualitySettings:
     stored again."""
     kmeans_rounds: int = 0
     """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
-    median cut, then this many rounds of k-means (see _encode_with_own_palette; palette_step and stats_mode
-    are then unused)."""
+    median cut, then this many rounds of k-means (see _encode_with_own_palette; stats_mode is then unused)."""
     palette_per_scene: bool = False
     """With kmeans_rounds: a palette for each scene (transmute.media.scenes), the scenes written as GIFs of their
     own and merged by gifsicle. One palette when gifsicle is not installed, with `reverse` / `boomerang`, and
@@ -227,9 +224,16 @@ def netscape_loop(loop: int) -> int:
 
 
 def _palettegen(video, settings: QualitySettings):
-    if settings.palette_step > 1:
-        video = video.filter("framestep", step=settings.palette_step)
     return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
+
+
+def _by_scene(video, scenes: list[int]) -> list:
+    """`video` cut into its scenes, whose first frames are `scenes`: trimmed by frame number, which no timestamp
+    can shift."""
+    split = video.split()
+    ends = [*scenes[1:], None]
+    return [split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
+            for index, (start, end) in enumerate(zip(scenes, ends, strict=True))]
 
 
 def _paletteuse(video, palettes: list, params: GifOptions, settings: QualitySettings, output: Path | str,
@@ -243,14 +247,10 @@ def _paletteuse(video, palettes: list, params: GifOptions, settings: QualitySett
         use["bayer_scale"] = settings.bayer_scale
     if len(palettes) == 1:
         mapped = ffmpeg.filter([video, palettes[0]], "paletteuse", **use)
-    else:  # trimmed by frame numbers, which no timestamp can shift
-        split = video.split()
-        ends = [*scenes[1:], None]
-        mapped = ffmpeg.concat(*(
-            ffmpeg.filter([split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
-                           .filter("setpts", "PTS-STARTPTS"), palette], "paletteuse", **use)
-            for index, (start, end, palette) in enumerate(zip(scenes, ends, palettes, strict=True))
-        ), v=1, a=0)
+    else:
+        mapped = ffmpeg.concat(*(ffmpeg.filter([scene.filter("setpts", "PTS-STARTPTS"), palette], "paletteuse", **use)
+                                 for scene, palette in zip(_by_scene(video, scenes), palettes, strict=True)),
+                               v=1, a=0)
     if isinstance(output, str):  # a pipe to the writer that holds still pixels (_encode_with_own_palette)
         return mapped.output(output, format="rawvideo", pix_fmt="pal8")
     return mapped.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
@@ -274,13 +274,11 @@ def _gif_writer(url: str, params: GifOptions, the_plan: Plan, scenes: list[int],
         return held.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
     # Each scene keeps its timestamps and the delay its last frame has in one GIF: the merged GIF's frames are
     # shown when the one-palette GIF's are (a centisecond off after each cut, otherwise).
-    split = held.split()
     ends = [*scenes[1:], None]
     return ffmpeg.merge_outputs(*(
-        split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
-        .output(local_input(part), format="gif", loop=netscape_loop(params.loop),
-                **({} if end is None else {"final_delay": _delay_before(end, params.fps)}))
-        for index, (start, end, part) in enumerate(zip(scenes, ends, parts, strict=True))
+        scene.output(local_input(part), format="gif", loop=netscape_loop(params.loop),
+                     **({} if end is None else {"final_delay": _delay_before(end, params.fps)}))
+        for scene, end, part in zip(_by_scene(held, scenes), ends, parts, strict=True)
     )).overwrite_output()
 
 
