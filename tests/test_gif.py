@@ -241,24 +241,23 @@ def decodes_source(command: list[str], source: Path) -> bool:
     return any(arg == f"file:{source}" for arg in command)
 
 
-def runs_of_high_quality(runs: list[list[str]], source: Path) -> tuple[list[list[str]], list[str], list[str]]:
-    """The runs that decode `source`, paletteuse's run and the GIF writer's (the two of the relay)."""
-    mapping = next(command for command in runs if command[-1].startswith("pipe:"))
+def runs_of_high_quality(runs: list[list[str]], source: Path) -> tuple[list[list[str]], list[str]]:
+    """The runs that decode `source`, and the GIF writer's (fed by Python)."""
     writer = next(command for command in runs if command[command.index("-i") + 1].startswith("pipe:"))
-    return [command for command in runs if decodes_source(command, source)], mapping, writer
+    return [command for command in runs if decodes_source(command, source)], writer
 
 
 def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs):
-    # high_quality: a run that keeps the frames (transmute makes the palette from them), then paletteuse and
-    # the GIF writer at once, the still pixels held between them.
+    # high_quality: a run that keeps the frames (transmute makes the palette from them and maps them onto it),
+    # then the GIF writer, fed the paletted frames, their still pixels held, as Python maps them.
     monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
     one = convert(eight_seconds, tmp_path / "one.gif", high_quality=True)
-    assert len(ffmpeg_runs) == 3
-    decoding, mapping, writer = runs_of_high_quality(ffmpeg_runs, eight_seconds)
+    assert len(ffmpeg_runs) == 2
+    decoding, writer = runs_of_high_quality(ffmpeg_runs, eight_seconds)
     assert decoding == [ffmpeg_runs[0]]  # it keeps the frames for transmute's own palette: no palettegen
     assert "palettegen" not in " ".join(decoding[0]) and decoding[0][decoding[0].index("-f") + 1] == "rawvideo"
-    assert "paletteuse" in mapping[mapping.index("-filter_complex") + 1]
+    assert not any("paletteuse" in " ".join(command) for command in ffmpeg_runs)  # transmute maps the colours
     assert writer[-2].startswith("file:") and writer[writer.index("-loop") + 1] == "0"
     assert all(arg.startswith(("file:", "pipe:")) for cmd in ffmpeg_runs
                for arg in (cmd[cmd.index("-i") + 1], cmd[-2] if cmd[-1] == "-y" else cmd[-1]))
@@ -266,9 +265,10 @@ def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_gi
 
     monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
     two = convert(eight_seconds, tmp_path / "two.gif", high_quality=True)
-    assert len(ffmpeg_runs) == 6
-    decoding, mapping, writer = runs_of_high_quality(ffmpeg_runs[3:], eight_seconds)
-    assert len(decoding) == 2 and mapping in decoding and writer not in decoding
+    assert len(ffmpeg_runs) == 5
+    decoding, writer = runs_of_high_quality(ffmpeg_runs[2:], eight_seconds)
+    assert len(decoding) == 2 and writer not in decoding
+    assert any(command[-1].startswith("pipe:") for command in decoding)  # decoded again, into the relay
     assert_progress_rises_to_100(two.progress)
 
     # The palette is made from the same sample of frames either way: the very same GIF.

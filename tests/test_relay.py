@@ -1,5 +1,6 @@
-"""Two ffmpeg runs joined through Python (transmute.media.relay): every frame passes through the relay, in
-order, while both run; whatever fails or is cancelled stops all three parts, and the error says what failed."""
+"""ffmpeg runs fed frames by Python (transmute.media.relay): every frame passes through the relay, in order,
+while both runs run, or reaches the fed run as Python yields it; whatever fails or is cancelled stops every
+part, and the error says what failed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import ffmpeg
 import pytest
 
 from transmute.core.errors import ConversionCancelled, MediaError
-from transmute.media.relay import run_relayed
+from transmute.media.relay import run_fed, run_relayed
 from transmute.settings import LimitsConfig
 
 LIMITS = LimitsConfig().for_conversion()
@@ -58,9 +59,9 @@ def relayed(first, second, relay, cancel: threading.Event | None = None) -> None
 def test_every_frame_passes_through_the_relay_in_order_and_reaches_the_second_run(tmp_path):
     seen: list[int] = []
 
-    def number_and_invert(frame: bytearray) -> None:
+    def number_and_invert(frame: bytearray) -> bytes:
         seen.append(frame[0])
-        frame[:] = bytes(255 - value for value in frame)
+        return bytes(255 - value for value in frame)
 
     relayed(frames_of(1.0), written_to(tmp_path / "out.gray"), number_and_invert)
     original = tmp_path / "original.gray"
@@ -74,7 +75,7 @@ def test_a_second_run_that_fails_stops_the_first_and_its_error_is_raised(tmp_pat
     # a 30 s source the first run would take a while to write; the writer's encoder does not exist
     with pytest.raises(MediaError) as raised:
         relayed(frames_of(30.0, rate=25), written_to(tmp_path / "out.gray", {"vcodec": "no_such_codec"}),
-                lambda frame: None)
+                lambda frame: frame)
     assert "cancelled" not in str(raised.value).lower()
 
 
@@ -83,7 +84,7 @@ def test_a_first_run_that_fails_is_the_error_raised(tmp_path):
         return ffmpeg.input("no_such_source=size=8x8", f="lavfi").output(url, format="rawvideo", pix_fmt="gray")
 
     with pytest.raises(MediaError) as raised:
-        relayed(broken, written_to(tmp_path / "out.gray"), lambda frame: None)
+        relayed(broken, written_to(tmp_path / "out.gray"), lambda frame: frame)
     assert "cancelled" not in str(raised.value).lower()
 
 
@@ -91,11 +92,12 @@ def at_the_third_frame(act):
     """A relay that calls `act` when the third frame passes."""
     frames = 0
 
-    def relay(frame: bytearray) -> None:
+    def relay(frame: bytearray) -> bytearray:
         nonlocal frames
         frames += 1
         if frames == 3:
             act()
+        return frame
     return relay
 
 
@@ -111,3 +113,60 @@ def test_a_cancel_stops_both_runs_and_the_relay(tmp_path):
     cancel = threading.Event()
     with pytest.raises(ConversionCancelled):
         relayed(frames_of(30.0, rate=25), written_to(tmp_path / "out.gray"), at_the_third_frame(cancel.set), cancel)
+
+
+def fed(frames, second, cancel: threading.Event | None = None) -> None:
+    """run_fed in a thread that must end within DEADLINE."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_fed(frames, second, cancel=cancel or threading.Event(),
+                    second_run={"expected_duration": 1.0, "limits": LIMITS, "warn_if_short": False})
+        except BaseException as error:  # re-raised in the test's thread
+            raised.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(DEADLINE)
+    assert not thread.is_alive(), "the fed run hung"
+    if raised:
+        raise raised[0]
+
+
+def test_a_fed_run_reads_every_frame_python_yields_in_order(tmp_path):
+    frames = [bytes([number]) * FRAME_BYTES for number in range(12)]
+    fed(iter(frames), written_to(tmp_path / "out.gray"))
+    assert (tmp_path / "out.gray").read_bytes() == b"".join(frames)
+
+
+def test_frames_that_fail_to_come_stop_the_fed_run_with_their_error(tmp_path):
+    def broken():
+        yield bytes(FRAME_BYTES)
+        raise ValueError("no more frames")
+
+    with pytest.raises(ValueError, match="no more frames"):
+        fed(broken(), written_to(tmp_path / "out.gray"))
+
+
+def test_a_fed_run_that_fails_is_the_error_raised_and_python_stops_feeding(tmp_path):
+    def endless():
+        while True:
+            yield bytes(FRAME_BYTES)
+
+    with pytest.raises(MediaError) as raised:
+        fed(endless(), written_to(tmp_path / "out.gray", {"vcodec": "no_such_codec"}))
+    assert "cancelled" not in str(raised.value).lower()
+
+
+def test_a_cancel_stops_a_fed_run(tmp_path):
+    cancel = threading.Event()
+
+    def frames():
+        for number in range(10_000):
+            if number == 3:
+                cancel.set()
+            yield bytes(FRAME_BYTES)
+
+    with pytest.raises(ConversionCancelled):
+        fed(frames(), written_to(tmp_path / "out.gray"), cancel)

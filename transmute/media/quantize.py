@@ -43,6 +43,15 @@ def _one_blas_thread() -> None:
 _TO_YCBCR = ((0.114, 0.587, 0.299), (0.5, -0.331264, -0.168736), (-0.081312, -0.418688, 0.5))
 
 
+def to_ycbcr(bgr):
+    """Rows of B, G, R (float32) as rows of Y, Cb, Cr without their offsets: the space colours are compared in
+    (also by transmute.media.remap)."""
+    import numpy as np
+
+    _one_blas_thread()
+    return bgr @ np.asarray(_TO_YCBCR, np.float32).T
+
+
 def read_frames(path: Path, frame_pixels: int, stride: int = 1):
     """Every `stride`-th frame of the `bgra` rawvideo file `path`, read-only and mapped, not loaded (an array of
     frames x pixels x BGRA)."""
@@ -121,10 +130,10 @@ def make_palette(pixels, colours: int, rounds: int) -> bytes:
     entries[:, 3] = 255
     entries[-1] = TRANSPARENT
     if len(pixels):
-        to_ycbcr = np.asarray(_TO_YCBCR, np.float32)
-        points = pixels @ to_ycbcr.T
+        points = to_ycbcr(pixels)
         centres = kmeans(points, median_cut(points, max(1, min(colours, PALETTE_ENTRIES) - 1)), rounds)
-        chosen = np.clip(np.rint(centres @ np.linalg.inv(to_ycbcr).T), 0, 255).astype(np.uint8)
+        back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
+        chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
         entries[:len(chosen), :3] = chosen
         entries[len(chosen):-1, :3] = chosen[-1]
     return entries.tobytes()

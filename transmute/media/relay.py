@@ -1,12 +1,12 @@
-"""Two ffmpeg runs joined through Python: the frames the first writes pass, one at a time, through a function
-into the second, both running at once (on two cores the second's work hides behind the first's, and nothing is
-written to disk between them).
+"""ffmpeg runs fed frames by Python, one at a time, while they run: frames Python makes (run_fed), or the
+frames of another ffmpeg run, each rewritten by a function on its way (run_relayed; on two cores the second
+run's work hides behind the first's, and nothing is written to disk between them).
 
 Each run gets its end of an os.pipe as `pipe:N`. Whatever stops one part stops the others: a run that fails
-or times out sets the shared stop, which the other run obeys like a cancel; the relay then closes its ends, so
+or times out sets the shared stop, which the other run obeys like a cancel; Python then closes its ends, so
 the first meets a closed pipe and the second the end of its input. The error raised is the first run's or the
-second's own (not the cancel the stop caused in the other), else the relay's; ConversionCancelled when the
-conversion was cancelled.
+second's own (not the cancel the stop caused in the other), else the one raised in Python; ConversionCancelled
+when the conversion was cancelled.
 """
 
 from __future__ import annotations
@@ -14,27 +14,47 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from transmute.core.errors import ConversionCancelled, MediaError
 from transmute.media.run import run_ffmpeg
 
+Frame = bytes | bytearray | memoryview
 CANCEL_POLL = 0.1
-"""Seconds between two looks at the conversion's cancel, to pass it on to both runs."""
+"""Seconds between two looks at the conversion's cancel, to pass it on to the runs."""
 
 
-def run_relayed(first: Callable[[str], Any], second: Callable[[str], Any], relay: Callable[[bytearray], None], *,
-                frame_bytes: int, cancel: threading.Event, first_run: dict[str, Any],
+def run_fed(frames: Iterable[Frame], second: Callable[[str], Any], *, cancel: threading.Event,
+            second_run: dict[str, Any]) -> None:
+    """Run `second(url)` (an ffmpeg output node reading raw frames from `url`), fed the `frames` Python yields
+    meanwhile. `second_run`: run_ffmpeg's other arguments (cancel excepted)."""
+    _run_joined(lambda stop: frames, second, cancel=cancel, second_run=second_run)
+
+
+def run_relayed(first: Callable[[str], Any], second: Callable[[str], Any], relay: Callable[[bytearray], Frame],
+                *, frame_bytes: int, cancel: threading.Event, first_run: dict[str, Any],
                 second_run: dict[str, Any]) -> None:
     """Run `first(url)` (an ffmpeg output node writing raw frames of `frame_bytes` to `url`) and `second(url)`
-    (one reading them from `url`) at once, each frame rewritten in place by `relay` on its way. `first_run` and
-    `second_run`: run_ffmpeg's other arguments for each (cancel excepted)."""
+    (one reading from `url`) at once; each frame goes through `relay`, whose result (the frame rewritten in
+    place, or any other buffer) is what the second reads. `first_run` and `second_run`: run_ffmpeg's other
+    arguments for each (cancel excepted)."""
+    from_first, to_relay = os.pipe()
+    with open(from_first, "rb", buffering=0) as reader:
+        _run_joined(lambda stop: map(relay, _frames_read(reader, frame_bytes, stop)), second, cancel=cancel,
+                    second_run=second_run, first=(first, to_relay, first_run), after_feeding=reader.close)
+
+
+def _run_joined(frames: Callable[[threading.Event], Iterable[Frame]], second: Callable[[str], Any], *,
+                cancel: threading.Event, second_run: dict[str, Any],
+                first: tuple[Callable[[str], Any], int, dict[str, Any]] | None = None,
+                after_feeding: Callable[[], None] | None = None) -> None:
+    """The second run fed `frames(stop)`, with the first run (its node, the pipe end it writes, its options)
+    alongside when given; `after_feeding` is called once the feeding ended, however it ended."""
     stop = threading.Event()
     run_errors: list[BaseException] = []
-    relay_errors: list[BaseException] = []
-    from_first, to_relay = os.pipe()
-    from_relay, to_second = os.pipe()
+    feed_errors: list[BaseException] = []
+    from_python, to_second = os.pipe()
 
     def run(build: Callable[[str], Any], fd: int, options: dict[str, Any]) -> None:
         try:
@@ -50,47 +70,54 @@ def run_relayed(first: Callable[[str], Any], second: Callable[[str], Any], relay
             if cancel.wait(CANCEL_POLL):
                 stop.set()
 
-    threads = [threading.Thread(target=run, args=(first, to_relay, first_run), name="ffmpeg-relay-first"),
-               threading.Thread(target=run, args=(second, from_relay, second_run), name="ffmpeg-relay-second"),
-               threading.Thread(target=pass_on_cancel, name="ffmpeg-relay-cancel", daemon=True)]
-    for thread in threads:
+    runs = [threading.Thread(target=run, args=(second, from_python, second_run), name="ffmpeg-fed")]
+    if first is not None:
+        runs.append(threading.Thread(target=run, args=first, name="ffmpeg-feeding"))
+    for thread in [*runs, threading.Thread(target=pass_on_cancel, name="ffmpeg-fed-cancel", daemon=True)]:
         thread.start()
     try:
-        _relay_frames(from_first, to_second, relay, frame_bytes, stop)
-    except BaseException as error:  # raised below, once both runs ended
-        relay_errors.append(error)
+        _write_frames(frames(stop), to_second, stop)
+    except BaseException as error:  # raised below, once the runs ended
+        feed_errors.append(error)
         stop.set()
     finally:
-        os.close(from_first)
+        if after_feeding is not None:
+            after_feeding()
         os.close(to_second)
-    for thread in threads[:2]:
+    for thread in runs:
         thread.join()
     stop.set()  # ends pass_on_cancel
     if cancel.is_set():
         raise ConversionCancelled("The conversion was cancelled.")
     own = [error for error in run_errors if not isinstance(error, ConversionCancelled)]
-    for error in own or relay_errors or run_errors:
+    for error in own or feed_errors or run_errors:
         raise error
 
 
-def _relay_frames(source: int, sink: int, relay: Callable[[bytearray], None], frame_bytes: int,
-                  stop: threading.Event) -> None:
+def _frames_read(reader, frame_bytes: int, stop: threading.Event) -> Iterator[bytearray]:
+    """The frames of `frame_bytes` `reader` gives, in one buffer reused for each, until its end or `stop`."""
     frame = bytearray(frame_bytes)
     view = memoryview(frame)
-    with open(source, "rb", buffering=0, closefd=False) as reader:
-        while not stop.is_set():
-            got = 0
-            while got < frame_bytes:
-                count = reader.readinto(view[got:])
-                if not count:
-                    break
-                got += count
-            if got == 0:
-                return
-            if got < frame_bytes:
-                raise MediaError("ffmpeg stopped in the middle of a frame.")
-            relay(frame)
-            written = 0
-            while written < frame_bytes:
-                with contextlib.suppress(InterruptedError):
-                    written += os.write(sink, view[written:])
+    while not stop.is_set():
+        got = 0
+        while got < frame_bytes:
+            count = reader.readinto(view[got:])
+            if not count:
+                break
+            got += count
+        if got == 0:
+            return
+        if got < frame_bytes:
+            raise MediaError("ffmpeg stopped in the middle of a frame.")
+        yield frame
+
+
+def _write_frames(frames: Iterable[Frame], sink: int, stop: threading.Event) -> None:
+    for frame in frames:
+        if stop.is_set():
+            return
+        view = memoryview(frame).cast("B")
+        written = 0
+        while written < len(view):
+            with contextlib.suppress(InterruptedError):
+                written += os.write(sink, view[written:])

@@ -17,7 +17,7 @@ import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionLimits
 from transmute.media.explain import explain_ffmpeg_error
-from transmute.media.process import FFMPEG, child_options, kill_group
+from transmute.media.process import FFMPEG, child_options, exit_waiter, kill_group
 from transmute.media.user_warnings import warn_if_short
 from transmute.media.verdict import StderrVerdict
 
@@ -154,15 +154,11 @@ class FfmpegRun:
         """Wait for ffmpeg to exit, every POLL_INTERVAL stopping it when asked to and reporting progress."""
         started = time.monotonic()
         deadline = started + self.timeout if self.timeout is not None else None
-        while True:
-            try:
-                process.wait(timeout=POLL_INTERVAL)
-                return
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            self._stop_if_asked(process, past_deadline=deadline is not None and now >= deadline)
-            self._report(self.low + (self.high - self.low) * self._fraction(now - started))
+        with exit_waiter(process) as exited:
+            while not exited(POLL_INTERVAL):
+                now = time.monotonic()
+                self._stop_if_asked(process, past_deadline=deadline is not None and now >= deadline)
+                self._report(self.low + (self.high - self.low) * self._fraction(now - started))
 
     def _stop_if_asked(self, process: subprocess.Popen[bytes], *, past_deadline: bool) -> None:
         """Kill ffmpeg and raise when the run is cancelled, its stderr calls for a stop, or its time is up."""

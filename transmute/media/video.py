@@ -70,12 +70,15 @@ def source_input(job: ConversionJob, the_plan: Plan):
 
 def source_video(job: ConversionJob, the_plan: Plan, *, scale_flags: str = "lanczos"):
     """The shared chain: trimmed input -> deinterlace -> speed -> fps -> crop (the plan's) -> scale -> grayscale
-    (an ffmpeg-python stream of the source's video)."""
+    (an ffmpeg-python stream of the source's video). fps comes last instead when it repeats frames (a source
+    slower than the output): the same frames, each scaled once, not once for every copy."""
     params = job.params
     video = deinterlaced(source_input(job, the_plan).video, job.media)
     if params.speed != 1.0:
         video = video.filter("setpts", f"(PTS-STARTPTS)/{params.speed:g}")
-    video = video.filter("fps", fps=params.fps)
+    repeats_frames = bool(job.media.fps) and job.media.fps * params.speed < params.fps
+    if not repeats_frames:
+        video = video.filter("fps", fps=params.fps)
     if the_plan.crop is not None:  # before scale: the output size follows the crop's proportions
         video = crop_filter(video, the_plan.crop, job.media.display_width, job.media.display_height)
     # Always to the planned size, also when it is the source's: a frame larger than the probe saw (the picture
@@ -86,6 +89,8 @@ def source_video(job: ConversionJob, the_plan: Plan, *, scale_flags: str = "lanc
     video = video.filter("setsar", "1")  # square pixels: the output has the display's proportions
     if params.grayscale:
         video = to_gray(video)
+    if repeats_frames:
+        video = video.filter("fps", fps=params.fps)
     return video
 
 

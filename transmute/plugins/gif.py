@@ -50,6 +50,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -69,7 +70,8 @@ from transmute.media.gifsicle import gifsicle_installed, merge_gifs, missing_gif
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
 from transmute.media.quantize import SAMPLE_PIXELS, make_palette, read_frames, sample_pixels
-from transmute.media.relay import run_relayed
+from transmute.media.relay import run_fed, run_relayed
+from transmute.media.remap import Remapper
 from transmute.media.run import run_ffmpeg
 from transmute.media.scenes import scene_starts
 from transmute.media.size_search import Attempt, SizeNotReached, search_size
@@ -223,6 +225,11 @@ def netscape_loop(loop: int) -> int:
     return 0 if loop == 0 else loop - 1 if loop > 1 else -1
 
 
+def dither_of(params: GifOptions, settings: QualitySettings) -> str:
+    """The dither `params` ask for at `settings`' level (its bayer_dither when `dither` is left at bayer)."""
+    return settings.bayer_dither if params.dither == "bayer" else params.dither
+
+
 def _palettegen(video, settings: QualitySettings):
     return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
 
@@ -236,23 +243,14 @@ def _by_scene(video, scenes: list[int]) -> list:
             for index, (start, end) in enumerate(zip(scenes, ends, strict=True))]
 
 
-def _paletteuse(video, palettes: list, params: GifOptions, settings: QualitySettings, output: Path | str,
-                scenes: list[int] | None = None):
-    """paletteuse of `video` with `palettes` (one-frame streams: one, or one for each scene, whose first frames
-    are `scenes`) -> the GIF89a file `output`, played `loop` times; or, when `output` is a `pipe:N` URL, the
-    paletted frames as pal8 rawvideo (see _encode_with_own_palette)."""
-    dither = settings.bayer_dither if params.dither == "bayer" else params.dither
+def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path):
+    """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a file `output`, played `loop`
+    times."""
+    dither = dither_of(params, settings)
     use = {"dither": ffmpeg_dither(dither), "diff_mode": settings.diff_mode}
     if dither == "bayer":
         use["bayer_scale"] = settings.bayer_scale
-    if len(palettes) == 1:
-        mapped = ffmpeg.filter([video, palettes[0]], "paletteuse", **use)
-    else:
-        mapped = ffmpeg.concat(*(ffmpeg.filter([scene.filter("setpts", "PTS-STARTPTS"), palette], "paletteuse", **use)
-                                 for scene, palette in zip(_by_scene(video, scenes), palettes, strict=True)),
-                               v=1, a=0)
-    if isinstance(output, str):  # a pipe to the writer that holds still pixels (_encode_with_own_palette)
-        return mapped.output(output, format="rawvideo", pix_fmt="pal8")
+    mapped = ffmpeg.filter([video, palette], "paletteuse", **use)
     return mapped.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
 
 
@@ -340,25 +338,66 @@ def _scene_samples(frames, starts: list[int]):
                             count=max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(frames))))
 
 
+def _play_order(count: int, params: GifOptions) -> list[int]:
+    """The numbers of `count` frames in the order the GIF shows them (as transmute.media.video.ordered)."""
+    order = list(range(count))[::-1] if params.reverse else list(range(count))
+    return order + order[-2::-1] if params.boomerang else order
+
+
+class _Paletting:
+    """bgra frames, given in the order the GIF shows them, as pal8 rawvideo frames (indices, then the palette):
+    each with the palette of its scene (`scenes`: their first frames), nearest in YCbCr (transmute.media.remap),
+    its still pixels held (`still`). The palettes are made (`make_palettes()`, one per scene) when the first
+    frame comes: meanwhile the ffmpeg that reads the frames starts."""
+
+    def __init__(self, scenes: list[int], make_palettes: Callable[[], list[bytes]], still: StillPixels) -> None:
+        self.starts = scenes
+        self.make_palettes = make_palettes
+        self.palettes: list[bytes] = []
+        self.remappers: list[Remapper] = []
+        self.still = still
+        self.number = 0
+        self.scene = 0
+
+    def __call__(self, frame) -> bytearray:
+        """The next frame (pixels x BGRA), paletted."""
+        import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
+
+        if not self.remappers:
+            self.palettes = self.make_palettes()
+            self.remappers = [Remapper(palette) for palette in self.palettes]
+        while self.scene + 1 < len(self.starts) and self.number >= self.starts[self.scene + 1]:
+            self.scene += 1
+        self.number += 1
+        pixels = self.still.pixels
+        paletted = bytearray(self.still.frame_bytes)
+        np.frombuffer(paletted, np.uint8)[:pixels] = self.remappers[self.scene].indices(frame)
+        paletted[pixels:] = self.palettes[self.scene]
+        self.still.hold(paletted)
+        return paletted
+
+
 def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
                              work_dir: Path, output: Path, progress_span: tuple[float, float], remaining) -> None:
     """The GIF `output` with transmute's own palette (transmute.media.quantize; one per scene with
-    `palette_per_scene`) and still pixels held (transmute.media.still_pixels).
+    `palette_per_scene`), mapped by transmute.media.remap, still pixels held (transmute.media.still_pixels).
 
     A first run writes the frames as rawvideo: all of them when the one-pass graph's budget would hold them
-    (uses_one_pass), else only those the palette is sampled from. Python makes the palettes. Then paletteuse
-    maps the kept frames (or decodes the source again) and, at the same time, the GIF writer reads what it
-    maps, each frame's still pixels held on the way (transmute.media.relay). With several scenes, the writer
-    makes a GIF of each and gifsicle merges them."""
+    (uses_one_pass), else only those the palette is sampled from. Python makes the palettes. Then Python maps the
+    kept frames (or those of a second decoding run, transmute.media.relay) and feeds them to the GIF writer as it
+    goes. With several scenes, the writer makes a GIF of each and gifsicle merges them."""
+    import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
+
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
     step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
     keep_all = uses_one_pass(the_plan, params, job.limits)
+    dithered = dither_of(params, settings) != "none"
     per_scene = (settings.palette_per_scene and keep_all and not params.reverse and not params.boomerang
-                 and gifsicle_installed())
-    palettes: list[Path] = []
+                 and not dithered and gifsicle_installed())
     parts: list[Path] = []
+    palette_file = work_dir / "palette.bgra"
     frames = work_dir / ("frames.bgra" if keep_all else "sample.bgra")
     try:
         video = gif_frames(job, the_plan, settings)
@@ -370,42 +409,58 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
         sample = read_frames(frames, frame_pixels, stride=step if keep_all else 1)
         starts = scene_starts(sample) if per_scene else [0]
-        made = [make_palette(pixels, settings.max_colors, settings.kmeans_rounds)
-                for pixels in _scene_samples(sample, starts)]
-        del sample
         scenes = [start * step for start in starts]
-        palettes = [work_dir / f"palette-{index}.bgra" for index in range(len(scenes))]
+
+        def make_palettes() -> list[bytes]:
+            return [make_palette(pixels, settings.max_colors, settings.kmeans_rounds)
+                    for pixels in _scene_samples(sample, starts)]
+
         parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
-        palette_inputs = []
-        for path, palette in zip(palettes, made, strict=True):
-            path.write_bytes(palette)
-            palette_inputs.append(ffmpeg.input(local_input(path), f="rawvideo", pix_fmt="bgra", s="16x16",
-                                               protocol_whitelist="file").video)
-        if keep_all:
-            video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
-                                 s=f"{the_plan.out_width}x{the_plan.out_height}", protocol_whitelist="file").video
-        else:
-            frames.unlink()
-            video = gif_frames(job, the_plan, settings)
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance)
         out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
-        buffered = params.reverse or params.boomerang
-        run_relayed(
-            lambda url: _paletteuse(ordered(video, params), palette_inputs, params, settings, url, scenes),
-            lambda url: _gif_writer(url, params, the_plan, scenes, parts, output),
-            still.hold, frame_bytes=still.frame_bytes, cancel=job.cancel,
-            first_run={"expected_duration": out_seconds, "limits": job.limits, "progress": job.progress,
-                       "timeout": remaining(), "progress_span": (middle, high - (high - middle) * WRITER_SHARE),
-                       "stall_estimate": _estimate_seconds(job, the_plan) if buffered else None,
-                       "stall_share": 0.5, "frame_rate": params.fps},
-            second_run={"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
-                        "frame_rate": params.fps, "warn_if_short": not parts})
+        writer_top = high - (high - middle) * WRITER_SHARE
+        writer_run = {"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
+                      "frame_rate": params.fps, "warn_if_short": not parts}
+        paletting = _Paletting(scenes, make_palettes, still)
+        if dithered:
+            # paletteuse's own dither, asked for by name (its noise leaves no pixel still to hold)
+            palette_file.write_bytes(make_palettes()[0])
+            palette = ffmpeg.input(local_input(palette_file), f="rawvideo", pix_fmt="bgra", s="16x16",
+                                   protocol_whitelist="file").video
+            if keep_all:
+                video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
+                                     s=f"{the_plan.out_width}x{the_plan.out_height}", protocol_whitelist="file")
+            run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output),
+                       expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
+                       timeout=remaining(), progress_span=(middle, writer_top), frame_rate=params.fps,
+                       stall_estimate=_estimate_seconds(job, the_plan) if params.reverse or params.boomerang
+                       else None, stall_share=0.5)
+        elif keep_all:
+            kept_frames = read_frames(frames, frame_pixels)
+            shown = (kept_frames[number] for number in _play_order(len(kept_frames), params))
+            run_fed(map(paletting, shown),
+                    lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
+                    second_run={**writer_run, "progress": job.progress, "progress_span": (middle, writer_top)})
+        else:
+            def decoded(url: str):
+                return ordered(gif_frames(job, the_plan, settings), params).output(url, format="rawvideo",
+                                                                                   pix_fmt="bgra")
+
+            run_relayed(
+                decoded, lambda url: _gif_writer(url, params, the_plan, scenes, parts, output),
+                lambda frame: paletting(np.frombuffer(frame, np.uint8).reshape(-1, 4)),
+                frame_bytes=frame_pixels * 4, cancel=job.cancel,
+                first_run={"expected_duration": out_seconds, "limits": job.limits, "progress": job.progress,
+                           "timeout": remaining(), "progress_span": (middle, writer_top),
+                           "stall_estimate": _estimate_seconds(job, the_plan) if params.reverse or params.boomerang
+                           else None, "stall_share": 0.5, "frame_rate": params.fps},
+                second_run=writer_run)
         if parts:
             merge_gifs(parts, output, limits=job.limits, cancel=job.cancel, timeout=remaining(),
                        needed_for="A palette per scene")
         job.progress(high)
     finally:
-        for path in [*palettes, *parts, frames]:
+        for path in [*parts, frames, palette_file]:
             path.unlink(missing_ok=True)
 
 
@@ -430,7 +485,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
         _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, gif_top), remaining)
     elif uses_one_pass(the_plan, params, job.limits):
         split = gif_frames(job, the_plan, settings).split()
-        gif = _paletteuse(ordered(split[1], params), [_palettegen(split[0], settings)], params, settings, written)
+        gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, written)
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(low, gif_top), stall_estimate=estimate,
                    stall_share=ONE_PASS_STALL_SHARE, frame_rate=params.fps)
@@ -449,7 +504,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
                                      max_pixels=65536)  # a 16x16 palette (the PNG
         # decoder counts its width in bytes: 64x16), with room; it is our own file
         frames = gif_frames(job, the_plan, settings)
-        gif = _paletteuse(ordered(frames, params), [palette_input.video], params, settings, written)
+        gif = _paletteuse(ordered(frames, params), palette_input.video, params, settings, written)
         buffered = params.reverse or params.boomerang
         run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                    timeout=remaining(), progress_span=(middle, gif_top),
