@@ -8,7 +8,8 @@ the eye (and SSIM in yuv444p) sees it: median cut splits the box of pixels with 
 the median of its widest channel, then each colour moves to the mean of the pixels nearest to it.
 
 The frames and the palette are ffmpeg's `bgra` rawvideo. The palette is laid out as palettegen's: the colours,
-the last one repeated up to entry 255, which is transparent (paletteuse maps pixels under alpha 128 to it).
+the last one repeated up to entry 255, which is transparent (pixels under alpha 128 map to it, in
+transmute.media.remap as in paletteuse).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ flip is stored again. Here each pixel keeps the colour the GIF already shows unt
 it by more than `tolerance` in some channel (R, G, B or alpha, 0-255), which is how gifski's denoiser saves
 its bytes. The error stays within the tolerance: a slow drift is followed in steps of at most that much.
 
-The frames are ffmpeg's `rawvideo` in `pal8`, one after the other as paletteuse writes them: each frame is
+The frames are `rawvideo` in `pal8`, one after the other as they are paletted (transmute.media.remap): each is
 width x height palette indices followed by the 256-entry palette (4 bytes an entry, BGRA). A frame whose
 palette is not the one before (a new scene, see transmute.media.scenes) is kept whole, and the holding starts
 again from it. numpy compares whole frames at once through a 256x256 table of "differs by more than the

@@ -23,14 +23,17 @@ more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
 (the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
-every output a `file:` path; only high_quality's relay joins two of its own runs by a pipe (`pipe:N`).
+every output a `file:` path; only high_quality's GIF writer reads its frames from a pipe of its own (`pipe:N`),
+which transmute writes (transmute.media.relay).
 
 With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
 over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
-run writes the frames (all of them when the one-pass budget holds them, else a sample); then paletteuse maps
-them (or decodes again) into pal8 frames that a second ffmpeg, running at the same time, writes as the GIF, the
-pixels that barely change held still on the way (transmute.media.still_pixels, .relay); several scenes are
-written as a GIF each and merged by gifsicle. See _encode_with_own_palette.
+run writes the frames (all of them when the one-pass budget holds them, else a sample); then transmute maps
+them (or the frames of a second decoding run) onto the palette, nearest in YCbCr (transmute.media.remap), holds
+still the pixels that barely change (transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that
+writes the GIF as it goes (transmute.media.relay); several scenes are written as a GIF each and merged by
+gifsicle. An error-diffusion `dither` asked for by name is paletteuse's, with one palette. See
+_encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
@@ -171,9 +174,10 @@ too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gr
 reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
 dither instead of bayer (smaller, equal or better SSIM on every clip measured), transmute's own palette (median
 cut and 8 rounds of k-means in YCbCr instead of palettegen: +0.001 to +0.011 SSIM, smaller files, less time;
-"Palette by k-means"), and pixels held still until they change by more than 5 levels (grain stored once; "Still
-pixels"). No lossy pass unless `lossy` asks: on real footage gifsicle's --lossy=5 cost up to 0.0075 SSIM and
-as much time again as ffmpeg."""
+"Palette by k-means") onto which transmute maps the frames nearest in YCbCr (+0.0004 to +0.0023 over
+paletteuse's RGB, one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
+than 5 levels (grain stored once; "Still pixels"). No lossy pass unless `lossy` asks: on real footage
+gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
@@ -322,7 +326,8 @@ every n-th frame then, n the smallest that fits (also when they are all kept: th
 OWN_PALETTE_SHARE = 0.6
 """With transmute's own palette: share of the bar given to the first run (it decodes)."""
 WRITER_SHARE = 0.1
-"""With transmute's own palette: share of the rest the GIF writer and the merge may take after paletteuse ends."""
+"""With transmute's own palette: share of the rest kept for after the GIF writer's run (the merge of the scenes'
+GIFs, when there are several)."""
 
 
 MIN_SCENE_SAMPLE = 15_000
