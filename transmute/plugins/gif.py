@@ -359,7 +359,8 @@ class _Paletting:
         self.starts = scenes
         self.make_palettes = make_palettes
         self.palettes: list[bytes] = []
-        self.remappers: list[Remapper] = []
+        self.remapper: Remapper | None = None
+        """The current scene's (one at a time: each holds a 16 MiB table)."""
         self.still = still
         self.number = 0
         self.scene = 0
@@ -368,15 +369,17 @@ class _Paletting:
         """The next frame (pixels x BGRA), paletted."""
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
-        if not self.remappers:
+        if not self.palettes:
             self.palettes = self.make_palettes()
-            self.remappers = [Remapper(palette) for palette in self.palettes]
         while self.scene + 1 < len(self.starts) and self.number >= self.starts[self.scene + 1]:
             self.scene += 1
+            self.remapper = None
+        if self.remapper is None:
+            self.remapper = Remapper(self.palettes[self.scene])
         self.number += 1
         pixels = self.still.pixels
         paletted = bytearray(self.still.frame_bytes)
-        np.frombuffer(paletted, np.uint8)[:pixels] = self.remappers[self.scene].indices(frame)
+        np.frombuffer(paletted, np.uint8)[:pixels] = self.remapper.indices(frame)
         paletted[pixels:] = self.palettes[self.scene]
         self.still.hold(paletted)
         return paletted
