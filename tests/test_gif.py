@@ -276,6 +276,21 @@ def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_gi
     assert not any(tmp_path.glob("**/*.bgra"))
 
 
+@pytest.mark.parametrize("options", [{"reverse": True}, {"boomerang": True, "fps": 5},
+                                     {"dither": "floyd_steinberg", "fps": 5}])
+def test_high_quality_played_backwards_or_dithered_is_the_same_gif_whether_the_frames_are_kept_or_decoded_again(
+        eight_seconds, tmp_path, monkeypatch, options):
+    # Kept frames are put in order (and mapped) by transmute; frames decoded again by ffmpeg's reverse filter
+    # (and an error-diffusion dither is paletteuse's either way).
+    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
+    kept = convert(eight_seconds, tmp_path / "kept.gif", high_quality=True, **options)
+    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
+    decoded = convert(eight_seconds, tmp_path / "decoded.gif", high_quality=True, **options)
+    assert kept.path.read_bytes() == decoded.path.read_bytes()
+    forward = round(8 * options.get("fps", 15))
+    assert kept.gif.frame_count == (2 * forward - 1 if options.get("boomerang") else forward)
+
+
 def hd_plan(seconds: float, width: int, height: int, fps: int) -> Plan:
     frames = round(seconds * fps)
     return Plan(start=0.0, span=seconds, out_width=width, out_height=height,

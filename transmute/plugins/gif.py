@@ -435,21 +435,22 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             palette_file.write_bytes(make_palettes()[0])
             palette = ffmpeg.input(local_input(palette_file), f="rawvideo", pix_fmt="bgra", s="16x16",
                                    protocol_whitelist="file").video
-            if keep_all:
+            if keep_all:  # square pixels, as the decoding chain says (the GIF records it)
                 video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
-                                     s=f"{the_plan.out_width}x{the_plan.out_height}", protocol_whitelist="file")
+                                     s=f"{the_plan.out_width}x{the_plan.out_height}",
+                                     protocol_whitelist="file").filter("setsar", "1")
             run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output),
                        expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
                        timeout=remaining(), progress_span=(middle, writer_top), frame_rate=params.fps,
                        stall_estimate=_estimate_seconds(job, the_plan) if params.reverse or params.boomerang
                        else None, stall_share=0.5)
-        elif keep_all:
+        elif keep_all:  # the kept frames, put in order and mapped by transmute
             kept_frames = read_frames(frames, frame_pixels)
             shown = (kept_frames[number] for number in _play_order(len(kept_frames), params))
             run_fed(map(paletting, shown),
                     lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
                     second_run={**writer_run, "progress": job.progress, "progress_span": (middle, writer_top)})
-        else:
+        else:  # the frames decoded again, mapped by transmute on their way to the writer
             def decoded(url: str):
                 return ordered(gif_frames(job, the_plan, settings), params).output(url, format="rawvideo",
                                                                                    pix_fmt="bgra")
