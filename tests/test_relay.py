@@ -36,24 +36,30 @@ def written_to(path, options: dict | None = None):
     return build
 
 
-def relayed(first, second, relay, cancel: threading.Event | None = None) -> None:
-    """run_relayed in a thread that must end within DEADLINE (a hang fails the test instead of stalling it)."""
+def within_deadline(call, what: str) -> None:
+    """`call()` in a thread that must end within DEADLINE (a hang fails the test instead of stalling it); what
+    it raised is raised here."""
     raised: list[BaseException] = []
 
     def run() -> None:
         try:
-            run_relayed(first, second, relay, frame_bytes=FRAME_BYTES, cancel=cancel or threading.Event(),
-                        first_run={"expected_duration": 1.0, "limits": LIMITS},
-                        second_run={"expected_duration": 1.0, "limits": LIMITS, "warn_if_short": False})
+            call()
         except BaseException as error:  # re-raised in the test's thread
             raised.append(error)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(DEADLINE)
-    assert not thread.is_alive(), "the relay hung"
+    assert not thread.is_alive(), f"{what} hung"
     if raised:
         raise raised[0]
+
+
+def relayed(first, second, relay, cancel: threading.Event | None = None) -> None:
+    within_deadline(lambda: run_relayed(
+        first, second, relay, frame_bytes=FRAME_BYTES, cancel=cancel or threading.Event(),
+        first_run={"expected_duration": 1.0, "limits": LIMITS},
+        second_run={"expected_duration": 1.0, "limits": LIMITS, "warn_if_short": False}), "the relay")
 
 
 def test_every_frame_passes_through_the_relay_in_order_and_reaches_the_second_run(tmp_path):
@@ -116,22 +122,9 @@ def test_a_cancel_stops_both_runs_and_the_relay(tmp_path):
 
 
 def fed(frames, second, cancel: threading.Event | None = None) -> None:
-    """run_fed in a thread that must end within DEADLINE."""
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            run_fed(frames, second, cancel=cancel or threading.Event(),
-                    second_run={"expected_duration": 1.0, "limits": LIMITS, "warn_if_short": False})
-        except BaseException as error:  # re-raised in the test's thread
-            raised.append(error)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(DEADLINE)
-    assert not thread.is_alive(), "the fed run hung"
-    if raised:
-        raise raised[0]
+    within_deadline(lambda: run_fed(
+        frames, second, cancel=cancel or threading.Event(),
+        second_run={"expected_duration": 1.0, "limits": LIMITS, "warn_if_short": False}), "the fed run")
 
 
 def test_a_fed_run_reads_every_frame_python_yields_in_order(tmp_path):
