@@ -174,8 +174,8 @@ too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gr
 reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
 dither instead of bayer (smaller, equal or better SSIM on every clip measured), transmute's own palette (median
 cut and 8 rounds of k-means in YCbCr instead of palettegen: +0.001 to +0.011 SSIM, smaller files, less time;
-"Palette by k-means") onto which transmute maps the frames nearest in YCbCr (+0.0004 to +0.0023 over
-paletteuse's RGB, one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
+"Palette by k-means") onto which transmute maps the frames nearest in YCbCr (up to +0.0023 over paletteuse's
+RGB, never lower; one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
 than 5 levels (grain stored once; "Still pixels"). No lossy pass unless `lossy` asks: on real footage
 gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
 
