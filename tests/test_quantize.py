@@ -71,6 +71,32 @@ def test_kmeans_lowers_the_error_median_cut_leaves():
     assert len(cut) == 8 and error(kmeans(points, cut, rounds=8)) < error(cut)
 
 
+def test_a_picture_of_few_colours_never_draws_the_larger_sample():
+    def refused():
+        raise AssertionError("a larger sample was drawn for a picture its palette already fits")
+
+    make_palette(clusters(DARK_BLUE, LIGHT_ORANGE, GREEN), colours=256, rounds=4, more_pixels=refused)
+
+
+def test_a_textured_picture_is_refined_over_the_larger_sample_which_it_then_fits_better():
+    rng = np.random.default_rng(5)
+    texture = rng.uniform(0, 255, (20_000, 3)).astype(np.float32)  # every colour: the cut leaves a large error
+    larger = rng.uniform(0, 255, (80_000, 3)).astype(np.float32)
+    drawn: list[int] = []
+
+    def more_pixels():
+        drawn.append(len(larger))
+        return larger
+
+    def error(palette: bytes) -> float:
+        colours = entries(palette)[:255, :3].astype(np.float32)
+        return float(((larger[:, None, :] - colours[None]) ** 2).sum(axis=2).min(axis=1).mean())
+
+    refined = make_palette(texture, colours=64, rounds=0, more_pixels=more_pixels)
+    assert drawn == [len(larger)]
+    assert error(refined) < error(make_palette(texture, colours=64, rounds=0))
+
+
 def test_the_sample_leaves_out_transparent_pixels_and_is_the_same_every_time(tmp_path):
     frames = tmp_path / "frames.bgra"  # two 4-pixel frames: half transparent magenta, half opaque grey
     frame = [(255, 0, 255, 0), (255, 0, 255, 0), (90, 90, 90, 255), (90, 90, 90, 255)]

@@ -14,8 +14,10 @@ transmute.media.remap as in paletteuse).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 PALETTE_ENTRIES = 256
 TRANSPARENT = (0, 255, 0, 0)
@@ -26,6 +28,14 @@ SAMPLE_PIXELS = 50_000
 """Pixels drawn for the palette: more changed SSIM by under 0.0005 on the clips measured, and cost time."""
 SEED = 20261130
 """The sample is drawn with a fixed seed: the same source and options give the same GIF."""
+TEXTURED_ERROR = 12.0
+"""Mean squared error (YCbCr levels) the median cut leaves at or past which a picture counts as textured: real
+clips measured 18-29 on animation (painted grass and fur), 9-11 on street scenes and 0.4-6 on screen recordings,
+fixed cameras and people indoors. There, more k-means over more pixels raised issue 13's SSIM by 0.0009-0.0012
+for about 0.1 s (elsewhere it gained nothing: docs/gif-quality.md, "Mini-batch k-means on textured pictures")."""
+TEXTURED_ROUNDS = 24
+BATCH_PIXELS = 25_000
+"""Pixels each mini-batch round of a textured picture is drawn from the larger sample (4 x SAMPLE_PIXELS)."""
 CHUNK = 2048
 """Pixels whose distances to every colour are computed at once (2048 x 256 float32: 2 MiB, in the CPU's cache)."""
 
@@ -98,32 +108,48 @@ def median_cut(points, colours: int):
     return np.asarray([box.mean(axis=0) for box in boxes], np.float32)
 
 
+def nearest(points, centres, *, with_distances: bool = False):
+    """For each of `points`, the index of the nearest of `centres`; with `with_distances`, also its squared
+    distance to it (a second array)."""
+    import numpy as np
+
+    _one_blas_thread()
+    indices = np.empty(len(points), np.intp)
+    squared = np.empty(len(points), np.float32) if with_distances else None
+    # |p - c|^2 less |p|^2, which is the same for every centre
+    towards, centre_norms = -2 * centres.T, (centres * centres).sum(axis=1)
+    for start in range(0, len(points), CHUNK):
+        chunk = points[start:start + CHUNK]
+        distances = chunk @ towards
+        distances += centre_norms
+        indices[start:start + CHUNK] = closest = distances.argmin(axis=1)
+        if squared is not None:
+            squared[start:start + CHUNK] = (distances[np.arange(len(chunk)), closest]
+                                            + (chunk * chunk).sum(axis=1))
+    return (indices, squared) if with_distances else indices
+
+
 def kmeans(points, centres, rounds: int):
     """`centres` after `rounds` of Lloyd's algorithm over `points`: each moves to the mean of the points nearest
     to it (a centre no point is nearest to stays)."""
     import numpy as np
 
-    _one_blas_thread()
     centres = centres.copy()
-    nearest = np.empty(len(points), np.intp)
     for _ in range(rounds):
-        # |p - c|^2 less |p|^2, which is the same for every centre
-        towards, centre_norms = -2 * centres.T, (centres * centres).sum(axis=1)
-        for start in range(0, len(points), CHUNK):
-            distances = points[start:start + CHUNK] @ towards
-            distances += centre_norms
-            nearest[start:start + CHUNK] = distances.argmin(axis=1)
-        counts = np.bincount(nearest, minlength=len(centres))
+        closest = nearest(points, centres)
+        counts = np.bincount(closest, minlength=len(centres))
         used = counts > 0
         for channel in range(centres.shape[1]):
-            sums = np.bincount(nearest, weights=points[:, channel], minlength=len(centres))
+            sums = np.bincount(closest, weights=points[:, channel], minlength=len(centres))
             centres[used, channel] = sums[used] / counts[used]
     return centres
 
 
-def make_palette(pixels, colours: int, rounds: int) -> bytes:
+def make_palette(pixels, colours: int, rounds: int, more_pixels: Callable[[], Any] | None = None) -> bytes:
     """The 256-entry `bgra` palette for `pixels` (from sample_pixels): `colours` entries in all, one of them
-    the transparent one (as palettegen's max_colors counts)."""
+    the transparent one (as palettegen's max_colors counts). `more_pixels()`, when given, draws a larger sample
+    of the same frames, for a textured picture (see TEXTURED_ERROR): k-means then runs TEXTURED_ROUNDS rounds,
+    each over BATCH_PIXELS of them drawn afresh (mini-batch k-means), instead of `rounds` over `pixels`."""
     import numpy as np
 
     _one_blas_thread()
@@ -132,7 +158,14 @@ def make_palette(pixels, colours: int, rounds: int) -> bytes:
     entries[-1] = TRANSPARENT
     if len(pixels):
         points = to_ycbcr(pixels)
-        centres = kmeans(points, median_cut(points, max(1, min(colours, PALETTE_ENTRIES) - 1)), rounds)
+        centres = median_cut(points, max(1, min(colours, PALETTE_ENTRIES) - 1))
+        if more_pixels is not None and float(nearest(points, centres, with_distances=True)[1].mean()) >= TEXTURED_ERROR:
+            pool = to_ycbcr(more_pixels())
+            draws = np.random.default_rng(SEED)
+            for _ in range(TEXTURED_ROUNDS):
+                centres = kmeans(pool[draws.integers(0, len(pool), BATCH_PIXELS)], centres, 1)
+        else:
+            centres = kmeans(points, centres, rounds)
         back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
         chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
         entries[:len(chosen), :3] = chosen

@@ -335,12 +335,14 @@ MIN_SCENE_SAMPLE = 15_000
 
 
 def _scene_samples(frames, starts: list[int]):
-    """The pixels each scene's palette is made from: the scenes of `frames` begin at `starts` and share
-    SAMPLE_PIXELS by their lengths, MIN_SCENE_SAMPLE at least."""
+    """The pixels each scene's palette is made from, and a function drawing four times as many for a textured
+    scene (quantize.make_palette): the scenes of `frames` begin at `starts` and share SAMPLE_PIXELS by their
+    lengths, MIN_SCENE_SAMPLE at least."""
     ends = [*starts[1:], len(frames)]
     for start, end in zip(starts, ends, strict=True):
-        yield sample_pixels(frames[start:end],
-                            count=max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(frames))))
+        count = max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(frames)))
+        yield (sample_pixels(frames[start:end], count=count),
+               lambda start=start, end=end, count=count: sample_pixels(frames[start:end], count=4 * count))
 
 
 def _play_order(count: int, params: GifOptions) -> list[int]:
@@ -420,8 +422,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         scenes = [start * step for start in starts]
 
         def make_palettes() -> list[bytes]:
-            return [make_palette(pixels, settings.max_colors, settings.kmeans_rounds)
-                    for pixels in _scene_samples(sample, starts)]
+            return [make_palette(pixels, settings.max_colors, settings.kmeans_rounds, more_pixels)
+                    for pixels, more_pixels in _scene_samples(sample, starts)]
 
         parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance)
