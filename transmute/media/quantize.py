@@ -34,8 +34,10 @@ clips measured 18-29 on animation (painted grass and fur), 9-11 on street scenes
 fixed cameras and people indoors. There, more k-means over more pixels raised issue 13's SSIM by 0.0009-0.0012
 for about 0.1 s (elsewhere it gained nothing: docs/gif-quality.md, "Mini-batch k-means on textured pictures")."""
 TEXTURED_ROUNDS = 24
+LARGER_SAMPLE = 4
+"""How many times more pixels a textured picture's larger sample has."""
 BATCH_PIXELS = 25_000
-"""Pixels each mini-batch round of a textured picture is drawn from the larger sample (4 x SAMPLE_PIXELS)."""
+"""Pixels each mini-batch round of a textured picture is drawn from the larger sample."""
 CHUNK = 2048
 """Pixels whose distances to every colour are computed at once (2048 x 256 float32: 2 MiB, in the CPU's cache)."""
 

@@ -12,12 +12,10 @@ appear: a clip shows a few hundred thousand distinct colours, each measured agai
 
 from __future__ import annotations
 
-from transmute.media.quantize import OPAQUE_FROM, PALETTE_ENTRIES, to_ycbcr
+from transmute.media.quantize import OPAQUE_FROM, PALETTE_ENTRIES, nearest, to_ycbcr
 
 UNKNOWN = 255
 """Table value of a colour not looked up yet; no colour maps there, entry 255 being the transparent one."""
-CHUNK = 4096
-"""Colours measured against the palette at once (4096 x 255 float32: 4 MiB)."""
 
 
 class Remapper:
@@ -28,9 +26,7 @@ class Remapper:
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         entries = np.frombuffer(palette, np.uint8).reshape(PALETTE_ENTRIES, 4)[:-1, :3].astype(np.float32)
-        centres = to_ycbcr(entries)
-        self.towards = -2 * centres.T
-        self.centre_norms = (centres * centres).sum(axis=1)
+        self.centres = to_ycbcr(entries)
         self.table = np.full(1 << 24, UNKNOWN, np.uint8)
         """The entry of each colour (B | G << 8 | R << 16), UNKNOWN until it is first seen."""
 
@@ -53,9 +49,4 @@ class Remapper:
         import numpy as np
 
         bgr = colours.view(np.uint8).reshape(-1, 4)[:, :3].astype(np.float32)
-        points = to_ycbcr(bgr)
-        for start in range(0, len(colours), CHUNK):
-            # |p - c|^2 less |p|^2, which is the same for every entry
-            distances = points[start:start + CHUNK] @ self.towards
-            distances += self.centre_norms
-            self.table[colours[start:start + CHUNK]] = distances.argmin(axis=1)
+        self.table[colours] = nearest(to_ycbcr(bgr), self.centres)

@@ -72,7 +72,7 @@ from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
 from transmute.media.gifsicle import gifsicle_installed, merge_gifs, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
-from transmute.media.quantize import SAMPLE_PIXELS, make_palette, read_frames, sample_pixels
+from transmute.media.quantize import LARGER_SAMPLE, SAMPLE_PIXELS, make_palette, read_frames, sample_pixels
 from transmute.media.relay import run_fed, run_relayed
 from transmute.media.remap import Remapper
 from transmute.media.run import run_ffmpeg
@@ -335,14 +335,14 @@ MIN_SCENE_SAMPLE = 15_000
 
 
 def _scene_samples(frames, starts: list[int]):
-    """The pixels each scene's palette is made from, and a function drawing four times as many for a textured
-    scene (quantize.make_palette): the scenes of `frames` begin at `starts` and share SAMPLE_PIXELS by their
+    """The pixels each scene's palette is made from, and a function drawing LARGER_SAMPLE times as many for a
+    textured scene (quantize.make_palette): the scenes of `frames` begin at `starts` and share SAMPLE_PIXELS by their
     lengths, MIN_SCENE_SAMPLE at least."""
     ends = [*starts[1:], len(frames)]
     for start, end in zip(starts, ends, strict=True):
         count = max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(frames)))
         yield (sample_pixels(frames[start:end], count=count),
-               lambda start=start, end=end, count=count: sample_pixels(frames[start:end], count=4 * count))
+               lambda start=start, end=end, count=count: sample_pixels(frames[start:end], count=LARGER_SAMPLE * count))
 
 
 def _play_order(count: int, params: GifOptions) -> list[int]:
