@@ -15,7 +15,9 @@ tolerance" (about 1 ms a 480x270 frame).
 
 from __future__ import annotations
 
-PALETTE_BYTES = 256 * 4
+from transmute.media.quantize import PALETTE_ENTRIES
+
+PALETTE_BYTES = PALETTE_ENTRIES * 4
 
 
 class StillPixels:

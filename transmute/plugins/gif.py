@@ -431,6 +431,11 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         writer_top = high - (high - middle) * WRITER_SHARE
         writer_run = {"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
                       "frame_rate": params.fps, "warn_if_short": not parts}
+        # the run the bar follows from here (the mapping's, or the writer's when Python maps), and how it creeps
+        # while ffmpeg's reverse buffers the span
+        reporting = {"progress": job.progress, "progress_span": (middle, writer_top)}
+        buffering = {"stall_estimate": _estimate_seconds(job, the_plan) if params.reverse or params.boomerang
+                     else None, "stall_share": 0.5}
         paletting = _Paletting(scenes, make_palettes, still)
         if dithered:
             # paletteuse's own dither, asked for by name (its noise leaves no pixel still to hold)
@@ -441,17 +446,14 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                 video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
                                      s=f"{the_plan.out_width}x{the_plan.out_height}",
                                      protocol_whitelist="file").filter("setsar", "1")
-            run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output),
-                       expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                       timeout=remaining(), progress_span=(middle, writer_top), frame_rate=params.fps,
-                       stall_estimate=_estimate_seconds(job, the_plan) if params.reverse or params.boomerang
-                       else None, stall_share=0.5)
+            run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output), cancel=job.cancel,
+                       **writer_run, **reporting, **buffering)
         elif keep_all:  # the kept frames, put in order and mapped by transmute
             kept_frames = read_frames(frames, frame_pixels)
             shown = (kept_frames[number] for number in _play_order(len(kept_frames), params))
             run_fed(map(paletting, shown),
                     lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
-                    second_run={**writer_run, "progress": job.progress, "progress_span": (middle, writer_top)})
+                    second_run={**writer_run, **reporting})
         else:  # the frames decoded again, mapped by transmute on their way to the writer
             def decoded(url: str):
                 return ordered(gif_frames(job, the_plan, settings), params).output(url, format="rawvideo",
@@ -461,11 +463,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                 decoded, lambda url: _gif_writer(url, params, the_plan, scenes, parts, output),
                 lambda frame: paletting(np.frombuffer(frame, np.uint8).reshape(-1, 4)),
                 frame_bytes=frame_pixels * 4, cancel=job.cancel,
-                first_run={"expected_duration": out_seconds, "limits": job.limits, "progress": job.progress,
-                           "timeout": remaining(), "progress_span": (middle, writer_top),
-                           "stall_estimate": _estimate_seconds(job, the_plan) if params.reverse or params.boomerang
-                           else None, "stall_share": 0.5, "frame_rate": params.fps},
-                second_run=writer_run)
+                first_run={**writer_run, **reporting, **buffering}, second_run=writer_run)
         if parts:
             merge_gifs(parts, output, limits=job.limits, cancel=job.cancel, timeout=remaining(),
                        needed_for="A palette per scene")
