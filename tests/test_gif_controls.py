@@ -260,7 +260,8 @@ def test_high_quality_through_yuv444_shows_the_picture_scaled_straight_to_rgb_wo
     straight = convert(camera, tmp_path / "straight.gif", high_quality=True, width=320).path
     assert ssim_to_source(camera_hq.path, camera, 320) == pytest.approx(ssim_to_source(straight, camera, 320),
                                                                         abs=0.003)
-    assert camera_hq.path.stat().st_size <= 1.02 * straight.stat().st_size
+    # about the same size too: 0.94-1.06x on real footage (docs/gif-quality.md, "Flickers")
+    assert 0.9 * straight.stat().st_size <= camera_hq.path.stat().st_size <= 1.05 * straight.stat().st_size
 
 
 def test_high_quality_needs_no_gifsicle(camera, camera_hq, tmp_path, without_gifsicle):
@@ -359,6 +360,33 @@ def test_high_quality_stores_a_grainy_still_background_once_and_looks_the_same(f
                                                                               every.gif.duration, 0)
     assert held.progress == sorted(held.progress) and held.progress[-1] == 100.0
     assert not list((tmp_path / "held.work").iterdir())
+
+
+@pytest.fixture(scope="module")
+def flickering_camera(tmp_path_factory):
+    """The fixed camera's scene and box with grain three times as strong: most grainy pixels flicker past the
+    still tolerance for a frame and back."""
+    path = tmp_path_factory.mktemp("flickering") / "flickering.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15:duration=0.1,loop=loop=29:size=1:start=0,"
+           "setpts=N/15/TB[bg];color=c=#f1faee:size=50x40:rate=15[box];"
+           "[bg][box]overlay=x=20+100*t:y=70:shortest=1,noise=alls=6:allf=t+u:all_seed=7",
+           "-c:v", "libx264", "-crf", "4", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def test_high_quality_holds_grain_flickering_for_a_frame_and_still_shows_what_moves_where_it_is(
+        flickering_camera, tmp_path, monkeypatch):
+    held = convert(flickering_camera, tmp_path / "held.gif", high_quality=True, width=320)
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, flicker_tolerance=0))
+    flickering = convert(flickering_camera, tmp_path / "flickering.gif", high_quality=True, width=320)
+    assert held.path.stat().st_size < 0.7 * flickering.path.stat().st_size
+    # as with still pixels, the grain is what is not stored: SSIM against the grainy source drops a little
+    assert ssim_to_source(held.path, flickering_camera, 320) > ssim_to_source(flickering.path, flickering_camera,
+                                                                             320) - 0.015
+    for number, frame in enumerate(rgb_frames(held.path)):  # the box's middle, where it is in this frame
+        x, y = round(20 + 100 * number / 15) + 25, 90
+        shown = frame[(y * 320 + x) * 3:][:3]
+        assert all(abs(a - b) <= 40 for a, b in zip(shown, (0xf1, 0xfa, 0xee), strict=True)), number
 
 
 def test_high_quality_keeps_a_transparent_source_transparent(tmp_path):

@@ -55,9 +55,11 @@ def within_deadline(call, what: str) -> None:
         raise raised[0]
 
 
-def relayed(first, second, relay, cancel: threading.Event | None = None) -> None:
+def relayed(first, second, relay, cancel: threading.Event | None = None, *, each_frame: bool = True) -> None:
+    """run_relayed with `relay` applied to each frame, or (each_frame=False) given the stream of frames."""
     within_deadline(lambda: run_relayed(
-        first, second, relay, frame_bytes=FRAME_BYTES, cancel=cancel or threading.Event(),
+        first, second, (lambda frames: map(relay, frames)) if each_frame else relay, frame_bytes=FRAME_BYTES,
+        cancel=cancel or threading.Event(),
         first_run={"expected_duration": 1.0, "limits": LIMITS},
         second_run={"expected_duration": 1.0, "limits": LIMITS, "warn_if_short": False}), "the relay")
 
@@ -75,6 +77,23 @@ def test_every_frame_passes_through_the_relay_in_order_and_reaches_the_second_ru
         str(original), format="rawvideo", pix_fmt="gray").run(quiet=True)
     expected = bytes(255 - value for value in original.read_bytes())
     assert len(seen) == 10 and (tmp_path / "out.gray").read_bytes() == expected
+
+
+def test_a_relay_may_hold_a_frame_back_until_it_has_seen_the_next(tmp_path):
+    def one_behind(frames):
+        before = None
+        for frame in frames:
+            if before is not None:
+                yield before
+            before = bytes(frame)  # the next frame is read into the same buffer
+        if before is not None:
+            yield before
+
+    relayed(frames_of(1.0), written_to(tmp_path / "out.gray"), one_behind, each_frame=False)
+    original = tmp_path / "original.gray"
+    ffmpeg.input(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=10:duration=1", f="lavfi").output(
+        str(original), format="rawvideo", pix_fmt="gray").run(quiet=True)
+    assert (tmp_path / "out.gray").read_bytes() == original.read_bytes()
 
 
 def test_a_second_run_that_fails_stops_the_first_and_its_error_is_raised(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 
 from transmute.media.still_pixels import StillPixels
 
-GREY, NEAR_GREY, RED = 0, 1, 2
+GREY, NEAR_GREY, RED, PALE = 0, 1, 2, 3
 
 
 def palette_of(entries: dict[int, tuple[int, int, int, int]]) -> bytes:
@@ -17,12 +17,13 @@ def palette_of(entries: dict[int, tuple[int, int, int, int]]) -> bytes:
     return palette.tobytes()
 
 
-GREYS = palette_of({GREY: (100, 100, 100, 255), NEAR_GREY: (100, 100, 103, 255), RED: (0, 0, 200, 255)})
+GREYS = palette_of({GREY: (100, 100, 100, 255), NEAR_GREY: (100, 100, 103, 255), RED: (0, 0, 200, 255),
+                    PALE: (100, 100, 112, 255)})
 
 
 def held(frames: list[list[int]], tolerance: int, palettes: list[bytes] | None = None) -> list[list[int]]:
     """The indices of 1-row pal8 frames after holding, by default all with GREYS: index 0 grey, 1 a grey 3 levels
-    redder, 2 red (BGRA entries)."""
+    redder, 2 red, 3 a grey 12 levels redder (BGRA entries)."""
     palettes = palettes or [GREYS] * len(frames)
     still = StillPixels(len(frames[0]), 1, tolerance)
     shown = []
@@ -50,3 +51,29 @@ def test_a_frame_with_a_palette_of_its_own_starts_the_holding_again():
     scene = palette_of({RED: (100, 100, 100, 255), NEAR_GREY: (100, 100, 103, 255), GREY: (0, 0, 200, 255)})
     frames = [[GREY, GREY], [GREY, NEAR_GREY], [RED, GREY], [NEAR_GREY, GREY]]
     assert held(frames, 5, [GREYS, GREYS, scene, scene]) == [[GREY, GREY], [GREY, GREY], [RED, GREY], [RED, GREY]]
+
+
+def held_looking_ahead(frames: list[list[int]], palettes: list[bytes] | None = None) -> list[list[int]]:
+    """The indices of 1-row pal8 frames (GREYS by default) held at tolerance 5, flickers up to 16 held too."""
+    palettes = palettes or [GREYS] * len(frames)
+    still = StillPixels(len(frames[0]), 1, 5, flicker_tolerance=16)
+    given = [bytearray(bytes(frame) + palette) for frame, palette in zip(frames, palettes, strict=True)]
+    return [list(frame[:len(frames[0])]) for frame in still.held(given)]
+
+
+def test_a_change_the_next_frame_undoes_is_held_and_one_that_lasts_shows_in_its_own_frame():
+    frames = [[GREY, GREY, GREY], [PALE, PALE, GREY], [GREY, PALE, PALE], [GREY, PALE, PALE]]
+    assert held_looking_ahead(frames) == [[GREY, GREY, GREY], [GREY, PALE, GREY], [GREY, PALE, PALE],
+                                          [GREY, PALE, PALE]]
+
+
+def test_a_flicker_larger_than_the_flicker_tolerance_shows():
+    frames = [[GREY, GREY], [RED, PALE], [GREY, GREY]]
+    assert held_looking_ahead(frames) == [[GREY, GREY], [RED, GREY], [GREY, GREY]]
+
+
+def test_the_last_frame_and_the_last_of_a_scene_show_their_changes_having_nothing_to_look_ahead_to():
+    scene = palette_of({GREY: (0, 0, 200, 255), PALE: (100, 100, 112, 255)})
+    frames = [[GREY, GREY], [PALE, GREY], [GREY, GREY], [GREY, PALE]]
+    assert held_looking_ahead(frames, [GREYS, GREYS, scene, scene]) == [[GREY, GREY], [PALE, GREY], [GREY, GREY],
+                                                                         [GREY, PALE]]

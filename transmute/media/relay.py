@@ -32,16 +32,16 @@ def run_fed(frames: Iterable[Frame], second: Callable[[str], Any], *, cancel: th
     _run_joined(lambda stop: frames, second, cancel=cancel, second_run=second_run)
 
 
-def run_relayed(first: Callable[[str], Any], second: Callable[[str], Any], relay: Callable[[bytearray], Frame],
-                *, frame_bytes: int, cancel: threading.Event, first_run: dict[str, Any],
-                second_run: dict[str, Any]) -> None:
+def run_relayed(first: Callable[[str], Any], second: Callable[[str], Any],
+                relay: Callable[[Iterable[bytearray]], Iterable[Frame]], *, frame_bytes: int,
+                cancel: threading.Event, first_run: dict[str, Any], second_run: dict[str, Any]) -> None:
     """Run `first(url)` (an ffmpeg output node writing raw frames of `frame_bytes` to `url`) and `second(url)`
-    (one reading from `url`) at once; each frame goes through `relay`, whose result (the frame rewritten in
-    place, or any other buffer) is what the second reads. `first_run` and `second_run`: run_ffmpeg's other
-    arguments for each (cancel excepted)."""
+    (one reading from `url`) at once; the frames go through `relay`, whose results (in order; a frame it is
+    given is read into the same buffer as the next, so it keeps a copy, not the frame) are what the second
+    reads. `first_run` and `second_run`: run_ffmpeg's other arguments for each (cancel excepted)."""
     from_first, to_relay = os.pipe()
     with open(from_first, "rb", buffering=0) as reader:
-        _run_joined(lambda stop: map(relay, _frames_read(reader, frame_bytes, stop)), second, cancel=cancel,
+        _run_joined(lambda stop: relay(_frames_read(reader, frame_bytes, stop)), second, cancel=cancel,
                     second_run=second_run, first=(first, to_relay, first_run), after_feeding=reader.close)
 
 

@@ -6,14 +6,21 @@ flip is stored again. Here each pixel keeps the colour the GIF already shows unt
 it by more than `tolerance` in some channel (R, G, B or alpha, 0-255), which is how gifski's denoiser saves
 its bytes. The error stays within the tolerance: a slow drift is followed in steps of at most that much.
 
+Noise also flickers: one frame away and back in the next, each time past the tolerance, so the flicker is
+stored twice. With a `flicker_tolerance`, a change is shown only if the next frame still differs from what the
+GIF shows, or if it is larger than that: a change lasting one frame and no larger is held (it looks ahead
+one frame, as gifski's denoiser looks ahead several). Every change that lasts shows at once, in its own frame.
+
 The frames are `rawvideo` in `pal8`, one after the other as they are paletted (transmute.media.remap): each is
 width x height palette indices followed by the 256-entry palette (4 bytes an entry, BGRA). A frame whose
 palette is not the one before (a new scene, see transmute.media.scenes) is kept whole, and the holding starts
-again from it. numpy compares whole frames at once through a 256x256 table of "differs by more than the
-tolerance" (about 1 ms a 480x270 frame).
+again from it. numpy compares whole frames at once through a table of how far each palette entry is from
+each other (under 1 ms a 480x270 frame).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 
 from transmute.media.quantize import PALETTE_ENTRIES
 
@@ -23,12 +30,15 @@ PALETTE_BYTES = PALETTE_ENTRIES * 4
 class StillPixels:
     """Holds the still pixels of pal8 frames given one at a time, in order (see the module's docstring)."""
 
-    def __init__(self, width: int, height: int, tolerance: int) -> None:
+    def __init__(self, width: int, height: int, tolerance: int, flicker_tolerance: int = 0) -> None:
         self.pixels = width * height
         self.tolerance = tolerance
+        self.flicker_tolerance = flicker_tolerance
+        """0 (or no more than `tolerance`): no looking ahead."""
         self.palette = None
-        self.differs = None
-        """differs[new, shown]: whether palette entry `new` is more than the tolerance away from `shown`."""
+        self.changes = None
+        """changes[new << 8 | shown]: 0 if palette entry `new` is within the tolerance of `shown`, 2 if it is past
+        the flicker tolerance too, else 1 (a change that may be a flicker)."""
         self.shown = None
         """The palette index each pixel shows so far."""
 
@@ -36,8 +46,21 @@ class StillPixels:
     def frame_bytes(self) -> int:
         return self.pixels + PALETTE_BYTES
 
-    def hold(self, frame) -> None:
-        """Rewrite `frame` (a writable buffer of frame_bytes: indices, then the palette) in place."""
+    def held(self, frames: Iterable[bytearray]) -> Iterator[bytearray]:
+        """`frames` (writable buffers of frame_bytes, in order), each held once the next one is known."""
+        before = None
+        for frame in frames:
+            if before is not None:
+                self.hold(before, following=frame)
+                yield before
+            before = frame
+        if before is not None:
+            self.hold(before)
+            yield before
+
+    def hold(self, frame, following=None) -> None:
+        """Rewrite `frame` (a writable buffer of frame_bytes: indices, then the palette) in place; `following`,
+        the next frame as it came (not held yet), lets a flicker be told from a change that lasts."""
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         data = np.frombuffer(frame, dtype=np.uint8)
@@ -46,8 +69,18 @@ class StillPixels:
             self.palette = palette.copy()
             # Alpha counts too: a pixel turning transparent (or back) always shows.
             entries = self.palette.reshape(256, 4).astype(np.int16)
-            self.differs = np.abs(entries[:, None, :] - entries[None, :, :]).max(axis=2) > self.tolerance
+            distances = np.abs(entries[:, None, :] - entries[None, :, :]).max(axis=2).ravel()
+            self.changes = ((distances > self.tolerance).astype(np.uint8)
+                            + (distances > max(self.tolerance, self.flicker_tolerance)))
             self.shown = indices.copy()
             return
-        np.copyto(self.shown, indices, where=self.differs[indices, self.shown])
+        # numpy looks a flat table up far faster than a 256 x 256 one by two index arrays
+        changes = self.changes[(indices.astype(np.intp) << 8) | self.shown]
+        if following is not None and self.flicker_tolerance > self.tolerance:
+            upcoming = np.frombuffer(following, dtype=np.uint8)
+            if np.array_equal(upcoming[self.pixels:], palette):  # past a scene's end nothing is known
+                maybe = np.flatnonzero(changes == 1)
+                undone = self.changes[(upcoming[maybe].astype(np.intp) << 8) | self.shown[maybe]] == 0
+                changes[maybe[undone]] = 0
+        np.copyto(self.shown, indices, where=changes != 0)
         indices[:] = self.shown

@@ -53,7 +53,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -144,11 +144,14 @@ class QualitySettings:
     via_yuv444: bool = False
     """Scale to yuva444p (alpha kept), then convert that to RGB: the same picture (issue 13's SSIM within 0.0011)
     as scaling straight to RGB with the full-chroma flags, which takes swscale's slow path: 10-50 % less time,
-    0-15 % smaller GIFs on real footage."""
+    GIFs 0.94-1.06x the size on real footage."""
     still_tolerance: int = 0
     """With kmeans_rounds: a pixel keeps the colour the GIF shows until its new one differs by more than this in
     R, G, B or alpha (transmute.media.still_pixels; 0: off): grain then stays transparent instead of being
     stored again."""
+    flicker_tolerance: int = 0
+    """With still_tolerance: a change the next frame undoes (noise flickering) is held too when it is no larger
+    than this (0: off; see transmute.media.still_pixels)."""
     kmeans_rounds: int = 0
     """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; stats_mode is then unused)."""
@@ -166,7 +169,8 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
-                               bayer_dither="none", via_yuv444=True, still_tolerance=5, kmeans_rounds=8,
+                               bayer_dither="none", via_yuv444=True, still_tolerance=5, flicker_tolerance=16,
+                               kmeans_rounds=8,
                                palette_per_scene=True)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
@@ -176,7 +180,8 @@ dither instead of bayer (smaller, equal or better SSIM on every clip measured), 
 cut and 8 rounds of k-means in YCbCr instead of palettegen: +0.001 to +0.011 SSIM, smaller files, less time;
 "Palette by k-means") onto which transmute maps the frames nearest in YCbCr (up to +0.0023 over paletteuse's
 RGB, never lower; one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
-than 5 levels (grain stored once; "Still pixels"). No lossy pass unless `lossy` asks: on real footage
+than 5 levels (grain stored once; "Still pixels"), or by up to 16 for one frame only (flickering noise: 3-25 %
+smaller on real footage, SSIM within 0.0002; "Flickers"). No lossy pass unless `lossy` asks: on real footage
 gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
 
 
@@ -353,9 +358,9 @@ def _play_order(count: int, params: GifOptions) -> list[int]:
 
 class _Paletting:
     """bgra frames, given in the order the GIF shows them, as pal8 rawvideo frames (indices, then the palette):
-    each with the palette of its scene (`scenes`: their first frames), nearest in YCbCr (transmute.media.remap),
-    its still pixels held (`still`). The palettes are made (`make_palettes()`, one per scene) when the first
-    frame comes: meanwhile the ffmpeg that reads the frames starts."""
+    each with the palette of its scene (`scenes`: their first frames), nearest in YCbCr (transmute.media.remap);
+    held() holds their still pixels too (`still`). The palettes are made (`make_palettes()`, one per scene)
+    when the first frame comes: meanwhile the ffmpeg that reads the frames starts."""
 
     def __init__(self, scenes: list[int], make_palettes: Callable[[], list[bytes]], still: StillPixels) -> None:
         self.starts = scenes
@@ -366,6 +371,10 @@ class _Paletting:
         self.still = still
         self.number = 0
         self.scene = 0
+
+    def held(self, frames: Iterable) -> Iterator[bytearray]:
+        """`frames` (each pixels x BGRA) paletted, their still pixels held."""
+        return self.still.held(map(self, frames))
 
     def __call__(self, frame) -> bytearray:
         """The next frame (pixels x BGRA), paletted."""
@@ -383,7 +392,6 @@ class _Paletting:
         paletted = bytearray(self.still.frame_bytes)
         np.frombuffer(paletted, np.uint8)[:pixels] = self.remapper.indices(frame)
         paletted[pixels:] = self.palettes[self.scene]
-        self.still.hold(paletted)
         return paletted
 
 
@@ -426,7 +434,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                     for pixels, more_pixels in _scene_samples(sample, starts)]
 
         parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
-        still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance)
+        still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance,
+                            settings.flicker_tolerance)
         out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
         writer_top = high - (high - middle) * WRITER_SHARE
         writer_run = {"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
@@ -451,7 +460,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         elif keep_all:  # the kept frames, put in order and mapped by transmute
             kept_frames = read_frames(frames, frame_pixels)
             shown = (kept_frames[number] for number in _play_order(len(kept_frames), params))
-            run_fed(map(paletting, shown),
+            run_fed(paletting.held(shown),
                     lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
                     second_run={**writer_run, **reporting})
         else:  # the frames decoded again, mapped by transmute on their way to the writer
@@ -461,7 +470,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
 
             run_relayed(
                 decoded, lambda url: _gif_writer(url, params, the_plan, scenes, parts, output),
-                lambda frame: paletting(np.frombuffer(frame, np.uint8).reshape(-1, 4)),
+                lambda frames: paletting.held(np.frombuffer(frame, np.uint8).reshape(-1, 4) for frame in frames),
                 frame_bytes=frame_pixels * 4, cancel=job.cancel,
                 first_run={**writer_run, **reporting, **buffering}, second_run=writer_run)
         if parts:
