@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -108,11 +109,11 @@ def test_help_shows_what_each_conversion_option_takes():
 @pytest.mark.parametrize("command", ["serve", "api", "worker"])
 def test_every_server_command_takes_its_log_level_from_TRANSMUTE_LOG_LEVEL(monkeypatch, command):
     monkeypatch.setenv("TRANSMUTE_LOG_LEVEL", "WARNING")
-    context = main.commands[command].make_context(command, [])
-    assert context.params["log_level"] == "warning"
+    server = main.get_command(click.Context(main), command)
+    assert server.make_context(command, []).params["log_level"] == "warning"
     monkeypatch.delenv("TRANSMUTE_LOG_LEVEL")
-    assert main.commands[command].make_context(command, []).params["log_level"] == "info"
-    assert main.commands[command].make_context(command, ["--log-level", "debug"]).params["log_level"] == "debug"
+    assert server.make_context(command, []).params["log_level"] == "info"
+    assert server.make_context(command, ["--log-level", "debug"]).params["log_level"] == "debug"
 
 
 def test_serve_with_TRANSMUTE_LOG_LEVEL_warning_writes_no_info_lines(tmp_path):
@@ -199,3 +200,16 @@ def test_formats_lists_gif_with_its_parameters_and_defaults():
     listed = json.loads(CliRunner().invoke(main, ["formats", "--json"]).output)
     (gif,) = [item for item in listed if item["name"] == "gif"]
     assert {parameter["name"]: parameter["default"] for parameter in gif["parameters"]}["dither"] == "bayer"
+
+
+def test_a_conversion_from_the_command_line_loads_none_of_the_servers_code(clips, tmp_path):
+    # each command is imported when it runs: converting starts without the gateway's, broker's or checks' code
+    shown = subprocess.run(
+        [str(TRANSMUTE.parent / "python"), "-c",
+         "import sys; from transmute.cli import main; main(sys.argv[1:], standalone_mode=False); "
+         "print(sorted(name for name in ('litestar', 'dramatiq', 'sqlalchemy', 'transmute.cli.check', "
+         "'transmute.cli.services', 'transmute.cli.submit') if name in sys.modules))",
+         "convert", str(clips["small"]), "-o", str(tmp_path / "out.gif")],
+        capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-1] == "[]" and (tmp_path / "out.gif").is_file()

@@ -1,25 +1,29 @@
-"""The `transmute` command: one click group, each command registered once, here."""
+"""The `transmute` command: one click group, each command registered once, here (and imported when run)."""
 
 from __future__ import annotations
 
 import click
 
 from transmute.cli.base import TransmuteGroup
-from transmute.cli.check import check
-from transmute.cli.convert import convert, formats
-from transmute.cli.services import api, healthcheck, serve, worker
-from transmute.cli.settings import settings
-from transmute.cli.submit import submit
-from transmute.core.plugins import use_plugins
-from transmute.settings import PluginConfig
+
+COMMANDS = {
+    "convert": "transmute.cli.convert:convert",
+    "formats": "transmute.cli.convert:formats",
+    "submit": "transmute.cli.submit:submit",
+    "serve": "transmute.cli.services:serve",
+    "api": "transmute.cli.services:api",
+    "worker": "transmute.cli.services:worker",
+    "check": "transmute.cli.check:check",
+    "healthcheck": "transmute.cli.services:healthcheck",
+    "settings": "transmute.cli.settings:settings",
+}
 
 
-@click.group(cls=TransmuteGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TransmuteGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="transmute")
 def main() -> None:
     """transmute: convert videos to GIF (and any format a plugin adds)."""
+    from transmute.core.plugins import use_plugins
+    from transmute.settings import PluginConfig
+
     use_plugins(PluginConfig.from_env().plugins)
-
-
-for command in (convert, formats, submit, serve, api, worker, check, healthcheck, settings):
-    main.add_command(command)

@@ -6,6 +6,7 @@ Every failure is one line on stderr, `transmute: error: <message>`, and a non-ze
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any, NoReturn
 
@@ -36,7 +37,22 @@ def fail_for(error: BaseException) -> NoReturn:
 
 
 class TransmuteGroup(click.Group):
-    """A click group whose usage errors are one line, like every other transmute error."""
+    """A click group whose usage errors are one line, like every other transmute error, and whose commands
+    are imported when first asked for (`lazy`: name -> "module:attribute"), so that `transmute convert` does
+    not load the servers' code (about 0.2 s of a conversion's start)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, attribute = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
