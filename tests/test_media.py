@@ -105,6 +105,17 @@ def test_progress_is_monotonic_moves_through_the_run_and_ends_at_100(tmp_path):
     assert len([value for value in reports if 25 < value < 95]) >= 2
 
 
+def test_work_given_to_do_meanwhile_runs_while_ffmpeg_runs_and_is_done_when_the_run_returns(tmp_path):
+    args, marker = realtime_run(tmp_path, 1.2)
+    seen: list[bool] = []
+
+    def meanwhile() -> None:
+        seen.append(bool(ffmpeg_pids_with(marker)))
+
+    run_ffmpeg(args, expected_duration=1.2, limits=LIMITS, meanwhile=meanwhile)
+    assert seen == [True]
+
+
 def test_setting_cancel_kills_ffmpeg_long_before_its_run_would_end(tmp_path):
     args, marker = realtime_run(tmp_path, RUN_SECONDS)
     cancel = threading.Event()

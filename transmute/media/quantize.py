@@ -14,6 +14,7 @@ transmute.media.remap as in paletteuse).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -51,6 +52,16 @@ def _one_blas_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+
+
+def load_array_libraries() -> None:
+    """Import numpy (with numpy.random, which sample_pixels uses) and put its OpenBLAS on one thread
+    (_one_blas_thread): what the first palette of a process otherwise waits for (about 0.2 s). Meant for a
+    thread of its own: a failure is left to the import that needs numpy, which raises it where it is handled."""
+    with contextlib.suppress(ImportError):
+        import numpy.random  # noqa: F401
+
+        _one_blas_thread()
 
 
 # BT.601 RGB -> YCbCr, columns B, G, R (the rawvideo's byte order); the offsets cancel in distances.

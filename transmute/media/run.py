@@ -100,7 +100,8 @@ class FfmpegRun:
                  progress: Callable[[float], None] | None = None, cancel: threading.Event | None = None,
                  timeout: float | None = None, progress_span: tuple[float, float] = (0.0, 100.0),
                  stall_estimate: float | None = None, stall_share: float = 0.9, warn_if_short: bool = True,
-                 frame_rate: float | None = None, count_frames: bool = False, pass_fds: tuple[int, ...] = ()) -> None:
+                 frame_rate: float | None = None, count_frames: bool = False, pass_fds: tuple[int, ...] = (),
+                 meanwhile: Callable[[], None] | None = None) -> None:
         self.command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
                         "-progress", "pipe:1", "-stats_period", "0.2", *ffmpeg_arguments(stream_or_args)]
         self.expected_duration = expected_duration
@@ -118,6 +119,7 @@ class FfmpegRun:
         self.clock = _ProgressReader()
         self.stderr = _StderrReader(limits)
         self.pass_fds = pass_fds
+        self.meanwhile = meanwhile
 
     def run(self) -> None:
         """Start ffmpeg and wait for it; return when it succeeded, raise a MediaError otherwise."""
@@ -126,6 +128,8 @@ class FfmpegRun:
                                     name="ffmpeg-stderr"),
                    threading.Thread(target=self.clock.read, args=(process.stdout,), daemon=True,
                                     name="ffmpeg-progress")]
+        if self.meanwhile is not None:  # started after the fork, so it never runs while this thread forks
+            readers.append(threading.Thread(target=self.meanwhile, daemon=True, name="ffmpeg-meanwhile"))
         for reader in readers:
             reader.start()
         try:
@@ -232,6 +236,8 @@ def run_ffmpeg(stream_or_args: Any, *, expected_duration: float, limits: Convers
     the output's frames per second, when known (the check allows for a frame or two of rounding).
     `count_frames`: measure the output by the frames encoded over `frame_rate` instead of ffmpeg's clock, for
     encoders that write nothing until they have every frame (libwebp_anim). `pass_fds`: file descriptors ffmpeg
-    inherits (a pipe's end, named `pipe:N` in its arguments); the caller closes its own copies.
+    inherits (a pipe's end, named `pipe:N` in its arguments); the caller closes its own copies. `meanwhile`:
+    work for the other core while ffmpeg runs (it needs none of ffmpeg's output), run in a thread started
+    after ffmpeg and joined, as the threads reading ffmpeg's output are, before this returns or raises.
     """
     FfmpegRun(stream_or_args, expected_duration=expected_duration, limits=limits, **options).run()

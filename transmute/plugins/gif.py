@@ -72,7 +72,14 @@ from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
 from transmute.media.gifsicle import gifsicle_installed, merge_gifs, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
-from transmute.media.quantize import LARGER_SAMPLE, SAMPLE_PIXELS, make_palette, read_frames, sample_pixels
+from transmute.media.quantize import (
+    LARGER_SAMPLE,
+    SAMPLE_PIXELS,
+    load_array_libraries,
+    make_palette,
+    read_frames,
+    sample_pixels,
+)
 from transmute.media.relay import run_fed, run_relayed
 from transmute.media.remap import Remapper
 from transmute.media.run import run_ffmpeg
@@ -404,8 +411,6 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     (uses_one_pass), else only those the palette is sampled from. Python makes the palettes. Then Python maps the
     kept frames (or those of a second decoding run, transmute.media.relay) and feeds them to the GIF writer as it
     goes. With several scenes, the writer makes a GIF of each and gifsicle merges them."""
-    import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
-
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
@@ -422,7 +427,10 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         kept = video if keep_all or step == 1 else video.filter("framestep", step=step)
         run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
                    expected_duration=the_plan.out_duration, limits=job.limits, progress=job.progress,
-                   cancel=job.cancel, timeout=remaining(), progress_span=(low, middle), warn_if_short=False)
+                   cancel=job.cancel, timeout=remaining(), progress_span=(low, middle), warn_if_short=False,
+                   meanwhile=load_array_libraries)  # numpy loads (0.15 s, once a process) while ffmpeg decodes
+        import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
+
         if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
         sample = read_frames(frames, frame_pixels, stride=step if keep_all else 1)
