@@ -146,10 +146,17 @@ class Processes:
             log.close()
 
 
-def wait_http(url: str, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
+class ExitedEarly(RuntimeError):
+    """A server the bench started exited before it answered."""
+
+
+def wait_http(url: str, process: subprocess.Popen, what: str, timeout: float = 60,
+              said: Callable[[], str] | None = None) -> None:
+    """Wait until `url` answers 200; ExitedEarly (with the end of what the server `said`) if it exits first."""
     def ready() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode} before answering")
+            raise ExitedEarly(f"{what} exited with {process.returncode} before answering"
+                              + (f"; it said:\n{said()}" if said else ""))
         try:
             return httpx.get(url, timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -356,6 +363,9 @@ def psql(sql: str) -> None:
                     "-c", sql], check=True, capture_output=True, timeout=60)
 
 
+MOTO_ATTEMPTS = 3
+
+
 @dataclass
 class Infra:
     """A RabbitMQ virtual host, a PostgreSQL database and a moto S3 server of this run's own."""
@@ -384,8 +394,17 @@ class Infra:
         rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
         psql(f"CREATE DATABASE {self.database}")
         self._made.append("database")
-        self.moto = processes.spawn("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.s3_port)])
-        wait_http(f"http://{self.s3_endpoint}/moto-api/", self.moto, "the moto S3 server", timeout=60)
+        for attempt in range(MOTO_ATTEMPTS):
+            self.moto = processes.spawn("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.s3_port)])
+            try:
+                wait_http(f"http://{self.s3_endpoint}/moto-api/", self.moto, "the moto S3 server", timeout=60,
+                          said=lambda: processes.log("moto"))
+                return
+            except ExitedEarly as error:
+                # free_port's port may be taken by another process before moto binds it: try another
+                if "Address already in use" not in str(error) or attempt + 1 == MOTO_ATTEMPTS:
+                    raise
+                self.s3_port = free_port()
 
     def close(self) -> None:
         if "database" in self._made:
