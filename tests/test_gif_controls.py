@@ -337,15 +337,19 @@ def test_without_gifsicle_high_quality_keeps_one_palette_for_the_clip(two_shots,
     assert len(converted.gif.local_tables) <= 1 and converted.gif.frame_count == 30
 
 
-@pytest.fixture(scope="module")
-def fixed_camera(tmp_path_factory):
-    """320x180, 2 s at 15 fps: a detailed still scene with sensor grain (temporal noise) and a box crossing it."""
-    path = tmp_path_factory.mktemp("fixed") / "fixed.mp4"
+def grainy_scene(path, grain: int):
+    """320x180, 2 s at 15 fps, as a fixed camera films it: a detailed still scene with sensor grain (temporal
+    noise of strength `grain`) and a box crossing it, 100 px a second from x=20."""
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15:duration=0.1,loop=loop=29:size=1:start=0,"
            "setpts=N/15/TB[bg];color=c=#f1faee:size=50x40:rate=15[box];"
-           "[bg][box]overlay=x=20+100*t:y=70:shortest=1,noise=alls=2:allf=t+u:all_seed=7",
+           f"[bg][box]overlay=x=20+100*t:y=70:shortest=1,noise=alls={grain}:allf=t+u:all_seed=7",
            "-c:v", "libx264", "-crf", "4", "-pix_fmt", "yuv420p", str(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def fixed_camera(tmp_path_factory):
+    return grainy_scene(tmp_path_factory.mktemp("fixed") / "fixed.mp4", grain=2)
 
 
 def test_high_quality_stores_a_grainy_still_background_once_and_looks_the_same(fixed_camera, tmp_path,
@@ -364,14 +368,9 @@ def test_high_quality_stores_a_grainy_still_background_once_and_looks_the_same(f
 
 @pytest.fixture(scope="module")
 def flickering_camera(tmp_path_factory):
-    """The fixed camera's scene and box with grain three times as strong: most grainy pixels flicker past the
-    still tolerance for a frame and back."""
-    path = tmp_path_factory.mktemp("flickering") / "flickering.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15:duration=0.1,loop=loop=29:size=1:start=0,"
-           "setpts=N/15/TB[bg];color=c=#f1faee:size=50x40:rate=15[box];"
-           "[bg][box]overlay=x=20+100*t:y=70:shortest=1,noise=alls=6:allf=t+u:all_seed=7",
-           "-c:v", "libx264", "-crf", "4", "-pix_fmt", "yuv420p", str(path))
-    return path
+    """The fixed camera's grain three times as strong: most grainy pixels flicker past the still tolerance for a
+    frame and back."""
+    return grainy_scene(tmp_path_factory.mktemp("flickering") / "flickering.mp4", grain=6)
 
 
 def test_high_quality_holds_grain_flickering_for_a_frame_and_still_shows_what_moves_where_it_is(

@@ -27,6 +27,14 @@ def frames_of(seconds: float, rate: int = 10):
     return build
 
 
+def the_frames_of_a_second(folder) -> bytes:
+    """The raw gray frames frames_of(1.0) writes, written by ffmpeg alone."""
+    original = folder / "original.gray"
+    ffmpeg.input(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=10:duration=1", f="lavfi").output(
+        str(original), format="rawvideo", pix_fmt="gray").run(quiet=True)
+    return original.read_bytes()
+
+
 def written_to(path, options: dict | None = None):
     """ffmpeg reading raw gray frames from a URL and writing them to `path`."""
     def build(url: str):
@@ -72,10 +80,7 @@ def test_every_frame_passes_through_the_relay_in_order_and_reaches_the_second_ru
         return bytes(255 - value for value in frame)
 
     relayed(frames_of(1.0), written_to(tmp_path / "out.gray"), number_and_invert)
-    original = tmp_path / "original.gray"
-    ffmpeg.input(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=10:duration=1", f="lavfi").output(
-        str(original), format="rawvideo", pix_fmt="gray").run(quiet=True)
-    expected = bytes(255 - value for value in original.read_bytes())
+    expected = bytes(255 - value for value in the_frames_of_a_second(tmp_path))
     assert len(seen) == 10 and (tmp_path / "out.gray").read_bytes() == expected
 
 
@@ -90,10 +95,7 @@ def test_a_relay_may_hold_a_frame_back_until_it_has_seen_the_next(tmp_path):
             yield before
 
     relayed(frames_of(1.0), written_to(tmp_path / "out.gray"), one_behind, each_frame=False)
-    original = tmp_path / "original.gray"
-    ffmpeg.input(f"testsrc2=size={WIDTH}x{HEIGHT}:rate=10:duration=1", f="lavfi").output(
-        str(original), format="rawvideo", pix_fmt="gray").run(quiet=True)
-    assert (tmp_path / "out.gray").read_bytes() == original.read_bytes()
+    assert (tmp_path / "out.gray").read_bytes() == the_frames_of_a_second(tmp_path)
 
 
 def test_a_second_run_that_fails_stops_the_first_and_its_error_is_raised(tmp_path):
