@@ -187,8 +187,8 @@ dither instead of bayer (smaller, equal or better SSIM on every clip measured), 
 cut and 8 rounds of k-means in YCbCr instead of palettegen: +0.001 to +0.011 SSIM, smaller files, less time;
 "Palette by k-means") onto which transmute maps the frames nearest in YCbCr (up to +0.0023 over paletteuse's
 RGB, never lower; one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
-than 5 levels (grain stored once; "Still pixels"), or by up to 16 for one frame only (flickering noise: 3-25 %
-smaller on real footage, SSIM within 0.0002; "Flickers"). No lossy pass unless `lossy` asks: on real footage
+than 5 levels (grain stored once; "Still pixels"), or by up to 16 for one frame only (flickering noise: 2-25 %
+smaller on real footage, SSIM within 0.0003; "Flickers"). No lossy pass unless `lossy` asks: on real footage
 gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
 
 
