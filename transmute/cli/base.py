@@ -6,8 +6,8 @@ Every failure is one line on stderr, `transmute: error: <message>`, and a non-ze
 
 from __future__ import annotations
 
-import importlib
 import sys
+from pkgutil import resolve_name
 from typing import Any, NoReturn
 
 import click
@@ -50,8 +50,7 @@ class TransmuteGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
-            module, attribute = self.lazy[cmd_name].split(":")
-            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+            self.add_command(resolve_name(self.lazy[cmd_name]), cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,

@@ -68,7 +68,7 @@ class StillPixels:
         if self.palette is None or not np.array_equal(palette, self.palette):
             self.palette = palette.copy()
             # Alpha counts too: a pixel turning transparent (or back) always shows.
-            entries = self.palette.reshape(256, 4).astype(np.int16)
+            entries = self.palette.reshape(PALETTE_ENTRIES, 4).astype(np.int16)
             distances = np.abs(entries[:, None, :] - entries[None, :, :]).max(axis=2).ravel()
             self.changes = ((distances > self.tolerance).astype(np.uint8)
                             + (distances > max(self.tolerance, self.flicker_tolerance)))
