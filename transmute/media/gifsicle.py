@@ -1,11 +1,10 @@
-"""gifsicle, run on the GIFs ffmpeg wrote: lossy LZW compression (`--lossy`), palettes smaller than ffmpeg's
-palettegen makes (`--colors`), and one GIF from several with a palette each (`--merge`), under the same
-child-process safeguards as ffmpeg (own session, dying with its parent, the memory ceiling), with cancel and
-timeout.
+"""gifsicle, run on the GIFs ffmpeg wrote: lossy LZW compression (`--lossy`) and palettes smaller than ffmpeg's
+palettegen makes (`--colors`), under the same child-process safeguards as ffmpeg (own session, dying with its
+parent, the memory ceiling), with cancel and timeout.
 
 gifsicle (Debian package `gifsicle`, 1.92 or newer for `--lossy`) is the well-kept tool for these; ffmpeg has
 none of them (its GIF encoder writes a frame with a palette of its own whole, without transparent pixels). It
-rewrites the file and keeps the NETSCAPE2.0 loop count (of the first GIF, when merging).
+rewrites the file and keeps the NETSCAPE2.0 loop count.
 """
 
 from __future__ import annotations
@@ -55,17 +54,6 @@ def run_gifsicle(source: Path, output: Path, *, limits: ConversionLimits, lossy:
     arguments += ["--output", str(Path(output).absolute()), str(Path(source).absolute())]
     _run(arguments, output, limits=limits, cancel=cancel, timeout=timeout, needed_for=needed_for,
          doing="compress the GIF")
-
-
-def merge_gifs(sources: list[Path], output: Path, *, limits: ConversionLimits,
-               cancel: threading.Event | None = None, timeout: float | None = None,
-               needed_for: str = "This conversion") -> None:
-    """Write `output` with the frames of the GIFs `sources` in turn, each GIF's palette kept (as local colour
-    tables) and its compressed frames copied; errors as run_gifsicle's."""
-    arguments = [GIFSICLE, "--no-warnings", "--merge", "--output", str(Path(output).absolute()),
-                 *(str(Path(source).absolute()) for source in sources)]
-    _run(arguments, output, limits=limits, cancel=cancel, timeout=timeout, needed_for=needed_for,
-         doing="merge the scenes' GIFs")
 
 
 def _run(arguments: list[str], output: Path, *, limits: ConversionLimits, cancel: threading.Event | None,

@@ -31,8 +31,8 @@ over a sample of the frames' pixels; a palette per scene, transmute.media.scenes
 run writes the frames (all of them when the one-pass budget holds them, else a sample); then transmute maps
 them (or the frames of a second decoding run) onto the palette, nearest in YCbCr (transmute.media.remap), holds
 still the pixels that barely change (transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that
-writes the GIF as it goes (transmute.media.relay); several scenes are written as a GIF each and merged by
-gifsicle. An error-diffusion `dither` asked for by name is paletteuse's, with one palette. See
+writes the GIF as it goes (transmute.media.relay); several scenes are written as a GIF each and merged
+(transmute.media.gif_merge). An error-diffusion `dither` asked for by name is paletteuse's, with one palette. See
 _encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
@@ -69,7 +69,8 @@ from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import VideoOptions
 from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
-from transmute.media.gifsicle import gifsicle_installed, merge_gifs, missing_gifsicle, run_gifsicle
+from transmute.media.gif_merge import merge_gif_files
+from transmute.media.gifsicle import gifsicle_installed, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
 from transmute.media.quantize import (
@@ -164,9 +165,9 @@ class QualitySettings:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; stats_mode is then unused)."""
     palette_per_scene: bool = False
     """With kmeans_rounds: a palette for each scene (transmute.media.scenes), the scenes written as GIFs of their
-    own and merged by gifsicle. One palette when gifsicle is not installed, with `reverse` / `boomerang`, and
-    when the frames are decoded twice (past the one-pass budget: there, cutting the decoded frames into scenes
-    lost a frame at the end of some spans)."""
+    own and merged (transmute.media.gif_merge). One palette with `reverse` / `boomerang`, and when the frames are
+    decoded twice (past the one-pass budget: there, cutting the decoded frames into scenes lost a frame at the
+    end of some spans)."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -336,9 +337,6 @@ SAMPLE_MB = 32.0
 every n-th frame then, n the smallest that fits (also when they are all kept: the same sample either way)."""
 OWN_PALETTE_SHARE = 0.6
 """With transmute's own palette: share of the bar given to the first run (it decodes)."""
-WRITER_SHARE = 0.1
-"""With transmute's own palette: share of the rest kept for after the GIF writer's run (the merge of the scenes'
-GIFs, when there are several)."""
 
 
 MIN_SCENE_SAMPLE = 15_000
@@ -409,7 +407,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     A first run writes the frames as rawvideo: all of them when the one-pass graph's budget would hold them
     (uses_one_pass), else only those the palette is sampled from. Python makes the palettes. Then Python maps the
     kept frames (or those of a second decoding run, transmute.media.relay) and feeds them to the GIF writer as it
-    goes. With several scenes, the writer makes a GIF of each and gifsicle merges them."""
+    goes. With several scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
@@ -417,7 +415,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     keep_all = uses_one_pass(the_plan, params, job.limits)
     dithered = dither_of(params, settings) != "none"
     per_scene = (settings.palette_per_scene and keep_all and not params.reverse and not params.boomerang
-                 and not dithered and gifsicle_installed())
+                 and not dithered)
     parts: list[Path] = []
     palette_file = work_dir / "palette.bgra"
     frames = work_dir / ("frames.bgra" if keep_all else "sample.bgra")
@@ -444,12 +442,11 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance,
                             settings.flicker_tolerance)
         out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
-        writer_top = high - (high - middle) * WRITER_SHARE
         writer_run = {"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
                       "frame_rate": params.fps, "warn_if_short": not parts}
         # the run the bar follows from here (the mapping's, or the writer's when Python maps), and how it creeps
         # while ffmpeg's reverse buffers the span
-        reporting = {"progress": job.progress, "progress_span": (middle, writer_top)}
+        reporting = {"progress": job.progress, "progress_span": (middle, high)}
         buffering = {"stall_estimate": _estimate_seconds(job, the_plan) if params.reverse or params.boomerang
                      else None, "stall_share": 0.5}
         paletting = _Paletting(scenes, make_palettes, still)
@@ -481,9 +478,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                 frame_bytes=frame_pixels * 4, cancel=job.cancel,
                 first_run={**writer_run, **reporting, **buffering}, second_run=writer_run)
         if parts:
-            merge_gifs(parts, output, limits=job.limits, cancel=job.cancel, timeout=remaining(),
-                       needed_for="A palette per scene")
-        job.progress(high)
+            merge_gif_files(parts, output)
     finally:
         for path in [*parts, frames, palette_file]:
             path.unlink(missing_ok=True)
