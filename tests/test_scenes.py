@@ -1,7 +1,9 @@
-"""Finding a clip's scenes (transmute.media.scenes) from its frames' colours: a cut starts a scene; grain,
-motion and a flash do not."""
+"""Finding a clip's scenes (transmute.media.scenes) from its frames' colours: a cut starts a scene, and so does
+a shot drifting to other colours; grain, motion and a flash do not."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -34,6 +36,14 @@ def test_an_object_crossing_a_still_background_is_one_scene():
     for index, frame in enumerate(frames):  # a grass-coloured box, a fifth of the picture, moving along
         frame[index * 10: index * 10 + PIXELS // 5, :3] = GRASS
     assert scene_starts(frames) == [0]
+
+
+def test_a_shot_whose_colours_drift_far_is_split_into_scenes_of_a_palette_each():
+    # 40 frames from day to night (a pan, lights going down): each frame barely differs from the one before
+    dusk = [tuple(round(a + (b - a) * step / 39) for a, b in zip(SKY, NIGHT, strict=True)) for step in range(40)]
+    starts = scene_starts(frames_of(*dusk))
+    assert 2 <= len(starts) <= MAX_SCENES
+    assert all(later - earlier >= MIN_SCENE_FRAMES for earlier, later in itertools.pairwise([*starts, len(dusk)]))
 
 
 def test_a_flash_shorter_than_a_scene_gets_no_scene_of_its_own():

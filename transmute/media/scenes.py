@@ -1,15 +1,21 @@
-"""Where a clip's shots change: the frames at which its colours change at once (a cut), so that each shot gets a
-palette of its own.
+"""Where a clip's colours change, so that each part gets a palette of its own: at a cut (the colours change at
+once), and within a shot whose colours drift (a pan to another place, lights going down).
 
 Two frames are compared by their colour histograms (8 levels a channel, every PIXEL_STEP-th pixel): the L1
 distance between them is 0 for the same colours and 2 for none in common. A cut in real footage measured 1.8;
-camera motion, lighting, grain and screen scrolling at most 0.35 on the clips of docs/gif-quality.md.
+camera motion, lighting, grain and screen scrolling at most 0.35 on the clips of docs/gif-quality.md. Drift is
+measured between the mean histograms of a scene's two parts, at the point where they differ most.
 """
 
 from __future__ import annotations
 
 CUT_DISTANCE = 0.7
 """Histogram distance (0-2) between two frames from which the second starts a new scene."""
+DRIFT_DISTANCE = 0.3
+"""Distance (0-2) between the mean histograms of a scene's two parts from which it is split in two. Real footage
+measured 0.36-1.2 where a camera panned or an animation's light changed (issue 13's SSIM +0.0003 to +0.0019 on
+those), 0.04-0.22 on fixed cameras and screen recordings: at 0.2 a screen recording was split and its GIF grew
+from 0.36 to 0.65 of gifski's size for +0.0001 SSIM (docs/gif-quality.md, "Palettes for drifting colours")."""
 MIN_SCENE_FRAMES = 8
 """Frames (of those compared) a scene has at least: a flash or a strobe does not get palettes of its own."""
 MAX_SCENES = 8
@@ -37,7 +43,7 @@ def scene_starts(frames) -> list[int]:
         if start >= MIN_SCENE_FRAMES and len(frames) - start >= MIN_SCENE_FRAMES \
                 and all(abs(start - other) >= MIN_SCENE_FRAMES for other in starts):
             starts.append(start)
-    return _merge_alike(sorted(starts), histograms)
+    return _split_drifting(_merge_alike(sorted(starts), histograms), histograms, distances)
 
 
 def _merge_alike(starts: list[int], histograms) -> list[int]:
@@ -52,3 +58,28 @@ def _merge_alike(starts: list[int], histograms) -> list[int]:
         if np.abs(histograms[start:end].mean(axis=0) - before).sum() >= CUT_DISTANCE:
             kept.append(start)
     return kept
+
+
+def _split_drifting(starts: list[int], histograms, distances) -> list[int]:
+    """`starts` with a scene split in two, again and again up to MAX_SCENES, where its two parts' colours differ
+    most, while that is DRIFT_DISTANCE or more (each part MIN_SCENE_FRAMES long at least). A scene holding a cut
+    (`distances`: from each frame to the next) is a flash kept in its shot, not a drift, and stays whole."""
+    import numpy as np
+
+    starts = list(starts)
+    while len(starts) < MAX_SCENES:
+        farthest, split = DRIFT_DISTANCE, None
+        for start, end in zip(starts, [*starts[1:], len(histograms)], strict=True):
+            if end - start < 2 * MIN_SCENE_FRAMES or distances[start:end - 1].max() >= CUT_DISTANCE:
+                continue
+            before = np.cumsum(histograms[start:end], axis=0)  # row k: the first k + 1 frames' histograms summed
+            lengths = np.arange(1, end - start + 1, dtype=np.float32)[:, None]
+            parts = slice(MIN_SCENE_FRAMES - 1, end - start - MIN_SCENE_FRAMES)
+            after = before[-1] - before[parts]
+            drift = np.abs(before[parts] / lengths[parts] - after / (end - start - lengths[parts])).sum(axis=1)
+            if drift.max() >= farthest:
+                farthest, split = float(drift.max()), start + MIN_SCENE_FRAMES + int(drift.argmax())
+        if split is None:
+            return starts
+        starts = sorted([*starts, split])
+    return starts
