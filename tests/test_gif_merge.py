@@ -59,7 +59,7 @@ def test_the_merged_gif_plays_as_often_as_the_first_says(warm, cold, tmp_path):
     assert rgb_frames(tmp_path / "forever.gif") == rgb_frames(cold) + rgb_frames(warm)
 
 
-def test_a_file_that_is_not_a_gif_or_is_cut_short_is_named_in_a_media_error(warm, tmp_path):
+def test_a_file_that_is_not_a_gif_or_is_cut_short_is_named_in_a_media_error_and_no_file_is_left(warm, tmp_path):
     not_a_gif = tmp_path / "frames.png"
     not_a_gif.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     cut = tmp_path / "cut.gif"
@@ -68,3 +68,4 @@ def test_a_file_that_is_not_a_gif_or_is_cut_short_is_named_in_a_media_error(warm
         merge_gif_files([warm, not_a_gif], tmp_path / "merged.gif")
     with pytest.raises(MediaError, match=r"cut\.gif is not a whole GIF"):
         merge_gif_files([cut, warm], tmp_path / "merged.gif")
+    assert not (tmp_path / "merged.gif").exists()

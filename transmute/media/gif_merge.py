@@ -27,22 +27,31 @@ COLOUR_TABLE_SIZE = 0x07
 
 
 def merge_gif_files(sources: list[Path], output: Path) -> None:
-    """Write `output` with the frames of the GIFs `sources` in turn (see the module's docstring). One GIF is in
-    memory at a time: each is read once to count its frames, then again to be copied."""
-    frame_counts = [sum(kind == "image" for kind, _, _ in _Gif.read(Path(source)).blocks) for source in sources]
+    """Write `output` with the frames of the GIFs `sources` in turn (see the module's docstring); no `output` is
+    left when one of them cannot be read as a GIF. One GIF is in memory at a time: each is read once to count its
+    frames, then again to be copied."""
+    screens, frame_counts = [], []
+    for source in sources:
+        gif = _Gif.read(Path(source))
+        screens.append(gif.data[:HEADER_BYTES] + gif.palette)
+        frame_counts.append(sum(kind == "image" for kind, _, _ in gif.blocks))
     shared = frame_counts.index(max(frame_counts))
-    with Path(output).open("wb") as merged:
-        first, screen = _Gif.read(Path(sources[0])).data[:10], _Gif.read(Path(sources[shared]))
-        merged.write(first + screen.data[10:HEADER_BYTES] + screen.palette)  # its size, then the shared palette
-        del screen
-        for number, source in enumerate(sources):
-            gif = _Gif.read(Path(source))
-            for kind, start, end in gif.blocks:
-                if kind == "extension" or (kind == "loop" and number == 0) or (kind == "image" and number == shared):
-                    merged.write(gif.data[start:end])
-                elif kind == "image":
-                    merged.write(gif.with_local_palette(start, end))
-        merged.write(bytes([TRAILER]))
+    try:
+        with Path(output).open("wb") as merged:
+            # the first GIF's signature and size, then the shared GIF's palette
+            merged.write(screens[0][:10] + screens[shared][10:])
+            for number, source in enumerate(sources):
+                gif = _Gif.read(Path(source))
+                for kind, start, end in gif.blocks:
+                    as_it_is = {"extension": True, "loop": number == 0, "image": number == shared}[kind]
+                    if as_it_is:
+                        merged.write(gif.data[start:end])
+                    elif kind == "image":
+                        merged.write(gif.with_local_palette(start, end))
+            merged.write(bytes([TRAILER]))
+    except BaseException:
+        Path(output).unlink(missing_ok=True)
+        raise
 
 
 @dataclass
