@@ -18,7 +18,11 @@ from transmute.core.errors import MediaError
 
 HEADER_BYTES = 13
 """The signature and version (6 bytes) and the logical screen descriptor (7)."""
+SCREEN_PACKED = 10
+"""Offset of the logical screen descriptor's packed byte (after the signature, width and height)."""
 IMAGE_DESCRIPTOR_BYTES = 10
+IMAGE_PACKED = 9
+"""Offset of an image descriptor's packed byte (after the separator, position and size)."""
 EXTENSION, IMAGE, TRAILER = 0x21, 0x2C, 0x3B
 APPLICATION_LABEL = 0xFF
 COLOUR_TABLE_FLAG = 0x80
@@ -39,7 +43,7 @@ def merge_gif_files(sources: list[Path], output: Path) -> None:
     try:
         with Path(output).open("wb") as merged:
             # the first GIF's signature and size, then the shared GIF's palette
-            merged.write(screens[0][:10] + screens[shared][10:])
+            merged.write(screens[0][:SCREEN_PACKED] + screens[shared][SCREEN_PACKED:])
             for number, source in enumerate(sources):
                 gif = _Gif.read(Path(source))
                 for kind, start, end in gif.blocks:
@@ -71,19 +75,20 @@ class _Gif:
 
     def with_local_palette(self, start: int, end: int) -> bytes:
         """The image block data[start:end], given the GIF's global palette as its own (unless it has one)."""
-        packed = self.data[start + 9]
+        packed = self.data[start + IMAGE_PACKED]
         if packed & COLOUR_TABLE_FLAG:
             return self.data[start:end]
         if not self.palette:
             raise MediaError(f"{self.source.name} has a frame with no palette: it cannot be merged.")
-        local = (packed & ~COLOUR_TABLE_SIZE) | COLOUR_TABLE_FLAG | (self.data[10] & COLOUR_TABLE_SIZE)
-        return self.data[start:start + 9] + bytes([local]) + self.palette + self.data[start + 10:end]
+        local = (packed & ~COLOUR_TABLE_SIZE) | COLOUR_TABLE_FLAG | (self.data[SCREEN_PACKED] & COLOUR_TABLE_SIZE)
+        return (self.data[start:start + IMAGE_PACKED] + bytes([local]) + self.palette
+                + self.data[start + IMAGE_DESCRIPTOR_BYTES:end])
 
 
 def _global_table_end(data: bytes, source: Path) -> int:
     if len(data) < HEADER_BYTES or data[:6] not in (b"GIF87a", b"GIF89a"):
         raise MediaError(f"{Path(source).name} is not a GIF: it cannot be merged.")
-    packed = data[10]
+    packed = data[SCREEN_PACKED]
     return HEADER_BYTES + (_table_bytes(packed) if packed & COLOUR_TABLE_FLAG else 0)
 
 
@@ -103,7 +108,7 @@ def _blocks(data: bytes, position: int, source: Path) -> Iterator[tuple[str, int
                 is_loop = label == APPLICATION_LABEL and data[start + 3:start + 14] == b"NETSCAPE2.0"
                 yield ("loop" if is_loop else "extension"), start, position
             elif data[position] == IMAGE:
-                packed = data[position + 9]
+                packed = data[position + IMAGE_PACKED]
                 position += IMAGE_DESCRIPTOR_BYTES + (_table_bytes(packed) if packed & COLOUR_TABLE_FLAG else 0)
                 position = _after_sub_blocks(data, position + 1)  # after the LZW minimum code size
                 yield "image", start, position

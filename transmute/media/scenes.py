@@ -66,7 +66,6 @@ def _split_drifting(starts: list[int], histograms, distances) -> list[int]:
     (`distances`: from each frame to the next) is a flash kept in its shot, not a drift, and stays whole."""
     import numpy as np
 
-    starts = list(starts)
     while len(starts) < MAX_SCENES:
         farthest, split = DRIFT_DISTANCE, None
         for start, end in zip(starts, [*starts[1:], len(histograms)], strict=True):
