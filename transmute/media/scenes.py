@@ -66,19 +66,25 @@ def _split_drifting(starts: list[int], histograms, distances) -> list[int]:
     (`distances`: from each frame to the next) is a flash kept in its shot, not a drift, and stays whole."""
     import numpy as np
 
+    def farthest_split(start: int, end: int) -> tuple[float, int]:
+        """How far apart the colours of the scene [start, end) are where its two parts differ most, and where."""
+        if end - start < 2 * MIN_SCENE_FRAMES or distances[start:end - 1].max() >= CUT_DISTANCE:
+            return 0.0, start
+        before = np.cumsum(histograms[start:end], axis=0)  # row k: the first k + 1 frames' histograms summed
+        lengths = np.arange(1, end - start + 1, dtype=np.float32)[:, None]
+        parts = slice(MIN_SCENE_FRAMES - 1, end - start - MIN_SCENE_FRAMES)
+        after = before[-1] - before[parts]
+        drift = np.abs(before[parts] / lengths[parts] - after / (end - start - lengths[parts])).sum(axis=1)
+        return float(drift.max()), start + MIN_SCENE_FRAMES + int(drift.argmax())
+
+    splits = {}  # by scene (start, end): only the two halves of a split scene are measured anew
     while len(starts) < MAX_SCENES:
-        farthest, split = DRIFT_DISTANCE, None
-        for start, end in zip(starts, [*starts[1:], len(histograms)], strict=True):
-            if end - start < 2 * MIN_SCENE_FRAMES or distances[start:end - 1].max() >= CUT_DISTANCE:
-                continue
-            before = np.cumsum(histograms[start:end], axis=0)  # row k: the first k + 1 frames' histograms summed
-            lengths = np.arange(1, end - start + 1, dtype=np.float32)[:, None]
-            parts = slice(MIN_SCENE_FRAMES - 1, end - start - MIN_SCENE_FRAMES)
-            after = before[-1] - before[parts]
-            drift = np.abs(before[parts] / lengths[parts] - after / (end - start - lengths[parts])).sum(axis=1)
-            if drift.max() >= farthest:
-                farthest, split = float(drift.max()), start + MIN_SCENE_FRAMES + int(drift.argmax())
-        if split is None:
+        scenes = list(zip(starts, [*starts[1:], len(histograms)], strict=True))
+        for scene in scenes:
+            if scene not in splits:
+                splits[scene] = farthest_split(*scene)
+        drift, split = max(splits[scene] for scene in scenes)
+        if drift < DRIFT_DISTANCE:
             return starts
         starts = sorted([*starts, split])
     return starts
