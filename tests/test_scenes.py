@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 
+from transmute.media import scenes
 from transmute.media.scenes import MAX_SCENES, MIN_SCENE_FRAMES, scene_starts
 
 PIXELS = 700
@@ -44,6 +45,14 @@ def test_a_shot_whose_colours_drift_far_is_split_into_scenes_of_a_palette_each()
     starts = scene_starts(frames_of(*dusk))
     assert 2 <= len(starts) <= MAX_SCENES
     assert all(later - earlier >= MIN_SCENE_FRAMES for earlier, later in itertools.pairwise([*starts, len(dusk)]))
+
+
+def test_scenes_split_however_little_their_colours_drift_keep_min_scene_frames(monkeypatch):
+    monkeypatch.setattr(scenes, "DRIFT_DISTANCE", 0.0)  # any drift at all splits, until no scene can be
+    frames = frames_of(*[SKY] * (3 * MIN_SCENE_FRAMES + 2))
+    starts = scene_starts(frames)
+    assert 2 <= len(starts) <= MAX_SCENES and starts == sorted(set(starts))
+    assert all(later - earlier >= MIN_SCENE_FRAMES for earlier, later in itertools.pairwise([*starts, len(frames)]))
 
 
 def test_a_flash_shorter_than_a_scene_gets_no_scene_of_its_own():

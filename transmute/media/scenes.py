@@ -66,10 +66,11 @@ def _split_drifting(starts: list[int], histograms, distances) -> list[int]:
     (`distances`: from each frame to the next) is a flash kept in its shot, not a drift, and stays whole."""
     import numpy as np
 
-    def farthest_split(start: int, end: int) -> tuple[float, int]:
-        """How far apart the colours of the scene [start, end) are where its two parts differ most, and where."""
+    def farthest_split(start: int, end: int) -> tuple[float, int] | None:
+        """How far apart the colours of the scene [start, end) are where its two parts differ most, and where;
+        None for a scene too short to split or holding a cut."""
         if end - start < 2 * MIN_SCENE_FRAMES or distances[start:end - 1].max() >= CUT_DISTANCE:
-            return 0.0, start
+            return None
         before = np.cumsum(histograms[start:end], axis=0)  # row k: the first k + 1 frames' histograms summed
         lengths = np.arange(1, end - start + 1, dtype=np.float32)[:, None]
         parts = slice(MIN_SCENE_FRAMES - 1, end - start - MIN_SCENE_FRAMES)
@@ -83,7 +84,10 @@ def _split_drifting(starts: list[int], histograms, distances) -> list[int]:
         for scene in scenes:
             if scene not in splits:
                 splits[scene] = farthest_split(*scene)
-        drift, split = max(splits[scene] for scene in scenes)
+        measured = [found for found in map(splits.get, scenes) if found is not None]
+        if not measured:
+            return starts
+        drift, split = max(measured)
         if drift < DRIFT_DISTANCE:
             return starts
         starts = sorted([*starts, split])

@@ -281,7 +281,7 @@ def _delay_before(frame: int, fps: float) -> int:
 def _gif_writer(url: str, params: GifOptions, the_plan: Plan, scenes: list[int], parts: list[Path],
                 output: Path):
     """ffmpeg reading pal8 frames from `url` and writing them as the GIF `output`, played `loop` times; with
-    several `scenes` (their first frames), as one GIF each into `parts` instead, for merge_gifs."""
+    several `scenes` (their first frames), as one GIF each into `parts` instead, for merge_gif_files."""
     held = ffmpeg.input(url, f="rawvideo", pix_fmt="pal8", s=f"{the_plan.out_width}x{the_plan.out_height}",
                         framerate=params.fps, protocol_whitelist="pipe").video
     if not parts:
