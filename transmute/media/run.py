@@ -103,7 +103,7 @@ class FfmpegRun:
                  frame_rate: float | None = None, count_frames: bool = False, pass_fds: tuple[int, ...] = (),
                  meanwhile: Callable[[], None] | None = None) -> None:
         self.command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
-                        "-progress", "pipe:1", "-stats_period", "0.2", *ffmpeg_arguments(stream_or_args)]
+                        "-progress", "pipe:1", "-stats_period", "0.1", *ffmpeg_arguments(stream_or_args)]
         self.expected_duration = expected_duration
         self.limits = limits
         self.progress = progress
