@@ -317,10 +317,19 @@ def test_high_quality_gives_each_scene_a_palette_of_its_own(two_shots, tmp_path,
     assert not list((tmp_path / "scenes.work").iterdir())
 
 
-def test_past_the_one_pass_budget_high_quality_keeps_one_palette_for_the_clip(two_shots, tmp_path, monkeypatch):
+def test_past_the_one_pass_budget_high_quality_gives_each_scene_a_palette_from_the_very_frame_of_its_cut(
+        two_shots, tmp_path, monkeypatch):
+    # the palettes sampled from every 7th frame (0, 7, 14 | 21, 28), the cut at frame 15 all the same
+    monkeypatch.setattr(gif_plugin, "SAMPLE_MB", 1.0)
+    monkeypatch.setattr(gif_plugin, "MIN_SAMPLED_SCENE_FRAMES", 8)
+    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
+    kept = convert(two_shots, tmp_path / "kept.gif", high_quality=True, width=320)
     monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)  # 30 frames of 320x180: 6.6 MiB
     decoded = convert(two_shots, tmp_path / "decoded.gif", high_quality=True, width=320)
-    assert len(decoded.gif.local_tables) <= 1 and decoded.gif.frame_count == 30
+    assert decoded.gif.frame_count == 30 and decoded.gif.local_table_frames[-15:] == list(range(15, 30))
+    assert 14 not in decoded.gif.local_table_frames
+    assert decoded.path.read_bytes() == kept.path.read_bytes()  # the same GIF whether frames are kept or not
+    assert decoded.progress == sorted(decoded.progress) and decoded.progress[-1] == 100.0
 
 
 def test_without_gifsicle_high_quality_still_gives_each_scene_a_palette_of_its_own(two_shots, tmp_path,

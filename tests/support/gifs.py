@@ -23,6 +23,8 @@ class Gif:
     """Entries of the global colour table (0 without one)."""
     local_tables: list[int] = field(default_factory=list)
     """Entries of each local colour table, for the frames that have one."""
+    local_table_frames: list[int] = field(default_factory=list)
+    """The index of each frame that has a local colour table."""
 
     @property
     def frame_count(self) -> int:
@@ -66,6 +68,7 @@ def read_gif(path: Path) -> Gif:
             pos += 10
             if local & 0x80:
                 gif.local_tables.append(2 << (local & 7))
+                gif.local_table_frames.append(len(gif.delays))
                 pos += 3 * (2 << (local & 7))
             pos += 1  # LZW minimum code size
             while data[pos]:

@@ -17,33 +17,42 @@ measured 0.36-1.2 where a camera panned or an animation's light changed (issue 1
 those), 0.04-0.22 on fixed cameras and screen recordings: at 0.2 a screen recording was split and its GIF grew
 from 0.36 to 0.65 of gifski's size for +0.0001 SSIM (docs/gif-quality.md, "Palettes for drifting colours")."""
 MIN_SCENE_FRAMES = 8
-"""Frames (of those compared) a scene has at least: a flash or a strobe does not get palettes of its own."""
+"""Frames a scene has at least, unless the caller says otherwise: a flash or a strobe does not get palettes of its
+own."""
 MAX_SCENES = 8
 """Most scenes a clip is cut into (the largest distances win): each costs a palette and a GIF to merge."""
 PIXEL_STEP = 7
 
 
-def scene_starts(frames) -> list[int]:
-    """The index of the first frame of each scene in `frames` (an array of frames x pixels x BGRA): [0] for
-    one scene."""
+def colour_histograms(frames, pixel_step: int = PIXEL_STEP):
+    """The colour histogram of each of `frames` (an array of frames x pixels x BGRA): rows of 512 bins (8 levels a
+    channel, every `pixel_step`-th pixel), each summing to 1."""
     import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
-    if len(frames) < 2 * MIN_SCENE_FRAMES:
-        return [0]
-    levels = frames[:, ::PIXEL_STEP, :3] >> 5
+    levels = frames[:, ::pixel_step, :3] >> 5
     bins = (levels[..., 0].astype(np.intp) << 6) | (levels[..., 1].astype(np.intp) << 3) | levels[..., 2]
     histograms = np.stack([np.bincount(frame, minlength=512) for frame in bins]).astype(np.float32)
     histograms /= histograms.sum(axis=1, keepdims=True)
+    return histograms
+
+
+def scene_starts(histograms, min_frames: int = MIN_SCENE_FRAMES) -> list[int]:
+    """The index of the first frame of each scene, from every frame's colour histogram (colour_histograms), each
+    scene `min_frames` long at least: [0] for one scene."""
+    import numpy as np
+
+    if len(histograms) < 2 * min_frames:
+        return [0]
     distances = np.abs(np.diff(histograms, axis=0)).sum(axis=1)
     starts = [0]
     for after in np.argsort(distances)[::-1]:
         start = int(after) + 1
         if distances[after] < CUT_DISTANCE or len(starts) == MAX_SCENES:
             break
-        if start >= MIN_SCENE_FRAMES and len(frames) - start >= MIN_SCENE_FRAMES \
-                and all(abs(start - other) >= MIN_SCENE_FRAMES for other in starts):
+        if start >= min_frames and len(histograms) - start >= min_frames \
+                and all(abs(start - other) >= min_frames for other in starts):
             starts.append(start)
-    return _split_drifting(_merge_alike(sorted(starts), histograms), histograms, distances)
+    return _split_drifting(_merge_alike(sorted(starts), histograms), histograms, distances, min_frames)
 
 
 def _merge_alike(starts: list[int], histograms) -> list[int]:
@@ -60,23 +69,23 @@ def _merge_alike(starts: list[int], histograms) -> list[int]:
     return kept
 
 
-def _split_drifting(starts: list[int], histograms, distances) -> list[int]:
+def _split_drifting(starts: list[int], histograms, distances, min_frames: int) -> list[int]:
     """`starts` with a scene split in two, again and again up to MAX_SCENES, where its two parts' colours differ
-    most, while that is DRIFT_DISTANCE or more (each part MIN_SCENE_FRAMES long at least). A scene holding a cut
+    most, while that is DRIFT_DISTANCE or more (each part `min_frames` long at least). A scene holding a cut
     (`distances`: from each frame to the next) is a flash kept in its shot, not a drift, and stays whole."""
     import numpy as np
 
     def farthest_split(start: int, end: int) -> tuple[float, int] | None:
         """How far apart the colours of the scene [start, end) are where its two parts differ most, and where;
         None for a scene too short to split or holding a cut."""
-        if end - start < 2 * MIN_SCENE_FRAMES or distances[start:end - 1].max() >= CUT_DISTANCE:
+        if end - start < 2 * min_frames or distances[start:end - 1].max() >= CUT_DISTANCE:
             return None
         before = np.cumsum(histograms[start:end], axis=0)  # row k: the first k + 1 frames' histograms summed
         lengths = np.arange(1, end - start + 1, dtype=np.float32)[:, None]
-        parts = slice(MIN_SCENE_FRAMES - 1, end - start - MIN_SCENE_FRAMES)
+        parts = slice(min_frames - 1, end - start - min_frames)
         after = before[-1] - before[parts]
         drift = np.abs(before[parts] / lengths[parts] - after / (end - start - lengths[parts])).sum(axis=1)
-        return float(drift.max()), start + MIN_SCENE_FRAMES + int(drift.argmax())
+        return float(drift.max()), start + min_frames + int(drift.argmax())
 
     splits = {}  # by scene (start, end): only the two halves of a split scene are measured anew
     while len(starts) < MAX_SCENES:

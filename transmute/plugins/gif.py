@@ -28,12 +28,12 @@ which transmute writes (transmute.media.relay).
 
 With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
 over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
-run writes the frames (all of them when the one-pass budget holds them, else a sample); then transmute maps
-them (or the frames of a second decoding run) onto the palette, nearest in YCbCr (transmute.media.remap), holds
-still the pixels that barely change (transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that
-writes the GIF as it goes (transmute.media.relay); several scenes are written as a GIF each and merged
-(transmute.media.gif_merge). An error-diffusion `dither` asked for by name is paletteuse's, with one palette. See
-_encode_with_own_palette.
+run writes the frames (all of them when the one-pass budget holds them, else a sample, Python then finding the
+scenes in every frame on its way); then transmute maps them (or the frames of a second decoding run) onto the
+palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
+(transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that writes the GIF as it goes
+(transmute.media.relay); several scenes are written as a GIF each and merged (transmute.media.gif_merge). An
+error-diffusion `dither` asked for by name is paletteuse's, with one palette. See _encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
@@ -81,10 +81,10 @@ from transmute.media.quantize import (
     read_frames,
     sample_pixels,
 )
-from transmute.media.relay import run_fed, run_relayed
+from transmute.media.relay import run_fed, run_read, run_relayed
 from transmute.media.remap import Remapper
 from transmute.media.run import run_ffmpeg
-from transmute.media.scenes import scene_starts
+from transmute.media.scenes import MIN_SCENE_FRAMES, colour_histograms, scene_starts
 from transmute.media.size_search import Attempt, SizeNotReached, search_size
 from transmute.media.still_pixels import StillPixels
 from transmute.media.video import Plan, ordered, plan, source_video
@@ -165,9 +165,9 @@ class QualitySettings:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; stats_mode is then unused)."""
     palette_per_scene: bool = False
     """With kmeans_rounds: a palette for each scene (transmute.media.scenes), the scenes written as GIFs of their
-    own and merged (transmute.media.gif_merge). One palette with `reverse` / `boomerang`, and when the frames are
-    decoded twice (past the one-pass budget: there, cutting the decoded frames into scenes lost a frame at the
-    end of some spans)."""
+    own and merged (transmute.media.gif_merge). One palette with `reverse` / `boomerang`. Past the one-pass
+    budget, where only a sample of the frames is kept, the scenes are found in every frame as it passes and
+    each scene's palette is made from the sampled frames it holds."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -335,6 +335,15 @@ def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
 SAMPLE_MB = 32.0
 """Most MiB of frames (4 bytes a pixel) the palette is sampled from when the first run cannot keep them all:
 every n-th frame then, n the smallest that fits (also when they are all kept: the same sample either way)."""
+MIN_SAMPLED_SCENE_FRAMES = 16
+"""Frames a scene has at least when its palette is sampled from every n-th frame (past SAMPLE_MB: about 4 s at
+480x270; MIN_SCENE_FRAMES, 8, in shorter clips): about a second at 15 fps. At 8 there, real car gained 0.0008
+SSIM and phone 0.0006 with 8 scenes instead of 5, but bbb50 lost 0.0004 and bottle 0.0006, each new palette
+costing time (docs/gif-quality.md, "Scenes past the one-pass budget")."""
+THUMB_SCALE = 3
+"""Past the one-pass budget, the scenes are found in every frame scaled down this many times each way, nearest
+pixel (a ninth of its pixels, about as many as the every-7th-pixel histograms of transmute.media.scenes): Python
+then reads a ninth of each frame instead of all of it."""
 OWN_PALETTE_SHARE = 0.6
 """With transmute's own palette: share of the bar given to the first run (it decodes)."""
 
@@ -343,15 +352,23 @@ MIN_SCENE_SAMPLE = 15_000
 """Fewest pixels a scene's palette is made from (SAMPLE_PIXELS are shared by the scenes by their lengths)."""
 
 
-def _scene_samples(frames, starts: list[int]):
+def _scene_samples(sample, starts: list[int], step: int):
     """The pixels each scene's palette is made from, and a function drawing LARGER_SAMPLE times as many for a
-    textured scene (quantize.make_palette): the scenes of `frames` begin at `starts` and share SAMPLE_PIXELS by their
-    lengths, MIN_SCENE_SAMPLE at least."""
-    ends = [*starts[1:], len(frames)]
-    for start, end in zip(starts, ends, strict=True):
-        count = max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(frames)))
-        yield (sample_pixels(frames[start:end], count=count),
-               lambda start=start, end=end, count=count: sample_pixels(frames[start:end], count=LARGER_SAMPLE * count))
+    textured scene (quantize.make_palette). `sample` holds every `step`-th frame; the scenes begin at the frame
+    numbers `starts` (each holding one of those frames, see _sampled) and share SAMPLE_PIXELS by their lengths,
+    MIN_SCENE_SAMPLE at least."""
+    firsts = [-(-start // step) for start in starts]  # the first sampled frame of each scene
+    for start, end in zip(firsts, [*firsts[1:], len(sample)], strict=True):
+        count = max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(sample)))
+        yield (sample_pixels(sample[start:end], count=count),
+               lambda start=start, end=end, count=count: sample_pixels(sample[start:end], count=LARGER_SAMPLE * count))
+
+
+def _sampled(starts: list[int], step: int, frame_count: int) -> list[int]:
+    """`starts` (scenes' first frames, of `frame_count`) without those whose scene holds no `step`-th frame,
+    which the palette is sampled from: such a scene joins the one before."""
+    ends = [*starts[1:], frame_count]
+    return [0, *(start for start, end in zip(starts[1:], ends[1:], strict=True) if -(-start // step) * step < end)]
 
 
 def _play_order(count: int, params: GifOptions) -> list[int]:
@@ -414,29 +431,54 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
     keep_all = uses_one_pass(the_plan, params, job.limits)
     dithered = dither_of(params, settings) != "none"
-    per_scene = (settings.palette_per_scene and keep_all and not params.reverse and not params.boomerang
-                 and not dithered)
+    per_scene = settings.palette_per_scene and not params.reverse and not params.boomerang and not dithered
     parts: list[Path] = []
     palette_file = work_dir / "palette.bgra"
     frames = work_dir / ("frames.bgra" if keep_all else "sample.bgra")
     try:
         video = gif_frames(job, the_plan, settings)
-        kept = video if keep_all or step == 1 else video.filter("framestep", step=step)
-        run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
-                   expected_duration=the_plan.out_duration, limits=job.limits, progress=job.progress,
-                   cancel=job.cancel, timeout=remaining(), progress_span=(low, middle), warn_if_short=False,
-                   meanwhile=load_array_libraries)  # numpy loads (0.2 s, once a process) while ffmpeg decodes
+        first_run = {"expected_duration": the_plan.out_duration, "limits": job.limits, "progress": job.progress,
+                     "timeout": remaining(), "progress_span": (low, middle), "warn_if_short": False}
+        histograms = []  # of every frame's colours, for the scenes' exact starts
+        if per_scene and not keep_all:
+            # from a point-sampled ninth of each frame's pixels, as ffmpeg decodes them (they are not kept)
+            thumb_size = (max(1, the_plan.out_width // THUMB_SCALE), max(1, the_plan.out_height // THUMB_SCALE))
+            split = video.split()
+            kept = split[0].filter("framestep", step=step)
+
+            def sample_and_thumbs(url: str):
+                thumbs = split[1].filter("scale", *thumb_size, flags="neighbor")
+                return ffmpeg.merge_outputs(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra"),
+                                            thumbs.output(url, format="rawvideo", pix_fmt="bgra")).overwrite_output()
+
+            def read(thumbs: Iterable[bytearray]) -> None:
+                import numpy as np
+
+                for thumb in thumbs:
+                    pixels = np.frombuffer(thumb, np.uint8).reshape(1, -1, 4)
+                    histograms.append(colour_histograms(pixels, pixel_step=1)[0])
+
+            run_read(sample_and_thumbs, read, frame_bytes=thumb_size[0] * thumb_size[1] * 4, cancel=job.cancel,
+                     first_run=first_run)
+        else:
+            kept = video if keep_all or step == 1 else video.filter("framestep", step=step)
+            run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
+                       cancel=job.cancel, **first_run,
+                       meanwhile=load_array_libraries)  # numpy loads (0.2 s, once a process) while ffmpeg decodes
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
         sample = read_frames(frames, frame_pixels, stride=step if keep_all else 1)
-        starts = scene_starts(sample) if per_scene else [0]
-        scenes = [start * step for start in starts]
+        if per_scene and keep_all:
+            histograms = colour_histograms(read_frames(frames, frame_pixels))
+        min_frames = MIN_SCENE_FRAMES if step == 1 else MIN_SAMPLED_SCENE_FRAMES
+        scenes = (_sampled(scene_starts(np.asarray(histograms), min_frames), step, len(histograms)) if per_scene
+                  else [0])
 
         def make_palettes() -> list[bytes]:
             return [make_palette(pixels, settings.max_colors, settings.kmeans_rounds, more_pixels)
-                    for pixels, more_pixels in _scene_samples(sample, starts)]
+                    for pixels, more_pixels in _scene_samples(sample, scenes, step)]
 
         parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance,
@@ -478,7 +520,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                 frame_bytes=frame_pixels * 4, cancel=job.cancel,
                 first_run={**writer_run, **reporting, **buffering}, second_run=writer_run)
         if parts:
-            merge_gif_files(parts, output)
+            # a last scene the second decoding did not reach (had it given fewer frames than the first) is empty
+            merge_gif_files([part for part in parts if part.is_file() and part.stat().st_size], output)
     finally:
         for path in [*parts, frames, palette_file]:
             path.unlink(missing_ok=True)
