@@ -469,9 +469,10 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
 
         if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
-        sample = read_frames(frames, frame_pixels, stride=step if keep_all else 1)
+        written = read_frames(frames, frame_pixels)  # every frame (keep_all), else the sample
+        sample = written[::step] if keep_all else written
         if per_scene and keep_all:
-            histograms = colour_histograms(read_frames(frames, frame_pixels))
+            histograms = colour_histograms(written)
         min_frames = MIN_SCENE_FRAMES if step == 1 else MIN_SAMPLED_SCENE_FRAMES
         scenes = (_sampled(scene_starts(np.asarray(histograms), min_frames), step, len(histograms)) if per_scene
                   else [0])
@@ -504,8 +505,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output), cancel=job.cancel,
                        **writer_run, **reporting, **buffering)
         elif keep_all:  # the kept frames, put in order and mapped by transmute
-            kept_frames = read_frames(frames, frame_pixels)
-            shown = (kept_frames[number] for number in _play_order(len(kept_frames), params))
+            shown = (written[number] for number in _play_order(len(written), params))
             run_fed(paletting.held(shown),
                     lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
                     second_run={**writer_run, **reporting})
