@@ -422,7 +422,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     `palette_per_scene`), mapped by transmute.media.remap, still pixels held (transmute.media.still_pixels).
 
     A first run writes the frames as rawvideo: all of them when the one-pass graph's budget would hold them
-    (uses_one_pass), else only those the palette is sampled from. Python makes the palettes. Then Python maps the
+    (uses_one_pass), else only those the palette is sampled from, every frame also going, scaled down, to a pipe
+    Python reads (THUMB_SCALE). Python finds the scenes and makes the palettes. Then Python maps the
     kept frames (or those of a second decoding run, transmute.media.relay) and feeds them to the GIF writer as it
     goes. With several scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
     low, high = progress_span
@@ -438,7 +439,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     try:
         video = gif_frames(job, the_plan, settings)
         first_run = {"expected_duration": the_plan.out_duration, "limits": job.limits, "progress": job.progress,
-                     "timeout": remaining(), "progress_span": (low, middle), "warn_if_short": False}
+                     "timeout": remaining(), "progress_span": (low, middle), "warn_if_short": False,
+                     "meanwhile": load_array_libraries}  # numpy loads (0.2 s, once a process) while ffmpeg decodes
         histograms = []  # of every frame's colours, for the scenes' exact starts
         if per_scene and not keep_all:
             # from a point-sampled ninth of each frame's pixels, as ffmpeg decodes them (they are not kept)
@@ -463,8 +465,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         else:
             kept = video if keep_all or step == 1 else video.filter("framestep", step=step)
             run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
-                       cancel=job.cancel, **first_run,
-                       meanwhile=load_array_libraries)  # numpy loads (0.2 s, once a process) while ffmpeg decodes
+                       cancel=job.cancel, **first_run)
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
