@@ -77,15 +77,15 @@ def to_ycbcr(bgr):
     return bgr @ np.asarray(_TO_YCBCR, np.float32).T
 
 
-def read_frames(path: Path, frame_pixels: int, stride: int = 1):
-    """Every `stride`-th frame of the `bgra` rawvideo file `path`, read-only and mapped, not loaded (an array of
-    frames x pixels x BGRA)."""
+def read_frames(path: Path, frame_pixels: int):
+    """The frames of the `bgra` rawvideo file `path`, read-only and mapped, not loaded (an array of frames x
+    pixels x BGRA; slicing it, as frames[::n], reads nothing either)."""
     import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
     frame_count = Path(path).stat().st_size // (frame_pixels * 4)
     if frame_count == 0:
         return np.empty((0, frame_pixels, 4), np.uint8)
-    return np.memmap(path, dtype=np.uint8, mode="r", shape=(frame_count, frame_pixels, 4))[::stride]
+    return np.memmap(path, dtype=np.uint8, mode="r", shape=(frame_count, frame_pixels, 4))
 
 
 def sample_pixels(frames, count: int = SAMPLE_PIXELS):
