@@ -357,7 +357,7 @@ def _scene_samples(sample, starts: list[int], step: int):
     textured scene (quantize.make_palette). `sample` holds every `step`-th frame; the scenes begin at the frame
     numbers `starts` (each holding one of those frames, see _sampled) and share SAMPLE_PIXELS by their lengths,
     MIN_SCENE_SAMPLE at least."""
-    firsts = [-(-start // step) for start in starts]  # the first sampled frame of each scene
+    firsts = [_first_sampled(start, step) for start in starts]
     for start, end in zip(firsts, [*firsts[1:], len(sample)], strict=True):
         count = max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(sample)))
         yield (sample_pixels(sample[start:end], count=count),
@@ -368,7 +368,13 @@ def _sampled(starts: list[int], step: int, frame_count: int) -> list[int]:
     """`starts` (scenes' first frames, of `frame_count`) without those whose scene holds no `step`-th frame,
     which the palette is sampled from: such a scene joins the one before."""
     ends = [*starts[1:], frame_count]
-    return [0, *(start for start, end in zip(starts[1:], ends[1:], strict=True) if -(-start // step) * step < end)]
+    return [0, *(start for start, end in zip(starts[1:], ends[1:], strict=True)
+                 if _first_sampled(start, step) * step < end)]
+
+
+def _first_sampled(frame: int, step: int) -> int:
+    """The index, in a sample of every `step`-th frame, of the first sampled frame at or after `frame`."""
+    return -(-frame // step)
 
 
 def _play_order(count: int, params: GifOptions) -> list[int]:
