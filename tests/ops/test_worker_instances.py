@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.net import free_port
+from tests.support.net import free_ports
 from tests.support.processes import children
 from tests.support.servers import TRANSMUTE
 from tests.support.waiting import wait_for
@@ -32,7 +32,7 @@ def metrics_served(port: int) -> bool:
 
 
 def test_two_workers_on_one_host_serve_metrics_on_two_ports_and_beat_in_two_files(cluster):
-    base = free_port()
+    base = free_ports(2)
     beat = Path(cluster.env["TMPDIR"]) / "worker.heartbeat"
     cluster.env.update({"TRANSMUTE_METRICS_PORT": str(base), "TRANSMUTE_HEARTBEAT_INTERVAL": "1",
                         "TRANSMUTE_HEARTBEAT_FILE": str(beat)})

@@ -21,7 +21,7 @@ import httpx
 import pika
 from minio import Minio
 
-from tests.support.net import free_port
+from tests.support.net import free_port, free_ports
 from tests.support.processes import children, is_alive, stop
 from tests.support.servers import TRANSMUTE
 from tests.support.waiting import wait_for
@@ -139,7 +139,7 @@ def cluster_env(tmp_path: Path, database: str, amqp_url: str, s3_endpoint: str, 
         "TMPDIR": str(tmp_path),
         # This test's workers count their instances (heartbeat files, metrics ports) among themselves only.
         "TRANSMUTE_HEARTBEAT_FILE": str(tmp_path / "worker.heartbeat"),
-        "TRANSMUTE_METRICS_PORT": str(free_port()),
+        "TRANSMUTE_METRICS_PORT": str(free_ports(4)),  # the later workers of a test take the next ports
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+PORT_RUNS = range(20_000, 32_000)
+"""Where free_ports looks: below Linux's ephemeral ports (32768 up), which outgoing connections take at any time
+(a port picked by free_port, plus one, was once an api connection's own port when a second worker wanted it)."""
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive TCP ports that nothing uses right now, for a server whose later
+    instances take the next ones (a second worker on a host serves its metrics on the port after the first's)."""
+    rng = random.Random()
+    while True:
+        base = rng.randrange(PORT_RUNS.start, PORT_RUNS.stop - count)
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
