@@ -77,3 +77,41 @@ def test_the_last_frame_and_the_last_of_a_scene_show_their_changes_having_nothin
     frames = [[GREY, GREY], [PALE, GREY], [GREY, GREY], [GREY, PALE]]
     assert held_looking_ahead(frames, [GREYS, GREYS, scene, scene]) == [[GREY, GREY], [PALE, GREY], [GREY, GREY],
                                                                          [GREY, PALE]]
+
+
+def held_as_pictures(before: str, after: str) -> str:
+    """The second of two pictures (rows of '.' grey, 'o' 5 levels redder) as the GIF shows it, held at tolerance
+    4 with changes of 5 told from grain by their neighbours."""
+    palette = palette_of({0: (100, 100, 100, 255), 1: (100, 100, 105, 255)})
+    rows = [before.split(), after.split()]
+    still = StillPixels(len(rows[0][0]), len(rows[0]), 4, grain_tolerance=5)
+    frames = [bytearray(bytes(".o".index(pixel) for row in picture for pixel in row) + palette) for picture in rows]
+    for frame in frames:
+        still.hold(frame)
+    shown = frames[1][:still.pixels]
+    width = len(rows[0][0])
+    return " ".join("".join(".o"[index] for index in shown[start:start + width])
+                    for start in range(0, still.pixels, width))
+
+
+def test_a_change_of_the_grain_tolerance_shows_where_its_neighbours_share_it_and_is_held_where_alone():
+    still_picture = "...... ...... ...... ...... ...... ......"
+    # a shadow over the left half, and one grain at the right
+    after = "ooo... ooo... ooo... ooo... ooo.o. ooo..."
+    # a pixel shows when at least 6 of the 9 around it (itself included) change: the shadow's corners wait
+    assert held_as_pictures(still_picture, after) == ".o.... ooo... ooo... ooo... ooo... .o...."
+
+
+def test_a_change_within_the_still_tolerance_is_held_whatever_its_neighbours_do():
+    palette = palette_of({0: (100, 100, 100, 255), 1: (100, 100, 104, 255)})
+    still = StillPixels(3, 3, 4, grain_tolerance=5)
+    frames = [bytearray(bytes([index] * 9) + palette) for index in (0, 1)]
+    for frame in frames:
+        still.hold(frame)
+    assert list(frames[1][:9]) == [0] * 9
+
+
+def test_a_tolerance_of_0_holds_nothing_not_even_a_flicker_or_a_lone_change():
+    still = StillPixels(2, 1, 0, flicker_tolerance=16, grain_tolerance=5)
+    given = [bytearray(bytes(frame) + GREYS) for frame in ([GREY, GREY], [PALE, NEAR_GREY], [GREY, GREY])]
+    assert [list(frame[:2]) for frame in still.held(given)] == [[GREY, GREY], [PALE, NEAR_GREY], [GREY, GREY]]

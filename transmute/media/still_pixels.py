@@ -11,6 +11,11 @@ stored twice. With a `flicker_tolerance`, a change is shown only if the next fra
 GIF shows, or if it is larger than that: a change lasting one frame and no larger is held (it looks ahead
 one frame, as gifski's denoiser looks ahead several). Every change that lasts shows at once, in its own frame.
 
+Grain moves each pixel on its own; a real change (a shadow, a slow pan over texture) moves a patch of them
+together. With a `grain_tolerance` above `tolerance`, a change up to that size is held where it is alone and
+shown where most of the pixel's 3x3 neighbourhood changes too (MOVING_NEIGHBOURS): the GIF follows slow real
+changes closely without storing the grain.
+
 The frames are `rawvideo` in `pal8`, one after the other as they are paletted (transmute.media.remap): each is
 width x height palette indices followed by the 256-entry palette (4 bytes an entry, BGRA). A frame whose
 palette is not the one before (a new scene, see transmute.media.scenes) is kept whole, and the holding starts
@@ -25,20 +30,34 @@ from collections.abc import Iterable, Iterator
 from transmute.media.quantize import PALETTE_ENTRIES
 
 PALETTE_BYTES = PALETTE_ENTRIES * 4
+MOVING_NEIGHBOURS = 6
+"""A change up to the grain tolerance shows when at least this many pixels of its 3x3 neighbourhood (itself
+included) change too; fewer, and it is taken for grain and held."""
+NEIGHBOURHOOD = [(row, column) for row in (-1, 0, 1) for column in (-1, 0, 1)]
+
+HOLD, MAYBE_FLICKER, SHOW, MAYBE_GRAIN = 0, 1, 2, 3
+"""What a pixel's change is (StillPixels.changes)."""
 
 
 class StillPixels:
     """Holds the still pixels of pal8 frames given one at a time, in order (see the module's docstring)."""
 
-    def __init__(self, width: int, height: int, tolerance: int, flicker_tolerance: int = 0) -> None:
+    def __init__(self, width: int, height: int, tolerance: int, flicker_tolerance: int = 0,
+                 grain_tolerance: int = 0) -> None:
+        self.width, self.height = width, height
         self.pixels = width * height
         self.tolerance = tolerance
+        """0: nothing is held (the flicker and grain tolerances are then unused)."""
         self.flicker_tolerance = flicker_tolerance
         """0 (or no more than `tolerance`): no looking ahead."""
+        self.grain_tolerance = grain_tolerance
+        """0 (or no more than `tolerance`): no change is told from grain by its neighbours."""
         self.palette = None
         self.changes = None
-        """changes[new << 8 | shown]: 0 if palette entry `new` is within the tolerance of `shown`, 2 if it is past
-        the flicker tolerance too, else 1 (a change that may be a flicker)."""
+        """changes[new << 8 | shown]: HOLD if palette entry `new` is within the tolerance of `shown`, MAYBE_GRAIN
+        if within the grain tolerance, SHOW if past the flicker tolerance too, else MAYBE_FLICKER."""
+        self.changing = None
+        """Which pixels change in the frame being held, with a border of unchanging ones (height+2 x width+2)."""
         self.shown = None
         """The palette index each pixel shows so far."""
 
@@ -61,6 +80,8 @@ class StillPixels:
     def hold(self, frame, following=None) -> None:
         """Rewrite `frame` (a writable buffer of frame_bytes: indices, then the palette) in place; `following`,
         the next frame as it came (not held yet), lets a flicker be told from a change that lasts."""
+        if not self.tolerance:  # no holding at all, the look-ahead and the neighbours' too
+            return
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         data = np.frombuffer(frame, dtype=np.uint8)
@@ -70,17 +91,39 @@ class StillPixels:
             # Alpha counts too: a pixel turning transparent (or back) always shows.
             entries = self.palette.reshape(PALETTE_ENTRIES, 4).astype(np.int16)
             distances = np.abs(entries[:, None, :] - entries[None, :, :]).max(axis=2).ravel()
-            self.changes = ((distances > self.tolerance).astype(np.uint8)
-                            + (distances > max(self.tolerance, self.flicker_tolerance)))
+            self.changes = np.where(distances > max(self.tolerance, self.flicker_tolerance), SHOW,
+                                    np.where(distances > self.tolerance, MAYBE_FLICKER, HOLD)).astype(np.uint8)
+            self.changes[(distances > self.tolerance) & (distances <= self.grain_tolerance)] = MAYBE_GRAIN
             self.shown = indices.copy()
             return
         # numpy looks a flat table up far faster than a 256 x 256 one by two index arrays
         changes = self.changes[(indices.astype(np.intp) << 8) | self.shown]
+        if self.grain_tolerance > self.tolerance:
+            self._tell_grain(changes)
         if following is not None and self.flicker_tolerance > self.tolerance:
             upcoming = np.frombuffer(following, dtype=np.uint8)
             if np.array_equal(upcoming[self.pixels:], palette):  # past a scene's end nothing is known
-                maybe = np.flatnonzero(changes == 1)
-                undone = self.changes[(upcoming[maybe].astype(np.intp) << 8) | self.shown[maybe]] == 0
-                changes[maybe[undone]] = 0
-        np.copyto(self.shown, indices, where=changes != 0)
+                maybe = np.flatnonzero(changes == MAYBE_FLICKER)
+                undone = self.changes[(upcoming[maybe].astype(np.intp) << 8) | self.shown[maybe]] == HOLD
+                changes[maybe[undone]] = HOLD
+        np.copyto(self.shown, indices, where=changes != HOLD)
         indices[:] = self.shown
+
+    def _tell_grain(self, changes) -> None:
+        """Turn each MAYBE_GRAIN of `changes` into HOLD (grain) or MAYBE_FLICKER (a change its neighbours share)."""
+        import numpy as np
+
+        maybe = np.flatnonzero(changes == MAYBE_GRAIN)
+        if not len(maybe):
+            return
+        padded_width = self.width + 2
+        if self.changing is None:
+            self.changing = np.zeros((self.height + 2, padded_width), np.uint8)
+        self.changing[1:-1, 1:-1] = (changes != HOLD).reshape(self.height, self.width)
+        flat = self.changing.ravel()
+        rows, columns = np.divmod(maybe, self.width)
+        centres = (rows + 1) * padded_width + columns + 1
+        moving = np.zeros(len(maybe), np.uint8)
+        for row, column in NEIGHBOURHOOD:
+            moving += flat[centres + row * padded_width + column]
+        changes[maybe] = np.where(moving >= MOVING_NEIGHBOURS, MAYBE_FLICKER, HOLD)

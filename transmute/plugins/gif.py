@@ -160,6 +160,9 @@ class QualitySettings:
     flicker_tolerance: int = 0
     """With still_tolerance: a change the next frame undoes (noise flickering) is held too when it is no larger
     than this (0: off; see transmute.media.still_pixels)."""
+    grain_tolerance: int = 0
+    """With still_tolerance: a change past it and up to this is held too where it is alone in its neighbourhood
+    (grain), and shown where its neighbours change with it (0: off; see transmute.media.still_pixels)."""
     kmeans_rounds: int = 0
     """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; stats_mode is then unused)."""
@@ -177,8 +180,8 @@ QUALITY_SETTINGS: dict[str, QualitySettings] = {
 }
 HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
-                               bayer_dither="none", via_yuv444=True, still_tolerance=5, flicker_tolerance=16,
-                               kmeans_rounds=8, palette_per_scene=True)
+                               bayer_dither="none", via_yuv444=True, still_tolerance=4, grain_tolerance=5,
+                               flicker_tolerance=16, kmeans_rounds=8, palette_per_scene=True)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
@@ -187,9 +190,10 @@ dither instead of bayer (smaller, equal or better SSIM on every clip measured), 
 cut and 8 rounds of k-means in YCbCr instead of palettegen: +0.001 to +0.011 SSIM, smaller files, less time;
 "Palette by k-means") onto which transmute maps the frames nearest in YCbCr (up to +0.0023 over paletteuse's
 RGB, never lower; one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
-than 5 levels (grain stored once; "Still pixels"), or by up to 16 for one frame only (flickering noise: 2-25 %
-smaller on real footage, SSIM within 0.0003; "Flickers"). No lossy pass unless `lossy` asks: on real footage
-gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
+than 4 levels, or by more than 5 where the change is alone in its neighbourhood (grain stored once, slow real
+changes followed; "Still pixels", "Grain told from motion"), or by up to 16 for one frame only (flickering
+noise: 2-25 % smaller on real footage, SSIM within 0.0003; "Flickers"). No lossy pass unless `lossy` asks: on
+real footage gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as ffmpeg."""
 
 
 DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sierra2_4a"}
@@ -490,7 +494,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
 
         parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance,
-                            settings.flicker_tolerance)
+                            settings.flicker_tolerance, settings.grain_tolerance)
         out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
         writer_run = {"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
                       "frame_rate": params.fps, "warn_if_short": not parts}
