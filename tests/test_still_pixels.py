@@ -115,3 +115,11 @@ def test_a_tolerance_of_0_holds_nothing_not_even_a_flicker_or_a_lone_change():
     still = StillPixels(2, 1, 0, flicker_tolerance=16, grain_tolerance=5)
     given = [bytearray(bytes(frame) + GREYS) for frame in ([GREY, GREY], [PALE, NEAR_GREY], [GREY, GREY])]
     assert [list(frame[:2]) for frame in still.held(given)] == [[GREY, GREY], [PALE, NEAR_GREY], [GREY, GREY]]
+
+
+def test_a_change_the_next_frame_takes_partly_back_is_held_and_one_that_goes_on_shows():
+    six = 4  # a grey 6 levels redder: past the tolerance of 5 from grey, and from PALE
+    palette = palette_of({GREY: (100, 100, 100, 255), PALE: (100, 100, 112, 255), six: (100, 100, 106, 255)})
+    # the first pixel jumps 12 levels, then falls back to 6; the second goes on from 6 to 12
+    frames = [[GREY, GREY], [PALE, six], [six, PALE]]
+    assert held_looking_ahead(frames, [palette] * 3) == [[GREY, GREY], [GREY, six], [six, PALE]]

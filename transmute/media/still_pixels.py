@@ -7,9 +7,10 @@ it by more than `tolerance` in some channel (R, G, B or alpha, 0-255), which is 
 its bytes. The error stays within the tolerance: a slow drift is followed in steps of at most that much.
 
 Noise also flickers: one frame away and back in the next, each time past the tolerance, so the flicker is
-stored twice. With a `flicker_tolerance`, a change is shown only if the next frame still differs from what the
-GIF shows, or if it is larger than that: a change lasting one frame and no larger is held (it looks ahead
-one frame, as gifski's denoiser looks ahead several). Every change that lasts shows at once, in its own frame.
+stored twice. With a `flicker_tolerance`, a change no larger than that is held when the next frame falls back:
+to within the tolerance of what the GIF shows, or part of the way, nearer to it and away from the new colour
+(strong grain jumps and falls back; a real change stays, or goes on). It looks ahead one frame, as gifski's
+denoiser looks ahead several; a change that lasts shows at once, in its own frame.
 
 Grain moves each pixel on its own; a real change (a shadow, a slow pan over texture) moves a patch of them
 together. With a `grain_tolerance` above `tolerance`, a change up to that size is held where it is alone and
@@ -56,6 +57,8 @@ class StillPixels:
         self.changes = None
         """changes[new << 8 | shown]: HOLD if palette entry `new` is within the tolerance of `shown`, MAYBE_GRAIN
         if within the grain tolerance, SHOW if past the flicker tolerance too, else MAYBE_FLICKER."""
+        self.distances = None
+        """distances[one << 8 | other]: how far palette entries `one` and `other` are (the largest channel's)."""
         self.changing = None
         """Which pixels change in the frame being held, with a border of unchanging ones (height+2 x width+2)."""
         self.shown = None
@@ -94,6 +97,7 @@ class StillPixels:
             self.changes = np.where(distances > max(self.tolerance, self.flicker_tolerance), SHOW,
                                     np.where(distances > self.tolerance, MAYBE_FLICKER, HOLD)).astype(np.uint8)
             self.changes[(distances > self.tolerance) & (distances <= self.grain_tolerance)] = MAYBE_GRAIN
+            self.distances = distances.astype(np.uint8)
             self.shown = indices.copy()
             return
         # numpy looks a flat table up far faster than a 256 x 256 one by two index arrays
@@ -103,11 +107,22 @@ class StillPixels:
         if following is not None and self.flicker_tolerance > self.tolerance:
             upcoming = np.frombuffer(following, dtype=np.uint8)
             if np.array_equal(upcoming[self.pixels:], palette):  # past a scene's end nothing is known
-                maybe = np.flatnonzero(changes == MAYBE_FLICKER)
-                undone = self.changes[(upcoming[maybe].astype(np.intp) << 8) | self.shown[maybe]] == HOLD
-                changes[maybe[undone]] = HOLD
+                self._tell_flickers(changes, indices, upcoming)
         np.copyto(self.shown, indices, where=changes != HOLD)
         indices[:] = self.shown
+
+    def _tell_flickers(self, changes, indices, upcoming) -> None:
+        """Turn each MAYBE_FLICKER of `changes` into HOLD where the `upcoming` frame falls back: to within the
+        tolerance of what is shown, or towards it and away from the new colour (grain jumps, then falls back;
+        a real change stays, or goes on)."""
+        import numpy as np
+
+        maybe = np.flatnonzero(changes == MAYBE_FLICKER)
+        new, shown, coming = (pixels[maybe].astype(np.intp) for pixels in (indices, self.shown, upcoming))
+        back = self.distances[(coming << 8) | shown]
+        falls_back = (back <= self.tolerance) | ((self.distances[(coming << 8) | new] > self.tolerance)
+                                                  & (back < self.distances[(new << 8) | shown]))
+        changes[maybe[falls_back]] = HOLD
 
     def _tell_grain(self, changes) -> None:
         """Turn each MAYBE_GRAIN of `changes` into HOLD (grain) or MAYBE_FLICKER (a change its neighbours share)."""
