@@ -9,7 +9,15 @@ import sys
 import numpy as np
 import pytest
 
-from transmute.media.quantize import TRANSPARENT, kmeans, make_palette, median_cut, read_frames, sample_pixels
+from transmute.media.quantize import (
+    TRANSPARENT,
+    distinct,
+    kmeans,
+    make_palette,
+    median_cut,
+    read_frames,
+    sample_pixels,
+)
 
 
 def entries(palette: bytes) -> np.ndarray:
@@ -69,6 +77,15 @@ def test_kmeans_lowers_the_error_median_cut_leaves():
 
     cut = median_cut(points, 8)
     assert len(cut) == 8 and error(kmeans(points, cut, rounds=8)) < error(cut)
+
+
+def test_kmeans_over_the_distinct_colours_with_their_counts_moves_the_centres_as_over_every_pixel():
+    # a screen-like sample: a few colours, each many times
+    points = np.repeat(clusters(DARK_BLUE, LIGHT_ORANGE, GREEN, count=300, spread=20).round(), 40, axis=0)
+    colours, counts = distinct(points)
+    assert len(colours) <= 300 and counts.sum() == len(points)
+    start = median_cut(points, 8)
+    assert np.abs(kmeans(colours, start, rounds=8, weights=counts) - kmeans(points, start, rounds=8)).max() < 1e-3
 
 
 def test_a_picture_of_few_colours_never_draws_the_larger_sample():

