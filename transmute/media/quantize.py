@@ -106,19 +106,25 @@ def median_cut(points, colours: int):
     of its widest channel, until there are `colours` boxes or none holds two different points."""
     import numpy as np
 
-    def squared_error(box) -> float:
-        return float(box.var(axis=0).sum()) * len(box)
+    def measured(box):
+        """The variance of `box` per channel (its widest channel is where it splits) and its squared error."""
+        spread = box.var(axis=0)
+        return spread, float(spread.sum()) * len(box)
 
-    boxes, errors = [points], [squared_error(points)]
+    spread, error = measured(points)
+    boxes, spreads, errors = [points], [spread], [error]
     while len(boxes) < colours:
         worst = int(np.argmax(errors))
         if errors[worst] <= 0:
             break
         box, half = boxes[worst], len(boxes[worst]) // 2
-        box = box[np.argpartition(box[:, int(np.argmax(box.var(axis=0)))], half)]
-        boxes[worst], errors[worst] = box[:half], squared_error(box[:half])
+        box = box[np.argpartition(box[:, int(np.argmax(spreads[worst]))], half)]
+        boxes[worst] = box[:half]
+        spreads[worst], errors[worst] = measured(box[:half])
         boxes.append(box[half:])
-        errors.append(squared_error(box[half:]))
+        spread, error = measured(box[half:])
+        spreads.append(spread)
+        errors.append(error)
     return np.asarray([box.mean(axis=0) for box in boxes], np.float32)
 
 
