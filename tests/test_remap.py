@@ -56,3 +56,15 @@ def test_pixels_under_half_alpha_take_the_transparent_entry():
     remapper = Remapper(palette_of(BLACK, WHITE))
     frame = frame_of((255, 255, 255, 0), (255, 255, 255, 127), (255, 255, 255, 128), (0, 0, 0, 255))
     assert remapper.indices(frame).tolist() == [255, 255, 1, 0]
+
+
+def test_a_frame_after_another_maps_as_it_would_alone_whichever_of_its_pixels_changed():
+    palette = palette_of(BLACK, WHITE, BLUE, YELLOW)
+    first = frame_of((10, 12, 8, 255), (240, 250, 245, 255), (200, 30, 20, 255), (20, 220, 230, 255))
+    # one pixel changes colour, one turns transparent, two stay
+    second = frame_of((10, 12, 8, 255), (20, 220, 230, 255), (200, 30, 20, 10), (20, 220, 230, 255))
+    remapper = Remapper(palette)
+    remapper.indices(first)
+    assert remapper.indices(second).tolist() == Remapper(palette).indices(second).tolist() == [0, 3, 255, 3]
+    # and a frame changing most pixels, mapped all at once
+    assert remapper.indices(first).tolist() == [0, 1, 2, 3]
