@@ -193,15 +193,15 @@ def make_palette(pixels, colours: int, rounds: int, more_pixels: Callable[[], An
         points = to_ycbcr(pixels)
         centres = median_cut(points, max(1, min(colours, PALETTE_ENTRIES) - 1))
         colours_seen, counts = distinct(pixels)
-        points = to_ycbcr(colours_seen)
-        error = float(np.average(nearest(points, centres, with_distances=True)[1], weights=counts))
+        distinct_points = to_ycbcr(colours_seen)
+        error = float(np.average(nearest(distinct_points, centres, with_distances=True)[1], weights=counts))
         if more_pixels is not None and error >= TEXTURED_ERROR:
             pool = to_ycbcr(more_pixels())
             draws = np.random.default_rng(SEED)
             for _ in range(TEXTURED_ROUNDS):
                 centres = kmeans(pool[draws.integers(0, len(pool), BATCH_PIXELS)], centres, 1)
         else:
-            centres = kmeans(points, centres, rounds, counts)
+            centres = kmeans(distinct_points, centres, rounds, counts)
         back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
         chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
         entries[:len(chosen), :3] = chosen

@@ -51,7 +51,7 @@ class Remapper:
         else:  # all of them at once is faster than most of them picked out
             found = self._indices_of(words)
         self.last_words, self.last_found = words.copy(), found
-        return found
+        return found.copy()  # the caller's to change; last_found stays as mapped
 
     def _indices_of(self, words):
         import numpy as np
