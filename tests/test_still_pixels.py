@@ -123,3 +123,39 @@ def test_a_change_the_next_frame_takes_partly_back_is_held_and_one_that_goes_on_
     # the first pixel jumps 12 levels, then falls back to 6; the second goes on from 6 to 12
     frames = [[GREY, GREY], [PALE, six], [six, PALE]]
     assert held_looking_ahead(frames, [palette] * 3) == [[GREY, GREY], [GREY, six], [six, PALE]]
+
+
+def held_with_noise(before: list[str], after: list[str]) -> list[str]:
+    """The second of two pictures (rows of '.' grey, '+' 6 levels redder, '-' 6 levels less red) as the GIF shows
+    it, held at tolerance 4 with changes up to 8 told from noise by their neighbourhood's mean."""
+    palette = palette_of({0: (100, 100, 100, 255), 1: (100, 100, 106, 255), 2: (100, 100, 94, 255)})
+    still = StillPixels(len(before[0]), len(before), 4, grain_tolerance=5, noise_tolerance=8)
+    frames = [bytearray(bytes(".+-".index(pixel) for row in picture for pixel in row) + palette)
+              for picture in (before, after)]
+    for frame in frames:
+        still.hold(frame)
+    shown = "".join(".+-"[index] for index in frames[1][:still.pixels])
+    return [shown[start:start + still.width] for start in range(0, still.pixels, still.width)]
+
+
+def checkerboard(width: int, height: int) -> list[str]:
+    return ["".join("+-"[(row + column) % 2] for column in range(width)) for row in range(height)]
+
+
+def test_noise_all_over_the_picture_that_cancels_out_around_each_pixel_is_held():
+    still_picture = ["." * 12] * 12
+    assert held_with_noise(still_picture, checkerboard(12, 12)) == still_picture
+
+
+def test_a_change_as_large_as_the_noise_that_a_whole_neighbourhood_shares_shows():
+    still_picture = ["." * 12] * 12
+    # a shadow (here a redder light) over the top half: its mean moves with it
+    after = ["+" * 12] * 6 + checkerboard(12, 6)
+    assert held_with_noise(still_picture, after) == ["+" * 12] * 6 + ["." * 12] * 6
+
+
+def test_noise_on_a_small_patch_of_a_clean_picture_shows():
+    still_picture = ["." * 20] * 20
+    # 16 of 400 pixels: a texture moving on a patch, not noise all over
+    after = ["." * 20] * 8 + ["." * 8 + row + "." * 8 for row in checkerboard(4, 4)] + ["." * 20] * 8
+    assert held_with_noise(still_picture, after) == after

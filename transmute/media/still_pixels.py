@@ -17,6 +17,13 @@ together. With a `grain_tolerance` above `tolerance`, a change up to that size i
 shown where most of the pixel's 3x3 neighbourhood changes too (MOVING_NEIGHBOURS): the GIF follows slow real
 changes closely without storing the grain.
 
+Noise all over the picture (a dim scene, a camera at a high ISO) changes most pixels by a little more, so every
+pixel has moving neighbours. Its changes cancel out over a neighbourhood, where a real change moves the
+neighbourhood's mean with it. With a `noise_tolerance` above the others, a change up to that size is held
+where the mean colour of its 3x3 neighbourhood stays within NOISE_DRIFT of what the GIF shows there; only on
+frames where such changes cover at least NOISY_SHARE of the picture, so that a texture moving over a patch of
+a clean picture still shows.
+
 The frames are `rawvideo` in `pal8`, one after the other as they are paletted (transmute.media.remap): each is
 width x height palette indices followed by the 256-entry palette (4 bytes an entry, BGRA). A frame whose
 palette is not the one before (a new scene, see transmute.media.scenes) is kept whole, and the holding starts
@@ -35,16 +42,29 @@ MOVING_NEIGHBOURS = 6
 """A change up to the grain tolerance shows when at least this many pixels of its 3x3 neighbourhood (itself
 included) change too; fewer, and it is taken for grain and held."""
 NEIGHBOURHOOD = [(row, column) for row in (-1, 0, 1) for column in (-1, 0, 1)]
+NOISE_DRIFT = 2
+"""A change up to the noise tolerance is noise where the mean of its 3x3 neighbourhood's colours moves no more
+than this from what the GIF shows there, in each of R, G and B."""
+NOISY_SHARE = 0.08
+"""...and only on a frame where at least this share of the pixels is such noise. Measured per frame: 9-13 % on
+real clips with noise added, at most 6.5 % on the clean real clips (docs/gif-quality.md, "Noise all over")."""
+NOISE_SAMPLE_STEP = 8
+"""Every how many-th pixel tells whether a frame is noisy (all of them are looked at only when it is)."""
 
 HOLD, MAYBE_FLICKER, SHOW, MAYBE_GRAIN = 0, 1, 2, 3
 """What a pixel's change is (StillPixels.changes)."""
+
+DRIFT_BITS = 13
+"""How many bits each of B, G and R takes in StillPixels.drifts: a difference (-255 to 255) biased by DRIFT_BIAS,
+summed over 9 pixels, stays under 2**13, so one int64 addition sums the three channels at once."""
+DRIFT_BIAS = 256
 
 
 class StillPixels:
     """Holds the still pixels of pal8 frames given one at a time, in order (see the module's docstring)."""
 
     def __init__(self, width: int, height: int, tolerance: int, flicker_tolerance: int = 0,
-                 grain_tolerance: int = 0) -> None:
+                 grain_tolerance: int = 0, noise_tolerance: int = 0) -> None:
         self.width, self.height = width, height
         self.pixels = width * height
         self.tolerance = tolerance
@@ -53,14 +73,20 @@ class StillPixels:
         """0 (or no more than `tolerance`): no looking ahead."""
         self.grain_tolerance = grain_tolerance
         """0 (or no more than `tolerance`): no change is told from grain by its neighbours."""
+        self.noise_tolerance = noise_tolerance
+        """0 (or no more than the others): no change is told from noise by its neighbourhood's mean."""
         self.palette = None
         self.changes = None
         """changes[new << 8 | shown]: HOLD if palette entry `new` is within the tolerance of `shown`, MAYBE_GRAIN
         if within the grain tolerance, SHOW if past the flicker tolerance too, else MAYBE_FLICKER."""
+        self.noise_band = None
+        """noise_band[new << 8 | shown]: whether the change is past the other tolerances and within the noise's."""
         self.distances = None
         """distances[one << 8 | other]: how far palette entries `one` and `other` are (the largest channel's)."""
         self.changing = None
         """Which pixels change in the frame being held, with a border of unchanging ones (height+2 x width+2)."""
+        self.drifts = None
+        """drifts[new << 8 | shown]: new - shown in B, G and R, each + DRIFT_BIAS, packed DRIFT_BITS apart."""
         self.shown = None
         """The palette index each pixel shows so far."""
 
@@ -97,11 +123,19 @@ class StillPixels:
             self.changes = np.where(distances > max(self.tolerance, self.flicker_tolerance), SHOW,
                                     np.where(distances > self.tolerance, MAYBE_FLICKER, HOLD)).astype(np.uint8)
             self.changes[(distances > self.tolerance) & (distances <= self.grain_tolerance)] = MAYBE_GRAIN
+            self.noise_band = ((distances > max(self.tolerance, self.grain_tolerance))
+                               & (distances <= self.noise_tolerance))
             self.distances = distances.astype(np.uint8)
+            if self.noise_tolerance:
+                drifts = (entries[:, None, :3] - entries[None, :, :3]).astype(np.int64) + DRIFT_BIAS
+                self.drifts = (drifts << (np.arange(3) * DRIFT_BITS)).sum(axis=2).ravel()
             self.shown = indices.copy()
             return
         # numpy looks a flat table up far faster than a 256 x 256 one by two index arrays
-        changes = self.changes[(indices.astype(np.intp) << 8) | self.shown]
+        keys = (indices.astype(np.intp) << 8) | self.shown
+        changes = self.changes[keys]
+        if self.noise_tolerance > max(self.tolerance, self.grain_tolerance):
+            self._tell_noise(changes, keys)
         if self.grain_tolerance > self.tolerance:
             self._tell_grain(changes)
         if following is not None and self.flicker_tolerance > self.tolerance:
@@ -123,6 +157,36 @@ class StillPixels:
         falls_back = (back <= self.tolerance) | ((self.distances[(coming << 8) | new] > self.tolerance)
                                                   & (back < self.distances[(new << 8) | shown]))
         changes[maybe[falls_back]] = HOLD
+
+    def _tell_noise(self, changes, keys) -> None:
+        """Turn into HOLD each change of `changes` (the frame's, looked up by `keys`) in the noise band whose
+        neighbourhood's mean stays, when such changes cover NOISY_SHARE of the frame (noise all over)."""
+        import numpy as np
+
+        needed = NOISY_SHARE * self.pixels / NOISE_SAMPLE_STEP
+        sampled = np.flatnonzero(self.noise_band[keys[::NOISE_SAMPLE_STEP]]) * NOISE_SAMPLE_STEP
+        if len(sampled) < needed or np.count_nonzero(self._mean_stays(keys, sampled)) < needed:
+            return
+        maybe = np.flatnonzero(self.noise_band[keys])
+        changes[maybe[self._mean_stays(keys, maybe)]] = HOLD
+
+    def _mean_stays(self, keys, pixels):
+        """Whether the mean drift over each of `pixels`' 3x3 neighbourhood (the picture's edge repeated) stays
+        within NOISE_DRIFT in each of B, G and R, from the frame's `keys`."""
+        import numpy as np
+
+        rows, columns = np.divmod(pixels, self.width)
+        row_starts = {row: np.clip(rows + row, 0, self.height - 1) * self.width for row in (-1, 0, 1)}
+        column_at = {column: np.clip(columns + column, 0, self.width - 1) for column in (-1, 0, 1)}
+        sums = np.zeros(len(pixels), np.int64)
+        for row, column in NEIGHBOURHOOD:
+            sums += self.drifts[keys[row_starts[row] + column_at[column]]]
+        lane = (1 << DRIFT_BITS) - 1
+        stays = np.ones(len(pixels), bool)
+        for channel in range(3):
+            drift = ((sums >> (channel * DRIFT_BITS)) & lane) - len(NEIGHBOURHOOD) * DRIFT_BIAS
+            stays &= np.abs(drift) <= NOISE_DRIFT * len(NEIGHBOURHOOD)
+        return stays
 
     def _tell_grain(self, changes) -> None:
         """Turn each MAYBE_GRAIN of `changes` into HOLD (grain) or MAYBE_FLICKER (a change its neighbours share)."""
