@@ -359,6 +359,14 @@ def assert_the_box_shows_where_it_is(gif) -> None:
         assert all(abs(a - b) <= 40 for a, b in zip(shown, (0xf1, 0xfa, 0xee), strict=True)), number
 
 
+def held_and_not(source, tmp_path, monkeypatch, **rule_off):
+    """`source` made with `high_quality` (320 px wide), then again with HIGH_QUALITY changed by `rule_off` (one of
+    its rules for holding pixels turned off)."""
+    held = convert(source, tmp_path / "held.gif", high_quality=True, width=320)
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, **rule_off))
+    return held, convert(source, tmp_path / "not-held.gif", high_quality=True, width=320)
+
+
 @pytest.fixture(scope="module")
 def fixed_camera(tmp_path_factory):
     return grainy_scene(tmp_path_factory.mktemp("fixed") / "fixed.mp4", grain=2)
@@ -366,9 +374,7 @@ def fixed_camera(tmp_path_factory):
 
 def test_high_quality_stores_a_grainy_still_background_once_and_looks_the_same(fixed_camera, tmp_path,
                                                                                 monkeypatch):
-    held = convert(fixed_camera, tmp_path / "held.gif", high_quality=True, width=320)
-    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, still_tolerance=0))
-    every = convert(fixed_camera, tmp_path / "every.gif", high_quality=True, width=320)
+    held, every = held_and_not(fixed_camera, tmp_path, monkeypatch, still_tolerance=0)
     assert held.path.stat().st_size < 0.5 * every.path.stat().st_size
     # the grain itself is what is not stored again: SSIM against the grainy source drops a little
     assert ssim_to_source(held.path, fixed_camera, 320) > ssim_to_source(every.path, fixed_camera, 320) - 0.015
@@ -387,9 +393,7 @@ def flickering_camera(tmp_path_factory):
 
 def test_high_quality_holds_grain_flickering_for_a_frame_and_still_shows_what_moves_where_it_is(
         flickering_camera, tmp_path, monkeypatch):
-    held = convert(flickering_camera, tmp_path / "held.gif", high_quality=True, width=320)
-    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, flicker_tolerance=0))
-    flickering = convert(flickering_camera, tmp_path / "flickering.gif", high_quality=True, width=320)
+    held, flickering = held_and_not(flickering_camera, tmp_path, monkeypatch, flicker_tolerance=0)
     assert held.path.stat().st_size < 0.7 * flickering.path.stat().st_size
     # as with still pixels, the grain is what is not stored: SSIM against the grainy source drops a little
     assert ssim_to_source(held.path, flickering_camera, 320) > ssim_to_source(flickering.path, flickering_camera,
@@ -406,9 +410,7 @@ def dim_camera(tmp_path_factory):
 
 def test_high_quality_holds_noise_all_over_the_picture_and_still_shows_what_moves_where_it_is(
         dim_camera, tmp_path, monkeypatch):
-    held = convert(dim_camera, tmp_path / "held.gif", high_quality=True, width=320)
-    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, noise_tolerance=0))
-    noisy = convert(dim_camera, tmp_path / "noisy.gif", high_quality=True, width=320)
+    held, noisy = held_and_not(dim_camera, tmp_path, monkeypatch, noise_tolerance=0)
     assert held.path.stat().st_size < 0.75 * noisy.path.stat().st_size
     # the noise is what is not stored: SSIM against the noisy source drops a little
     assert ssim_to_source(held.path, dim_camera, 320) > ssim_to_source(noisy.path, dim_camera, 320) - 0.015
