@@ -128,8 +128,11 @@ class StillPixels:
                                & (distances <= self.noise_tolerance))
             self.distances = distances.astype(np.uint8)
             if self.noise_tolerance:
-                drifts = (entries[:, None, :3] - entries[None, :, :3]).astype(np.int64) + DRIFT_BIAS
-                self.drifts = (drifts << (np.arange(3) * DRIFT_BITS)).sum(axis=2).ravel()
+                # packed first, then subtracted: each lane stays within 1-511 after the bias, so no lane borrows
+                lanes = np.arange(3) * DRIFT_BITS
+                packed = (entries[:, :3].astype(np.int64) << lanes).sum(axis=1)
+                no_drift = int((DRIFT_BIAS << lanes).sum())
+                self.drifts = (packed[:, None] - packed[None, :] + no_drift).ravel()
             self.shown = indices.copy()
             return
         # numpy looks a flat table up far faster than a 256 x 256 one by two index arrays
