@@ -13,6 +13,7 @@ from tests.support.conversion import convert
 from tests.support.gifs import rgb_frames, ssim_to_source
 from tests.support.media import X264, ffmpeg
 from transmute.core.errors import ConversionCancelled, MediaError
+from transmute.media import scenes
 from transmute.plugins import gif as gif_plugin
 
 
@@ -315,6 +316,17 @@ def test_high_quality_gives_each_scene_a_palette_of_its_own(two_shots, tmp_path,
     assert (scenes.gif.frame_count, scenes.gif.delays, scenes.gif.loop_count) == (30, one.gif.delays, 0)
     assert scenes.progress == sorted(scenes.progress) and scenes.progress[-1] == 100.0
     assert not list((tmp_path / "scenes.work").iterdir())
+
+
+def test_high_quality_gives_the_few_frames_a_span_shows_past_a_cut_a_palette_of_their_own(two_shots, tmp_path,
+                                                                                         monkeypatch):
+    # the span ends three frames after the cut: too short a scene inside a clip, not at its end
+    tail = convert(two_shots, tmp_path / "tail.gif", high_quality=True, width=320, end_time=1.2)
+    monkeypatch.setattr(scenes, "MIN_EDGE_SCENE_FRAMES", scenes.MIN_SCENE_FRAMES)
+    merged = convert(two_shots, tmp_path / "merged.gif", high_quality=True, width=320, end_time=1.2)
+    assert tail.gif.frame_count == merged.gif.frame_count == 18
+    assert tail.gif.local_table_frames[-3:] == [15, 16, 17] and 15 not in merged.gif.local_table_frames
+    assert ssim_to_source(tail.path, two_shots, 320) > ssim_to_source(merged.path, two_shots, 320) + 0.005
 
 
 def test_past_the_one_pass_budget_high_quality_gives_each_scene_a_palette_from_the_very_frame_of_its_cut(

@@ -8,7 +8,13 @@ import itertools
 import numpy as np
 
 from transmute.media import scenes
-from transmute.media.scenes import MAX_SCENES, MIN_SCENE_FRAMES, colour_histograms, scene_starts
+from transmute.media.scenes import (
+    MAX_SCENES,
+    MIN_EDGE_SCENE_FRAMES,
+    MIN_SCENE_FRAMES,
+    colour_histograms,
+    scene_starts,
+)
 
 PIXELS = 700
 
@@ -64,6 +70,20 @@ def test_a_flash_shorter_than_a_scene_gets_no_scene_of_its_own():
     flash = MIN_SCENE_FRAMES - 1
     assert starts_of(frames_of(*[SKY] * 20, *[NIGHT] * flash, *[SKY] * 20)) == [0]
     assert starts_of(frames_of(*[SKY] * 20, *[NIGHT] * MIN_SCENE_FRAMES, *[SKY] * 20)) == [0, 20, 28]
+
+
+def test_a_few_frames_of_another_shot_at_the_clips_end_get_a_scene_of_their_own():
+    assert starts_of(frames_of(*[SKY] * 20, *[NIGHT] * MIN_EDGE_SCENE_FRAMES)) == [0, 20]
+    assert starts_of(frames_of(*[SKY] * 20, *[NIGHT] * (MIN_EDGE_SCENE_FRAMES - 1))) == [0]
+
+
+def test_a_few_frames_of_another_shot_at_the_clips_start_get_a_scene_of_their_own():
+    assert starts_of(frames_of(*[NIGHT] * MIN_EDGE_SCENE_FRAMES, *[SKY] * 20)) == [0, MIN_EDGE_SCENE_FRAMES]
+    assert starts_of(frames_of(*[NIGHT] * (MIN_EDGE_SCENE_FRAMES - 1), *[SKY] * 20)) == [0]
+
+
+def test_a_strobe_at_the_clips_end_gets_no_scene_of_its_own():
+    assert starts_of(frames_of(*[SKY] * 20, NIGHT, GRASS, NIGHT, GRASS)) == [0]
 
 
 def test_a_clip_is_cut_into_at_most_max_scenes():

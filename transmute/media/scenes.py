@@ -19,6 +19,10 @@ from 0.36 to 0.65 of gifski's size for +0.0001 SSIM (docs/gif-quality.md, "Palet
 MIN_SCENE_FRAMES = 8
 """Frames a scene has at least, unless the caller says otherwise: a flash or a strobe does not get palettes of its
 own."""
+MIN_EDGE_SCENE_FRAMES = 3
+"""Frames a scene at the clip's start or end has at least, when it is one steady shot: a span that starts just
+before a cut, or ends just after one, shows a few frames of another shot, which the palette of the shot beside
+them would draw badly."""
 MAX_SCENES = 8
 """Most scenes a clip is cut into (the largest distances win): each costs a palette and a GIF to merge."""
 PIXEL_STEP = 7
@@ -40,19 +44,30 @@ def colour_histograms(frames, pixel_step: int = PIXEL_STEP):
 
 def scene_starts(histograms, min_frames: int = MIN_SCENE_FRAMES) -> list[int]:
     """The index of the first frame of each scene, from every frame's colour histogram (colour_histograms), each
-    scene `min_frames` long at least: [0] for one scene."""
+    scene `min_frames` long at least (MIN_EDGE_SCENE_FRAMES at the clip's start or end): [0] for one scene."""
     import numpy as np
 
-    if len(histograms) < 2 * min_frames:
+    count = len(histograms)
+    if count < min_frames + min(min_frames, MIN_EDGE_SCENE_FRAMES):
         return [0]
     distances = np.abs(np.diff(histograms, axis=0)).sum(axis=1)
+
+    def may_be_a_scene(first: int, end: int) -> bool:
+        """Whether frames [first, end) may be a scene: `min_frames` long, or at the clip's start or end, one
+        steady shot (no cut within) MIN_EDGE_SCENE_FRAMES long."""
+        if end - first >= min_frames:
+            return True
+        steady = distances[first:end - 1].max(initial=0) < CUT_DISTANCE
+        return (first == 0 or end == count) and end - first >= MIN_EDGE_SCENE_FRAMES and steady
+
     starts = [0]
     for after in np.argsort(distances)[::-1]:
         start = int(after) + 1
         if distances[after] < CUT_DISTANCE or len(starts) == MAX_SCENES:
             break
-        if start >= min_frames and len(histograms) - start >= min_frames \
-                and all(abs(start - other) >= min_frames for other in starts):
+        before = max(other for other in starts if other < start)
+        next_start = min([other for other in starts if other > start], default=count)
+        if may_be_a_scene(before, start) and may_be_a_scene(start, next_start):
             starts.append(start)
     return _split_drifting(_merge_alike(sorted(starts), histograms), histograms, distances, min_frames)
 
