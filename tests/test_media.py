@@ -1,3 +1,4 @@
+import subprocess
 import threading
 import time
 import uuid
@@ -5,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.conversion import convert
 from tests.support.media import ffmpeg
 from tests.support.processes import ffmpeg_pids_with
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
@@ -105,6 +107,15 @@ def test_progress_is_monotonic_moves_through_the_run_and_ends_at_100(tmp_path):
     assert len([value for value in reports if 25 < value < 95]) >= 2
 
 
+def test_a_run_tells_how_many_video_frames_it_encoded(tmp_path):
+    frames = ["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=1"]
+    both = run_ffmpeg([*frames, "-c:v", "mpeg4", "-y", str(tmp_path / "both.mp4")], expected_duration=1, limits=LIMITS)
+    # the video's frames all dropped (as after a failed seek): the file holds the sound alone
+    sound = run_ffmpeg([*frames, "-c:v", "mpeg4", "-vf", "trim=start=5", "-y", str(tmp_path / "sound.mp4")],
+                       expected_duration=1, limits=LIMITS)
+    assert (both, sound) == (10, 0)
+
+
 def test_work_given_to_do_meanwhile_runs_while_ffmpeg_runs_and_is_done_when_the_run_returns(tmp_path):
     args, marker = realtime_run(tmp_path, 1.2)
     seen: list[bool] = []
@@ -184,3 +195,33 @@ def test_a_many_threaded_ffmpeg_converts_under_the_default_memory_ceiling(tmp_pa
                 "[0:v]fps=15,scale=480:-1,split[a][b];[a]palettegen[p];[b][p]paletteuse", "-y",
                 str(tmp_path / "out.gif")], expected_duration=2, limits=LIMITS)
     assert probe(tmp_path / "out.gif", limits=LIMITS).width == 480
+
+
+@pytest.fixture(scope="module")
+def cut_between_keyframes(tmp_path_factory) -> Path:
+    """3 s of testsrc2, keyframes 2 s apart, cut 1 s in without re-encoding and keeping the packets from there,
+    keyframe or not (as some trimming tools do): its first frames need a keyframe the file lacks, and ffmpeg
+    cannot seek in it, not even to its start."""
+    folder = tmp_path_factory.mktemp("cut")
+    whole, cut = folder / "whole.mp4", folder / "cut.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=3", "-c:v", "libx264", "-g", "60",
+           "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(whole))
+    ffmpeg("-i", str(whole), "-ss", "1", "-c", "copy", "-copyinkf", str(cut))
+    return cut
+
+
+def video_seconds(path: Path) -> float:
+    """How long the video of `path` lasts, its frames' durations summed (ffprobe's packets)."""
+    done = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                           "packet=duration_time", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
+                          check=True)
+    return sum(float(line.strip(",")) for line in done.stdout.split() if line.strip(",") not in ("", "N/A"))
+
+
+@pytest.mark.parametrize(("name", "options"), [("gif", {}), ("gif", {"high_quality": True}), ("mp4", {}),
+                                               ("apng", {})])
+def test_a_file_cut_between_keyframes_converts_from_its_first_keyframe_on(cut_between_keyframes, tmp_path, name,
+                                                                          options):
+    output = tmp_path / f"out.{name}"
+    convert(cut_between_keyframes, output, format=name, **options)
+    assert video_seconds(output) >= 0.95  # the second from the keyframe on, at least

@@ -78,9 +78,10 @@ def encode(job: ConversionJob, the_plan: Plan, output: Any, *, kind: str) -> Non
         raise ConversionCancelled("The conversion was cancelled.")
     seconds = the_plan.out_duration * (2 if job.params.boomerang else 1)
     try:
-        run_ffmpeg(output, expected_duration=seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                   timeout=job.timeout, progress_span=(0.0, 100.0), stall_estimate=stall_estimate(job, the_plan),
-                   stall_share=0.5, frame_rate=float(job.params.fps))
+        frames = run_ffmpeg(output, expected_duration=seconds, limits=job.limits, progress=job.progress,
+                            cancel=job.cancel, timeout=job.timeout, progress_span=(0.0, 100.0),
+                            stall_estimate=stall_estimate(job, the_plan), stall_share=0.5,
+                            frame_rate=float(job.params.fps))
     except ConversionTimeout:
         Path(job.output_path).unlink(missing_ok=True)
         raise ConversionTimeout(
@@ -89,6 +90,7 @@ def encode(job: ConversionJob, the_plan: Plan, output: Any, *, kind: str) -> Non
     except BaseException:
         Path(job.output_path).unlink(missing_ok=True)
         raise
-    if not Path(job.output_path).is_file() or Path(job.output_path).stat().st_size == 0:
+    # no video frame: no file, or one holding the sound alone
+    if frames == 0 or not Path(job.output_path).is_file() or Path(job.output_path).stat().st_size == 0:
         Path(job.output_path).unlink(missing_ok=True)
         raise MediaError(f"ffmpeg wrote no {kind}; the chosen span may hold no frame of the video.")

@@ -48,6 +48,14 @@ def local_input(path: str | os.PathLike[str]) -> str:
     return "file:" + os.path.abspath(text)
 
 
+def seek_options(start: float) -> dict[str, str]:
+    """The ffmpeg input options that start reading `start` seconds in: none at 0. A file cut without re-encoding
+    may begin with frames that need a keyframe before them; ffmpeg cannot seek in it, even to 0 ("could not seek
+    to position 0.000"), and then decodes nothing, where reading it from its start decodes from its first
+    keyframe on."""
+    return {"ss": f"{start:.6f}"} if start > 0 else {}
+
+
 def check_input_file(path: str | os.PathLike[str]) -> Path:
     """The path if it is one local, non-empty regular file; MediaError otherwise.
 

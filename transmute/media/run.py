@@ -121,8 +121,9 @@ class FfmpegRun:
         self.pass_fds = pass_fds
         self.meanwhile = meanwhile
 
-    def run(self) -> None:
-        """Start ffmpeg and wait for it; return when it succeeded, raise a MediaError otherwise."""
+    def run(self) -> int:
+        """Start ffmpeg and wait for it; when it succeeded, the frames it encoded (its `frame=`, -1 if it reported
+        none); a MediaError otherwise."""
         process = self._start()
         readers = [threading.Thread(target=self.stderr.read, args=(process.stderr,), daemon=True,
                                     name="ffmpeg-stderr"),
@@ -145,6 +146,7 @@ class FfmpegRun:
                 if pipe is not None:
                     pipe.close()
         self._finish(process.returncode)
+        return self.clock.frames
 
     def _start(self) -> subprocess.Popen[bytes]:
         try:
@@ -218,8 +220,9 @@ class FfmpegRun:
         self._report(self.high, final=True)
 
 
-def run_ffmpeg(stream_or_args: Any, *, expected_duration: float, limits: ConversionLimits, **options: Any) -> None:
-    """Run ffmpeg to completion, reporting progress into `progress_span`; raise a MediaError otherwise.
+def run_ffmpeg(stream_or_args: Any, *, expected_duration: float, limits: ConversionLimits, **options: Any) -> int:
+    """Run ffmpeg to completion, reporting progress into `progress_span`; the frames it encoded (its `frame=`,
+    of the first video output; -1 if it reported none); raise a MediaError otherwise.
 
     `stream_or_args`: an ffmpeg-python output node, or the argument list (with or without "ffmpeg").
     `expected_duration`: seconds of output the run should write (the clock `out_time` is measured on).
@@ -240,4 +243,4 @@ def run_ffmpeg(stream_or_args: Any, *, expected_duration: float, limits: Convers
     work for the other core while ffmpeg runs (it needs none of ffmpeg's output), run in a thread started
     after ffmpeg and joined, as the threads reading ffmpeg's output are, before this returns or raises.
     """
-    FfmpegRun(stream_or_args, expected_duration=expected_duration, limits=limits, **options).run()
+    return FfmpegRun(stream_or_args, expected_duration=expected_duration, limits=limits, **options).run()

@@ -13,7 +13,7 @@ from transmute.core.formats import ConversionJob
 from transmute.media.crop import Region, crop_filter, crop_region
 from transmute.media.filters import decoder_options, deinterlaced, to_gray
 from transmute.media.geometry import output_size
-from transmute.media.inputs import local_input
+from transmute.media.inputs import local_input, seek_options
 from transmute.media.limits import check_decode, check_output, input_options
 
 
@@ -64,7 +64,7 @@ def plan(job: ConversionJob, *, even: bool = False, crop: str | None = None) -> 
 def source_input(job: ConversionJob, the_plan: Plan):
     """The source, opened for the plan's span (input seeking): one ffmpeg-python input node. Built again with
     the same arguments it is the same node, so the video and the audio chain share one `-i`."""
-    return ffmpeg.input(local_input(job.input_path), ss=f"{the_plan.start:.6f}", t=f"{the_plan.span:.6f}",
+    return ffmpeg.input(local_input(job.input_path), **seek_options(the_plan.start), t=f"{the_plan.span:.6f}",
                         **input_options(job.limits), **decoder_options(job.media))
 
 

@@ -18,7 +18,7 @@ from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import EndTime, FormatOptions, StartTime
 from transmute.media.cleanup import output_removed_on_failure
-from transmute.media.inputs import local_input
+from transmute.media.inputs import local_input, seek_options
 from transmute.media.limits import input_options
 from transmute.media.run import run_ffmpeg
 
@@ -63,7 +63,7 @@ class Mp3Format(OutputFormat):
                              f"({media.duration:g} s); choose a start time before {media.duration:g} s.")
         end = media.duration if params.end_time is None else min(params.end_time, media.duration)
         span = end - params.start_time
-        source = ffmpeg.input(local_input(job.input_path), ss=f"{params.start_time:.6f}", t=f"{span:.6f}",
+        source = ffmpeg.input(local_input(job.input_path), **seek_options(params.start_time), t=f"{span:.6f}",
                               **input_options(job.limits))
         mp3 = (
             source["a:0"]

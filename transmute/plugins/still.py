@@ -32,7 +32,7 @@ from transmute.core.options import FormatOptions, Width
 from transmute.media.cleanup import output_removed_on_failure
 from transmute.media.filters import decoder_options, deinterlaced
 from transmute.media.geometry import output_size
-from transmute.media.inputs import local_input
+from transmute.media.inputs import local_input, seek_options
 from transmute.media.limits import check_decode, input_options
 from transmute.media.run import run_ffmpeg
 
@@ -104,7 +104,7 @@ class StillFormat(OutputFormat):
             frame = 1.0 / media.fps if media.fps else 1 / 30
             seek = max(0.0, at - frame + SEEK_MARGIN)
             check_decode(media, at - seek + frame, job.limits)
-            source = ffmpeg.input(local_input(job.input_path), ss=f"{seek:.6f}", **input_options(job.limits),
+            source = ffmpeg.input(local_input(job.input_path), **seek_options(seek), **input_options(job.limits),
                                   **decoder_options(media))
             video = deinterlaced(source.video, media)
             video = video.filter("scale", width, height, flags="lanczos").filter("setsar", "1")
