@@ -197,7 +197,7 @@ than 4 levels, or by more than 5 where the change is alone in its neighbourhood 
 changes followed; "Still pixels", "Grain told from motion"), or by up to 16 for one frame only (flickering
 noise: 2-25 % smaller on real footage, SSIM within 0.0003; "Flickers"; grain falling part of the way back too:
 6-17 % smaller with strong grain; "Grain that falls back"), or by up to 8 where the 3x3 neighbourhood's mean stays,
-on frames with noise all over (a dim scene, a high ISO: 12-33 % smaller there; "Noise all over"). No lossy pass
+on frames with noise all over (a dim scene, a high ISO: 3-32 % smaller there; "Noise all over"). No lossy pass
 unless `lossy` asks: on real footage gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as
 ffmpeg."""
 
