@@ -159,3 +159,40 @@ def test_noise_on_a_small_patch_of_a_clean_picture_shows():
     # 16 of 400 pixels: a texture moving on a patch, not noise all over
     after = ["." * 20] * 8 + ["." * 8 + row + "." * 8 for row in checkerboard(4, 4)] + ["." * 20] * 8
     assert held_with_noise(still_picture, after) == after
+
+
+def bgra_frames(*columns: list[int]) -> list[np.ndarray]:
+    """Grey BGRA frames of one row, pixel i of frame n at level columns[i][n]."""
+    return [np.array([[level, level, level, 255] for level in frame], np.uint8) for frame in zip(*columns, strict=True)]
+
+
+def levels(frames) -> list[list[int]]:
+    return [frame[:, 0].tolist() for frame in frames]
+
+
+def test_each_scenes_first_frame_shows_its_still_pixels_as_their_mean_and_the_rest_as_they_were():
+    grain = [103, 104, 98, 102, 100, 96, 104, 93]
+    moving = [0, 30, 60, 90, 120, 150, 180, 210]
+    scene = bgra_frames(grain, moving)  # the grey's mean is 100, within 8 levels throughout
+    still = StillPixels(2, 1, 4, settle_tolerance=8)
+    shown = list(still.settled([frame.copy() for frame in scene + scene], starts=[0, 8]))
+    # the first frame's 103 becomes the mean; the moving pixel, and every later frame, are untouched
+    assert levels(shown) == [[100, 0], *levels(scene[1:]), [100, 0], *levels(scene[1:])]
+    assert shown[0][0, 3] == 255
+
+
+def test_a_scene_shorter_than_the_frames_settled_over_is_settled_over_its_own_frames():
+    still = StillPixels(1, 1, 4, settle_tolerance=8)
+    shown = list(still.settled(bgra_frames([90, 100, 104, 96]), starts=[0, 2]))
+    assert levels(shown) == [[95], [100], [100], [96]]
+
+
+def test_frames_with_noise_all_over_are_left_for_the_noise_rule_and_nothing_is_settled_without_holding():
+    noise = bgra_frames(*[[100, 107, 100, 107, 100, 107, 100, 107]] * 16)  # every pixel 7 levels, frame to frame
+    grain = bgra_frames(*[[100, 103, 100, 103, 100, 103, 100, 103]] * 16)
+    with_noise_rule = StillPixels(16, 1, 4, grain_tolerance=5, noise_tolerance=8, settle_tolerance=8)
+    assert levels(with_noise_rule.settled(noise, starts=[0])) == levels(noise)
+    assert levels(with_noise_rule.settled(grain, starts=[0]))[0] == [102] * 16
+    assert levels(StillPixels(16, 1, 4, settle_tolerance=8).settled(noise, starts=[0]))[0] == [104] * 16
+    assert levels(StillPixels(16, 1, 0, settle_tolerance=8).settled(grain, starts=[0])) == levels(grain)
+    assert levels(StillPixels(16, 1, 4).settled(grain, starts=[0])) == levels(grain)

@@ -24,6 +24,13 @@ where the mean colour of its 3x3 neighbourhood stays within NOISE_DRIFT of what 
 frames where such changes cover at least NOISY_SHARE of the picture, so that a texture moving over a patch of
 a clean picture still shows.
 
+A held pixel keeps what the GIF showed first: in a still scene, one frame's grain, which every later frame
+differs from by that grain and its own. So, as gifski's denoiser shows a still pixel's mean over frames,
+`settled` makes each scene's first frame show its still pixels (within a `settle_tolerance` of their mean over
+the scene's first SETTLE_FRAMES frames) as that mean, before they are paletted; the later frames differ from it by
+their own noise only, and more of them are held. A scene with noise all over is left as it is: there the noise
+rule holds more than the settled frame would, and it decides by the changes the unsettled frames make.
+
 The frames are `rawvideo` in `pal8`, one after the other as they are paletted (transmute.media.remap): each is
 width x height palette indices followed by the 256-entry palette (4 bytes an entry, BGRA). A frame whose
 palette is not the one before (a new scene, see transmute.media.scenes) is kept whole, and the holding starts
@@ -33,6 +40,7 @@ each other (under 1 ms a 480x270 frame).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 
 from transmute.media.quantize import PALETTE_ENTRIES
@@ -53,6 +61,9 @@ noise")."""
 NOISE_SAMPLE_STEP = 8
 """Every how many-th pixel tells whether a frame is noisy (all of them are looked at only when it is)."""
 
+SETTLE_FRAMES = 8
+"""A scene's first frame shows each still pixel as its mean over the scene's first this many frames."""
+
 HOLD, MAYBE_FLICKER, SHOW, MAYBE_GRAIN = 0, 1, 2, 3
 """What a pixel's change is (StillPixels.changes)."""
 
@@ -66,7 +77,7 @@ class StillPixels:
     """Holds the still pixels of pal8 frames given one at a time, in order (see the module's docstring)."""
 
     def __init__(self, width: int, height: int, tolerance: int, flicker_tolerance: int = 0,
-                 grain_tolerance: int = 0, noise_tolerance: int = 0) -> None:
+                 grain_tolerance: int = 0, noise_tolerance: int = 0, settle_tolerance: int = 0) -> None:
         self.width, self.height = width, height
         self.pixels = width * height
         self.tolerance = tolerance
@@ -77,6 +88,9 @@ class StillPixels:
         """0 (or no more than `tolerance`): no change is told from grain by its neighbours."""
         self.noise_tolerance = noise_tolerance
         """0 (or no more than the others): no change is told from noise by its neighbourhood's mean."""
+        self.settle_tolerance = settle_tolerance
+        """0: no frame is settled. Else a pixel is still, for settling, when each of its B, G, R and alpha stays
+        within this of its mean."""
         self.palette = None
         self.changes = None
         """changes[new << 8 | shown]: HOLD if palette entry `new` is within the tolerance of `shown`, MAYBE_GRAIN
@@ -95,6 +109,47 @@ class StillPixels:
     @property
     def frame_bytes(self) -> int:
         return self.pixels + PALETTE_BYTES
+
+    def settled(self, frames: Iterable, starts: list[int]) -> Iterator:
+        """`frames` (each pixels x BGRA, in the order shown; scenes' first frames at `starts`, 0 the first), each
+        scene's first showing its still pixels settled (see the module's docstring). The first SETTLE_FRAMES of a
+        scene are copies (a frame's buffer may be read into again once the next is asked for)."""
+        if not (self.tolerance and self.settle_tolerance):
+            yield from frames
+            return
+        import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
+
+        frames = iter(frames)
+        for start, end in zip(starts, [*starts[1:], None], strict=True):
+            length = SETTLE_FRAMES if end is None else min(SETTLE_FRAMES, end - start)
+            first = [np.array(frame) for frame in itertools.islice(frames, length)]
+            if len(first) > 1 and not self._noisy(np.stack(first)):
+                self._settle(first)
+            yield from first
+            yield from (frames if end is None else itertools.islice(frames, end - start - len(first)))
+
+    def _settle(self, first: list) -> None:
+        """Show in `first[0]` the pixels still over `first` (frames of one scene) as their mean."""
+        import numpy as np
+
+        stack = np.stack(first)
+        mean = stack.mean(axis=0, dtype=np.float32)
+        still = ((stack.max(axis=0) - mean <= self.settle_tolerance)
+                 & (mean - stack.min(axis=0) <= self.settle_tolerance)).all(axis=1)
+        first[0][still] = np.rint(mean[still]).astype(np.uint8)
+
+    def _noisy(self, stack) -> bool:
+        """Whether frames `stack` (the first of a scene) have noise all over: changes from frame to frame in the
+        noise rule's band, past the other tolerances and up to the noise tolerance, in NOISY_SHARE of the pixels
+        (the median over the frames; every NOISE_SAMPLE_STEP-th pixel)."""
+        if self.noise_tolerance <= max(self.tolerance, self.grain_tolerance):
+            return False
+        import numpy as np
+
+        colours = stack[:, ::NOISE_SAMPLE_STEP, :3].astype(np.int16)
+        changes = np.abs(np.diff(colours, axis=0)).max(axis=2)
+        in_band = (changes > max(self.tolerance, self.grain_tolerance)) & (changes <= self.noise_tolerance)
+        return bool(np.median(in_band.mean(axis=1)) >= NOISY_SHARE)
 
     def held(self, frames: Iterable[bytearray]) -> Iterator[bytearray]:
         """`frames` (writable buffers of frame_bytes, in order), each held once the next one is known."""
