@@ -121,32 +121,35 @@ class StillPixels:
 
         frames = iter(frames)
         for start, end in zip(starts, [*starts[1:], None], strict=True):
-            length = SETTLE_FRAMES if end is None else min(SETTLE_FRAMES, end - start)
-            first = [np.array(frame) for frame in itertools.islice(frames, length)]
-            if len(first) > 1 and not self._noisy(np.stack(first)):
+            first = np.empty((SETTLE_FRAMES if end is None else min(SETTLE_FRAMES, end - start), self.pixels, 4),
+                             np.uint8)
+            count = 0
+            for count, frame in enumerate(itertools.islice(frames, len(first)), start=1):
+                first[count - 1] = frame
+            first = first[:count]
+            if count > 1 and not self._noisy(first):
                 self._settle(first)
             yield from first
-            yield from (frames if end is None else itertools.islice(frames, end - start - len(first)))
+            yield from (frames if end is None else itertools.islice(frames, end - start - count))
 
-    def _settle(self, first: list) -> None:
-        """Show in `first[0]` the pixels still over `first` (frames of one scene) as their mean."""
+    def _settle(self, first) -> None:
+        """Show in `first[0]` the pixels still over `first` (frames x pixels x BGRA, of one scene) as their mean."""
         import numpy as np
 
-        stack = np.stack(first)
-        mean = stack.mean(axis=0, dtype=np.float32)
-        still = ((stack.max(axis=0) - mean <= self.settle_tolerance)
-                 & (mean - stack.min(axis=0) <= self.settle_tolerance)).all(axis=1)
+        mean = first.mean(axis=0, dtype=np.float32)
+        still = ((first.max(axis=0) - mean <= self.settle_tolerance)
+                 & (mean - first.min(axis=0) <= self.settle_tolerance)).all(axis=1)
         first[0][still] = np.rint(mean[still]).astype(np.uint8)
 
-    def _noisy(self, stack) -> bool:
-        """Whether frames `stack` (the first of a scene) have noise all over: changes from frame to frame in the
-        noise rule's band, past the other tolerances and up to the noise tolerance, in NOISY_SHARE of the pixels
-        (the median over the frames; every NOISE_SAMPLE_STEP-th pixel)."""
+    def _noisy(self, first) -> bool:
+        """Whether `first` (frames x pixels x BGRA, of one scene) has noise all over: changes from frame to frame
+        in the noise rule's band, past the other tolerances and up to the noise tolerance, in NOISY_SHARE of the
+        pixels (the median over the frames; every NOISE_SAMPLE_STEP-th pixel)."""
         if self.noise_tolerance <= max(self.tolerance, self.grain_tolerance):
             return False
         import numpy as np
 
-        colours = stack[:, ::NOISE_SAMPLE_STEP, :3].astype(np.int16)
+        colours = first[:, ::NOISE_SAMPLE_STEP, :3].astype(np.int16)
         changes = np.abs(np.diff(colours, axis=0)).max(axis=2)
         in_band = (changes > max(self.tolerance, self.grain_tolerance)) & (changes <= self.noise_tolerance)
         return bool(np.median(in_band.mean(axis=1)) >= NOISY_SHARE)
