@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transmute.media import still_pixels
 from transmute.media.still_pixels import StillPixels
 
 GREY, NEAR_GREY, RED, PALE = 0, 1, 2, 3
@@ -185,6 +186,14 @@ def test_a_scene_shorter_than_the_frames_settled_over_is_settled_over_its_own_fr
     still = StillPixels(1, 1, 4, settle_tolerance=8)
     shown = list(still.settled(bgra_frames([90, 100, 104, 96]), starts=[0, 2]))
     assert levels(shown) == [[95], [100], [100], [96]]
+
+
+def test_large_frames_are_settled_over_as_many_as_fit_the_memory_allowed(monkeypatch):
+    monkeypatch.setattr(still_pixels, "SETTLE_MB", 2.5 * 8 / (1024 * 1024))  # two and a half 2-pixel frames
+    monkeypatch.setattr(still_pixels, "SETTLE_CHUNK", 1)  # and each pixel's mean taken on its own
+    still = StillPixels(2, 1, 4, settle_tolerance=8)
+    shown = levels(still.settled(bgra_frames([90, 100, 104, 96], [50, 52, 54, 56]), starts=[0]))
+    assert shown == [[95, 51], [100, 52], [104, 54], [96, 56]]
 
 
 def test_frames_with_noise_all_over_are_left_for_the_noise_rule_and_nothing_is_settled_without_holding():

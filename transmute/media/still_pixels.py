@@ -62,7 +62,12 @@ NOISE_SAMPLE_STEP = 8
 """Every how many-th pixel tells whether a frame is noisy (all of them are looked at only when it is)."""
 
 SETTLE_FRAMES = 8
-"""A scene's first frame shows each still pixel as its mean over the scene's first this many frames."""
+"""A scene's first frame shows each still pixel as its mean over the scene's first this many frames..."""
+SETTLE_MB = 64.0
+"""...or over as many as fit in this many MiB (4 bytes a pixel), 2 at least: 8 frames of 1920x1080 take 63 MiB,
+2 of 4096x2160 (the largest output width) 68 MiB. The frames are kept back, copied, while the mean is taken."""
+SETTLE_CHUNK = 1 << 16
+"""Pixels whose mean is taken at once (the arrays it needs are a few times the frames' size in that many pixels)."""
 
 HOLD, MAYBE_FLICKER, SHOW, MAYBE_GRAIN = 0, 1, 2, 3
 """What a pixel's change is (StillPixels.changes)."""
@@ -113,16 +118,17 @@ class StillPixels:
     def settled(self, frames: Iterable, starts: list[int]) -> Iterator:
         """`frames` (each pixels x BGRA, in the order shown; scenes' first frames at `starts`, 0 the first), each
         scene's first showing its still pixels settled (see the module's docstring). The first SETTLE_FRAMES of a
-        scene are copies (a frame's buffer may be read into again once the next is asked for)."""
+        scene (fewer past SETTLE_MB) are copies: a frame's buffer may be read into again once the next is asked
+        for."""
         if not (self.tolerance and self.settle_tolerance):
             yield from frames
             return
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         frames = iter(frames)
+        most = max(2, min(SETTLE_FRAMES, int(SETTLE_MB * 1024 * 1024 // (self.pixels * 4))))
         for start, end in zip(starts, [*starts[1:], None], strict=True):
-            first = np.empty((SETTLE_FRAMES if end is None else min(SETTLE_FRAMES, end - start), self.pixels, 4),
-                             np.uint8)
+            first = np.empty((most if end is None else min(most, end - start), self.pixels, 4), np.uint8)
             count = 0
             for count, frame in enumerate(itertools.islice(frames, len(first)), start=1):
                 first[count - 1] = frame
@@ -136,10 +142,12 @@ class StillPixels:
         """Show in `first[0]` the pixels still over `first` (frames x pixels x BGRA, of one scene) as their mean."""
         import numpy as np
 
-        mean = first.mean(axis=0, dtype=np.float32)
-        still = ((first.max(axis=0) - mean <= self.settle_tolerance)
-                 & (mean - first.min(axis=0) <= self.settle_tolerance)).all(axis=1)
-        first[0][still] = np.rint(mean[still]).astype(np.uint8)
+        for begin in range(0, self.pixels, SETTLE_CHUNK):
+            part = first[:, begin:begin + SETTLE_CHUNK]
+            mean = part.mean(axis=0, dtype=np.float32)
+            still = ((part.max(axis=0) - mean <= self.settle_tolerance)
+                     & (mean - part.min(axis=0) <= self.settle_tolerance)).all(axis=1)
+            part[0][still] = np.rint(mean[still]).astype(np.uint8)
 
     def _noisy(self, first) -> bool:
         """Whether `first` (frames x pixels x BGRA, of one scene) has noise all over: changes from frame to frame
