@@ -14,15 +14,13 @@ from typing import Any
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port that nothing uses right now, for a server a test starts in another process (see PORT_RUNS)."""
+    return free_ports(1)
 
 
 PORT_RUNS = range(20_000, 32_000)
-"""Where free_ports looks: below Linux's ephemeral ports (32768 up), which outgoing connections take at any time
-(a port picked by free_port, plus one, was once an api connection's own port when a second worker wanted it)."""
+"""Where free ports are looked for: below Linux's ephemeral ports (32768 up), which outgoing connections take at
+any time (a port the kernel once gave as free was an api connection's own port when the api came to bind it)."""
 
 
 def free_ports(count: int) -> int:
