@@ -201,6 +201,8 @@ def test_frames_with_noise_all_over_are_left_for_the_noise_rule_and_nothing_is_s
     grain = bgra_frames(*[[100, 103, 100, 103, 100, 103, 100, 103]] * 16)
     with_noise_rule = StillPixels(16, 1, 4, grain_tolerance=5, noise_tolerance=8, settle_tolerance=8)
     assert levels(with_noise_rule.settled(noise, starts=[0])) == levels(noise)
+    repeated = bgra_frames(*[[100, 100, 107, 107, 100, 100, 107, 107]] * 16)  # a source at half the GIF's rate
+    assert levels(with_noise_rule.settled(repeated, starts=[0])) == levels(repeated)
     assert levels(with_noise_rule.settled(grain, starts=[0]))[0] == [102] * 16
     assert levels(StillPixels(16, 1, 4, settle_tolerance=8).settled(noise, starts=[0]))[0] == [104] * 16
     assert levels(StillPixels(16, 1, 0, settle_tolerance=8).settled(grain, starts=[0])) == levels(grain)

@@ -152,15 +152,16 @@ class StillPixels:
     def _noisy(self, first) -> bool:
         """Whether `first` (frames x pixels x BGRA, of one scene) has noise all over: changes from frame to frame
         in the noise rule's band, past the other tolerances and up to the noise tolerance, in NOISY_SHARE of the
-        pixels (the median over the frames; every NOISE_SAMPLE_STEP-th pixel)."""
+        pixels (the median over the frames that change; every NOISE_SAMPLE_STEP-th pixel)."""
         if self.noise_tolerance <= max(self.tolerance, self.grain_tolerance):
             return False
         import numpy as np
 
         colours = first[:, ::NOISE_SAMPLE_STEP, :3].astype(np.int16)
         changes = np.abs(np.diff(colours, axis=0)).max(axis=2)
+        changes = changes[changes.any(axis=1)]  # a frame repeated (a source slower than the GIF) changes nothing
         in_band = (changes > max(self.tolerance, self.grain_tolerance)) & (changes <= self.noise_tolerance)
-        return bool(np.median(in_band.mean(axis=1)) >= NOISY_SHARE)
+        return len(changes) > 0 and bool(np.median(in_band.mean(axis=1)) >= NOISY_SHARE)
 
     def held(self, frames: Iterable[bytearray]) -> Iterator[bytearray]:
         """`frames` (writable buffers of frame_bytes, in order), each held once the next one is known."""
