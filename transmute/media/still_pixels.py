@@ -115,6 +115,15 @@ class StillPixels:
     def frame_bytes(self) -> int:
         return self.pixels + PALETTE_BYTES
 
+    @property
+    def holds_noise(self) -> bool:
+        """Whether the noise rule is on: its tolerance is past the others."""
+        return self.noise_tolerance > max(self.tolerance, self.grain_tolerance)
+
+    def _in_noise_band(self, distances):
+        """Which of `distances` (largest channel's) are past the other tolerances and within the noise's."""
+        return (distances > max(self.tolerance, self.grain_tolerance)) & (distances <= self.noise_tolerance)
+
     def settled(self, frames: Iterable, starts: list[int]) -> Iterator:
         """`frames` (each pixels x BGRA, in the order shown; scenes' first frames at `starts`, 0 the first), each
         scene's first showing its still pixels settled (see the module's docstring). The first SETTLE_FRAMES of a
@@ -153,15 +162,14 @@ class StillPixels:
         """Whether `first` (frames x pixels x BGRA, of one scene) has noise all over: changes from frame to frame
         in the noise rule's band, past the other tolerances and up to the noise tolerance, in NOISY_SHARE of the
         pixels (the median over the frames that change; every NOISE_SAMPLE_STEP-th pixel)."""
-        if self.noise_tolerance <= max(self.tolerance, self.grain_tolerance):
+        if not self.holds_noise:
             return False
         import numpy as np
 
         colours = first[:, ::NOISE_SAMPLE_STEP, :3].astype(np.int16)
         changes = np.abs(np.diff(colours, axis=0)).max(axis=2)
         changes = changes[changes.any(axis=1)]  # a frame repeated (a source slower than the GIF) changes nothing
-        in_band = (changes > max(self.tolerance, self.grain_tolerance)) & (changes <= self.noise_tolerance)
-        return len(changes) > 0 and bool(np.median(in_band.mean(axis=1)) >= NOISY_SHARE)
+        return len(changes) > 0 and bool(np.median(self._in_noise_band(changes).mean(axis=1)) >= NOISY_SHARE)
 
     def held(self, frames: Iterable[bytearray]) -> Iterator[bytearray]:
         """`frames` (writable buffers of frame_bytes, in order), each held once the next one is known."""
@@ -192,8 +200,7 @@ class StillPixels:
             self.changes = np.where(distances > max(self.tolerance, self.flicker_tolerance), SHOW,
                                     np.where(distances > self.tolerance, MAYBE_FLICKER, HOLD)).astype(np.uint8)
             self.changes[(distances > self.tolerance) & (distances <= self.grain_tolerance)] = MAYBE_GRAIN
-            self.noise_band = ((distances > max(self.tolerance, self.grain_tolerance))
-                               & (distances <= self.noise_tolerance))
+            self.noise_band = self._in_noise_band(distances)
             self.distances = distances.astype(np.uint8)
             if self.noise_tolerance:
                 # packed first, then subtracted: each lane stays within 1-511 after the bias, so no lane borrows
@@ -206,7 +213,7 @@ class StillPixels:
         # numpy looks a flat table up far faster than a 256 x 256 one by two index arrays
         keys = (indices.astype(np.intp) << 8) | self.shown
         changes = self.changes[keys]
-        if self.noise_tolerance > max(self.tolerance, self.grain_tolerance):
+        if self.holds_noise:
             self._tell_noise(changes, keys)
         if self.grain_tolerance > self.tolerance:
             self._tell_grain(changes)
