@@ -28,9 +28,9 @@ which transmute writes (transmute.media.relay).
 
 With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
 over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
-run writes the frames (all of them when the one-pass budget holds them, else a sample, Python then finding the
-scenes in every frame on its way); then transmute maps them (or the frames of a second decoding run) onto the
-palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
+run writes the frames (all of them when the one-pass budget or the disk holds them, see FRAMES_ON_DISK_MB, else a
+sample; past the budget, Python finds the scenes in every frame on its way); then transmute maps them (or the
+frames of a second decoding run) onto the palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
 (transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that writes the GIF as it goes
 (transmute.media.relay); several scenes are written as a GIF each and merged (transmute.media.gif_merge). An
 error-diffusion `dither` asked for by name is paletteuse's, with one palette. See _encode_with_own_palette.
@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -133,6 +134,12 @@ may buffer; past it, or past TRANSMUTE_MAX_REVERSE_MB, the GIF is made in two pa
 480x270 at 15 fps (the default output of a 720p clip). Measured, Python and ffmpeg summed: 89 MiB buffered
 peaked at 272 MiB (720p source) and 269 MiB (1080p); 126 MiB at 306 and 350 MiB; 253 MiB at 442 MiB, past
 the 400 MB of benchmark figure 5 (docs/gif-quality.md)."""
+FRAMES_ON_DISK_MB = 2048.0
+"""High quality, past the one-pass budget: most MiB of output frames (4 bytes a pixel) written to the work folder's
+disk, so that they are decoded once and read back for mapping, while that disk keeps as much again free (see
+frames_fit_on_disk). Past it they are decoded a second time. 2 GiB holds 4 minutes of 480x270 at 15 fps, 70 s
+of 480x853 (a phone's portrait video); reading them back took a tenth of the time decoding again did (a screen
+recording of 12.5 s at 480x394: 1.80 s in all instead of 2.86 s, docs/gif-quality.md)."""
 ONE_PASS_STALL_SHARE = 0.75
 """One pass: share of the bar progress may creep to while the palette is built (decode and palettegen took
 75-80 % of that run at 480 px; the rest, paletteuse and the GIF encoder, moves ffmpeg's clock)."""
@@ -341,6 +348,13 @@ def uses_one_pass(the_plan: Plan, params: GifOptions, limits: ConversionLimits) 
     return one_pass_mb(the_plan, params) <= min(ONE_PASS_BUDGET_MB, limits.max_reverse_mb)
 
 
+def frames_fit_on_disk(the_plan: Plan, work_dir: Path) -> bool:
+    """Whether the output frames (one copy: reverse and boomerang read them again in their order) fit
+    FRAMES_ON_DISK_MB, with as much again left free on `work_dir`'s disk."""
+    needed = the_plan.out_frames * the_plan.out_width * the_plan.out_height * 4
+    return needed <= FRAMES_ON_DISK_MB * 1024 * 1024 and shutil.disk_usage(work_dir).free >= 2 * needed
+
+
 def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
     """A rough guess of one pass's decode time, for progress while ffmpeg's clock stands still."""
     media = job.media
@@ -400,6 +414,21 @@ def _play_order(count: int, params: GifOptions) -> list[int]:
     return order + order[-2::-1] if params.boomerang else order
 
 
+def _read_in_order(path: Path, frame_pixels: int, order: list[int]) -> Iterator:
+    """The frames numbered `order` of the bgra rawvideo file `path` (each pixels x BGRA), read one at a time into
+    the same buffer (a reader keeps a copy, not the frame), so the memory does not grow with the clip."""
+    import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
+
+    frame_bytes = frame_pixels * 4
+    frame = bytearray(frame_bytes)
+    pixels = np.frombuffer(frame, np.uint8).reshape(-1, 4)
+    with path.open("rb", buffering=0) as file:
+        for number in order:
+            if os.preadv(file.fileno(), [frame], number * frame_bytes) != frame_bytes:
+                raise MediaError("A frame transmute kept on disk was cut short; try the conversion again.")
+            yield pixels
+
+
 class _Paletting:
     """bgra frames, given in the order the GIF shows them, as pal8 rawvideo frames (indices, then the palette):
     each with the palette of its scene (`scenes`: their first frames), nearest in YCbCr (transmute.media.remap);
@@ -445,20 +474,21 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     `palette_per_scene`), mapped by transmute.media.remap, still pixels held (transmute.media.still_pixels).
 
     A first run writes the frames as rawvideo: all of them when the one-pass graph's budget would hold them
-    (uses_one_pass), else only those the palette is sampled from, every frame also going, scaled down, to a pipe
-    Python reads (THUMB_SCALE). Python finds the scenes and makes the palettes. Then Python maps the
-    kept frames (or those of a second decoding run, transmute.media.relay) and feeds them to the GIF writer as it
-    goes. With several scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
+    (uses_one_pass); past it, all of them too when they fit on disk (frames_fit_on_disk), else only those the
+    palette is sampled from, every frame also going, scaled down, to a pipe Python reads (THUMB_SCALE). Python
+    finds the scenes and makes the palettes. Then Python maps the kept frames, read back one at a time (or those
+    of a second decoding run, transmute.media.relay), and feeds them to the GIF writer as it goes. With several scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
     step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
     keep_all = uses_one_pass(the_plan, params, job.limits)
+    on_disk = not keep_all and frames_fit_on_disk(the_plan, work_dir)  # every frame kept, the scenes found as above
     dithered = dither_of(params, settings) != "none"
     per_scene = settings.palette_per_scene and not params.reverse and not params.boomerang and not dithered
     parts: list[Path] = []
     palette_file = work_dir / "palette.bgra"
-    frames = work_dir / ("frames.bgra" if keep_all else "sample.bgra")
+    frames = work_dir / ("frames.bgra" if keep_all or on_disk else "sample.bgra")
     try:
         video = gif_frames(job, the_plan, settings)
         first_run = {"expected_duration": the_plan.out_duration, "limits": job.limits, "progress": job.progress,
@@ -469,7 +499,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             # from a point-sampled ninth of each frame's pixels, as ffmpeg decodes them (they are not kept)
             thumb_size = (max(1, the_plan.out_width // THUMB_SCALE), max(1, the_plan.out_height // THUMB_SCALE))
             split = video.split()
-            kept = split[0].filter("framestep", step=step)
+            kept = split[0] if on_disk else split[0].filter("framestep", step=step)
 
             def sample_and_thumbs(url: str):
                 thumbs = split[1].filter("scale", *thumb_size, flags="neighbor")
@@ -486,15 +516,15 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             run_read(sample_and_thumbs, read, frame_bytes=thumb_size[0] * thumb_size[1] * 4, cancel=job.cancel,
                      first_run=first_run)
         else:
-            kept = video if keep_all or step == 1 else video.filter("framestep", step=step)
+            kept = video if keep_all or on_disk or step == 1 else video.filter("framestep", step=step)
             run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
                        cancel=job.cancel, **first_run)
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
-        written = read_frames(frames, frame_pixels)  # every frame (keep_all), else the sample
-        sample = written[::step] if keep_all else written
+        written = read_frames(frames, frame_pixels)  # every frame (keep_all, on_disk), else the sample
+        sample = written[::step] if keep_all or on_disk else written
         if per_scene and keep_all:
             histograms = colour_histograms(written)
         min_frames = MIN_SCENE_FRAMES if step == 1 else MIN_SAMPLED_SCENE_FRAMES
@@ -523,14 +553,14 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             palette_file.write_bytes(make_palettes()[0])
             palette = ffmpeg.input(local_input(palette_file), f="rawvideo", pix_fmt="bgra", s="16x16",
                                    protocol_whitelist="file").video
-            if keep_all:  # square pixels, as the decoding chain says (the GIF records it)
+            if keep_all or on_disk:  # square pixels, as the decoding chain says (the GIF records it)
                 video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
                                      s=f"{the_plan.out_width}x{the_plan.out_height}",
                                      protocol_whitelist="file").filter("setsar", "1")
             run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output), cancel=job.cancel,
                        **writer_run, **reporting, **buffering)
-        elif keep_all:  # the kept frames, put in order and mapped by transmute
-            shown = (written[number] for number in _play_order(len(written), params))
+        elif keep_all or on_disk:  # the kept frames, put in order and mapped by transmute
+            shown = _read_in_order(frames, frame_pixels, _play_order(len(written), params))
             run_fed(paletting.held(shown),
                     lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
                     second_run={**writer_run, **reporting})
