@@ -55,10 +55,12 @@ def _one_blas_thread() -> None:
 
 
 def load_array_libraries() -> None:
-    """Import numpy (with numpy.random, which sample_pixels uses) and put its OpenBLAS on one thread
+    """Import numpy (with numpy.random, which sample_pixels uses, and numpy.ma, which np.unique imports at its
+    first call: about 10 ms of transmute.media.remap's first frame) and put its OpenBLAS on one thread
     (_one_blas_thread): what the first palette of a process otherwise waits for (about 0.2 s). Meant for a
     thread of its own: a failure is left to the import that needs numpy, which raises it where it is handled."""
     with contextlib.suppress(ImportError):
+        import numpy.ma
         import numpy.random  # noqa: F401
 
         _one_blas_thread()

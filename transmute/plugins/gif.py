@@ -30,10 +30,11 @@ With `high_quality`, transmute makes the palette itself (transmute.media.quantiz
 over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
 run writes the frames (all of them when the one-pass budget or the disk holds them, see FRAMES_ON_DISK_MB, else a
 sample; past the budget, Python finds the scenes in every frame on its way); then transmute maps them (or the
-frames of a second decoding run) onto the palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
-(transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that writes the GIF as it goes
-(transmute.media.relay); several scenes are written as a GIF each and merged (transmute.media.gif_merge). An
-error-diffusion `dither` asked for by name is paletteuse's, with one palette. See _encode_with_own_palette.
+frames of a second decoding run) onto the palette, nearest in YCbCr (transmute.media.remap), holds still the
+pixels that barely change (transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that writes the
+GIF as it goes (transmute.media.relay); several scenes are written as a GIF each and merged
+(transmute.media.gif_merge). An error-diffusion `dither` asked for by name is paletteuse's, with one palette. See
+_encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
@@ -477,7 +478,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     (uses_one_pass); past it, all of them too when they fit on disk (frames_fit_on_disk), else only those the
     palette is sampled from, every frame also going, scaled down, to a pipe Python reads (THUMB_SCALE). Python
     finds the scenes and makes the palettes. Then Python maps the kept frames, read back one at a time (or those
-    of a second decoding run, transmute.media.relay), and feeds them to the GIF writer as it goes. With several scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
+    of a second decoding run, transmute.media.relay), and feeds them to the GIF writer as it goes. With several
+    scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
