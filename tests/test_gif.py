@@ -247,23 +247,23 @@ def runs_of_high_quality(runs: list[list[str]], source: Path) -> tuple[list[list
     return [command for command in runs if decodes_source(command, source)], writer
 
 
-def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_giving_the_same_gif(
+def test_high_quality_decodes_once_keeping_the_frames_on_disk_and_twice_when_they_do_not_fit_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs):
-    # high_quality: a run that keeps the frames (transmute makes the palette from them and maps them onto it),
-    # then the GIF writer, fed the paletted frames, their still pixels held, as Python maps them.
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
+    # high_quality: a run that writes the frames to disk (transmute makes the palette from them and maps them
+    # onto it) and their thumbnails to Python (the scenes), then the GIF writer, fed the paletted frames, their
+    # still pixels held, as Python maps them.
     one = convert(eight_seconds, tmp_path / "one.gif", high_quality=True)
     assert len(ffmpeg_runs) == 2
     decoding, writer = runs_of_high_quality(ffmpeg_runs, eight_seconds)
     assert decoding == [ffmpeg_runs[0]]  # it keeps the frames for transmute's own palette: no palettegen
     assert "palettegen" not in " ".join(decoding[0]) and decoding[0][decoding[0].index("-f") + 1] == "rawvideo"
+    assert any(arg.startswith("pipe:") for arg in decoding[0])  # the thumbnails the scenes are found in
     assert not any("paletteuse" in " ".join(command) for command in ffmpeg_runs)  # transmute maps the colours
     assert writer[-2].startswith("file:") and writer[writer.index("-loop") + 1] == "0"
     assert all(arg.startswith(("file:", "pipe:")) for cmd in ffmpeg_runs
                for arg in (cmd[cmd.index("-i") + 1], cmd[-2] if cmd[-1] == "-y" else cmd[-1]))
     assert_progress_rises_to_100(one.progress)
 
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
     monkeypatch.setattr(gif_plugin, "FRAMES_ON_DISK_MB", 0.0)
     two = convert(eight_seconds, tmp_path / "two.gif", high_quality=True)
     assert len(ffmpeg_runs) == 5
@@ -277,28 +277,11 @@ def test_high_quality_decodes_a_short_clip_once_and_one_past_the_budget_twice_gi
     assert not any(tmp_path.glob("**/*.bgra"))
 
 
-def test_high_quality_past_the_one_pass_budget_decodes_once_when_the_frames_fit_on_disk_giving_the_same_gif(
-        eight_seconds, tmp_path, monkeypatch, ffmpeg_runs):
-    # 120 frames of 480x360 (79 MiB) are past a 1 MiB one-pass budget but fit the disk: written there as they
-    # are decoded (the scenes found in thumbnails on the way), then read back in order, not decoded again.
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
-    kept = convert(eight_seconds, tmp_path / "kept.gif", high_quality=True)
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
-    on_disk = convert(eight_seconds, tmp_path / "on_disk.gif", high_quality=True)
-    decoding, writer = runs_of_high_quality(ffmpeg_runs[2:], eight_seconds)
-    assert len(ffmpeg_runs) == 4 and len(decoding) == 1 and writer not in decoding
-    assert any(arg.startswith("pipe:") for arg in decoding[0])  # the thumbnails the scenes are found in
-    assert_progress_rises_to_100(on_disk.progress)
-    assert on_disk.path.read_bytes() == kept.path.read_bytes()
-    assert not any(tmp_path.glob("**/*.bgra"))
-
-
 def test_high_quality_decodes_again_when_the_disk_has_no_room_for_the_frames(eight_seconds, tmp_path, monkeypatch,
                                                                               ffmpeg_runs):
     class FullDisk:
         free = 50 * 1024 * 1024  # less than twice the 79 MiB of frames
 
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
     monkeypatch.setattr(gif_plugin.shutil, "disk_usage", lambda path: FullDisk)
     converted = convert(eight_seconds, tmp_path / "decoded.gif", high_quality=True)
     decoding, _ = runs_of_high_quality(ffmpeg_runs, eight_seconds)
@@ -311,13 +294,10 @@ def test_high_quality_played_backwards_or_dithered_is_the_same_gif_whether_frame
         eight_seconds, tmp_path, monkeypatch, options):
     # Kept frames are put in order (and mapped) by transmute; frames decoded again by ffmpeg's reverse filter
     # (and an error-diffusion dither is paletteuse's either way).
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
     kept = convert(eight_seconds, tmp_path / "kept.gif", high_quality=True, **options)
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
-    on_disk = convert(eight_seconds, tmp_path / "on_disk.gif", high_quality=True, **options)
     monkeypatch.setattr(gif_plugin, "FRAMES_ON_DISK_MB", 0.0)
     decoded = convert(eight_seconds, tmp_path / "decoded.gif", high_quality=True, **options)
-    assert kept.path.read_bytes() == on_disk.path.read_bytes() == decoded.path.read_bytes()
+    assert kept.path.read_bytes() == decoded.path.read_bytes()
     forward = round(8 * options.get("fps", 15))
     assert kept.gif.frame_count == (2 * forward - 1 if options.get("boomerang") else forward)
 

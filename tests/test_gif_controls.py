@@ -329,16 +329,13 @@ def test_high_quality_gives_the_few_frames_a_span_shows_past_a_cut_a_palette_of_
     assert ssim_to_source(tail.path, two_shots, 320) > ssim_to_source(merged.path, two_shots, 320) + 0.005
 
 
-@pytest.mark.parametrize("frames_on_disk_mb", [2048.0, 0.0])  # the frames kept on disk, or decoded again
-def test_past_the_one_pass_budget_high_quality_gives_each_scene_a_palette_from_the_very_frame_of_its_cut(
-        two_shots, tmp_path, monkeypatch, frames_on_disk_mb):
+def test_high_quality_sampling_every_nth_frame_gives_each_scene_a_palette_from_the_very_frame_of_its_cut(
+        two_shots, tmp_path, monkeypatch):
     # the palettes sampled from every 7th frame (0, 7, 14 | 21, 28), the cut at frame 15 all the same
     monkeypatch.setattr(gif_plugin, "SAMPLE_MB", 1.0)
     monkeypatch.setattr(gif_plugin, "MIN_SAMPLED_SCENE_FRAMES", 8)
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
     kept = convert(two_shots, tmp_path / "kept.gif", high_quality=True, width=320)
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)  # 30 frames of 320x180: 6.6 MiB
-    monkeypatch.setattr(gif_plugin, "FRAMES_ON_DISK_MB", frames_on_disk_mb)
+    monkeypatch.setattr(gif_plugin, "FRAMES_ON_DISK_MB", 0.0)  # 30 frames of 320x180 (6.6 MiB) decoded again
     decoded = convert(two_shots, tmp_path / "decoded.gif", high_quality=True, width=320)
     assert decoded.gif.frame_count == 30 and decoded.gif.local_table_frames[-15:] == list(range(15, 30))
     assert 14 not in decoded.gif.local_table_frames

@@ -28,13 +28,12 @@ which transmute writes (transmute.media.relay).
 
 With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
 over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
-run writes the frames (all of them when the one-pass budget or the disk holds them, see FRAMES_ON_DISK_MB, else a
-sample; past the budget, Python finds the scenes in every frame on its way); then transmute maps them (or the
-frames of a second decoding run) onto the palette, nearest in YCbCr (transmute.media.remap), holds still the
-pixels that barely change (transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that writes the
-GIF as it goes (transmute.media.relay); several scenes are written as a GIF each and merged
-(transmute.media.gif_merge). An error-diffusion `dither` asked for by name is paletteuse's, with one palette. See
-_encode_with_own_palette.
+run writes the frames (all of them when the disk holds them, see FRAMES_ON_DISK_MB, else a sample; Python finds
+the scenes in every frame on its way); then transmute maps them (or the frames of a second decoding run) onto
+the palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
+(transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that writes the GIF as it goes
+(transmute.media.relay); several scenes are written as a GIF each and merged (transmute.media.gif_merge). An
+error-diffusion `dither` asked for by name is paletteuse's, with one palette. See _encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
@@ -136,11 +135,11 @@ may buffer; past it, or past TRANSMUTE_MAX_REVERSE_MB, the GIF is made in two pa
 peaked at 272 MiB (720p source) and 269 MiB (1080p); 126 MiB at 306 and 350 MiB; 253 MiB at 442 MiB, past
 the 400 MB of benchmark figure 5 (docs/gif-quality.md)."""
 FRAMES_ON_DISK_MB = 2048.0
-"""High quality, past the one-pass budget: most MiB of output frames (4 bytes a pixel) written to the work folder's
-disk, so that they are decoded once and read back for mapping, while that disk keeps as much again free (see
-frames_fit_on_disk). Past it they are decoded a second time. 2 GiB holds 4 minutes of 480x270 at 15 fps, 70 s
-of 480x853 (a phone's portrait video); reading them back took a tenth of the time decoding again did (a screen
-recording of 12.5 s at 480x394: 1.80 s in all instead of 2.86 s, docs/gif-quality.md)."""
+"""High quality: most MiB of output frames (4 bytes a pixel) written to the work folder's disk, so that they are
+decoded once and read back one at a time for mapping, while that disk keeps as much again free (see
+frames_fit_on_disk). Past it they are decoded a second time. 2 GiB holds 4 minutes of 480x270 at 15 fps, 70 s of
+480x853 (a phone's portrait video). Reading them back instead of decoding again: a screen recording of 12.5 s at
+480x394 took 1.89 s in all instead of 2.95 s (docs/gif-quality.md, "Frames kept on disk")."""
 ONE_PASS_STALL_SHARE = 0.75
 """One pass: share of the bar progress may creep to while the palette is built (decode and palettegen took
 75-80 % of that run at 480 px; the rest, paletteuse and the GIF encoder, moves ffmpeg's clock)."""
@@ -365,17 +364,17 @@ def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
 
 
 SAMPLE_MB = 32.0
-"""Most MiB of frames (4 bytes a pixel) the palette is sampled from when the first run cannot keep them all:
-every n-th frame then, n the smallest that fits (also when they are all kept: the same sample either way)."""
+"""Most MiB of frames (4 bytes a pixel) the palette is sampled from: every n-th frame, n the smallest that fits
+(whether the frames are all kept on disk or only the sample is: the same sample either way)."""
 MIN_SAMPLED_SCENE_FRAMES = 16
 """Frames a scene has at least when its palette is sampled from every n-th frame (past SAMPLE_MB: about 4 s at
 480x270; MIN_SCENE_FRAMES, 8, in shorter clips): about a second at 15 fps. At 8 there, real car gained 0.0008
 SSIM and phone 0.0006 with 8 scenes instead of 5, but bbb50 lost 0.0004 and bottle 0.0006, each new palette
 costing time (docs/gif-quality.md, "Scenes past the one-pass budget")."""
 THUMB_SCALE = 3
-"""Past the one-pass budget, the scenes are found in every frame scaled down this many times each way, nearest
-pixel (a ninth of its pixels, about as many as the every-7th-pixel histograms of transmute.media.scenes): Python
-then reads a ninth of each frame instead of all of it."""
+"""High quality finds the scenes in every frame scaled down this many times each way, nearest pixel (a ninth of
+its pixels, about as many as the every-7th-pixel histograms of transmute.media.scenes), read as ffmpeg decodes:
+Python reads a ninth of each frame instead of all of it, and the frames kept on disk are not read for it."""
 OWN_PALETTE_SHARE = 0.6
 """With transmute's own palette: share of the bar given to the first run (it decodes)."""
 
@@ -474,30 +473,28 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     """The GIF `output` with transmute's own palette (transmute.media.quantize; one per scene with
     `palette_per_scene`), mapped by transmute.media.remap, still pixels held (transmute.media.still_pixels).
 
-    A first run writes the frames as rawvideo: all of them when the one-pass graph's budget would hold them
-    (uses_one_pass); past it, all of them too when they fit on disk (frames_fit_on_disk), else only those the
-    palette is sampled from, every frame also going, scaled down, to a pipe Python reads (THUMB_SCALE). Python
-    finds the scenes and makes the palettes. Then Python maps the kept frames, read back one at a time (or those
-    of a second decoding run, transmute.media.relay), and feeds them to the GIF writer as it goes. With several
-    scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
+    A first run writes the frames as rawvideo: all of them when they fit on disk (frames_fit_on_disk), else only
+    those the palette is sampled from; every frame also goes, scaled down, to a pipe Python reads (THUMB_SCALE)
+    to find the scenes. Python makes the palettes. Then Python maps the kept frames, read back one at a time (or
+    those of a second decoding run, transmute.media.relay), and feeds them to the GIF writer as it goes. With
+    several scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
     step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
-    keep_all = uses_one_pass(the_plan, params, job.limits)
-    on_disk = not keep_all and frames_fit_on_disk(the_plan, work_dir)  # every frame kept, the scenes found as above
+    on_disk = frames_fit_on_disk(the_plan, work_dir)  # every frame kept, read back for mapping
     dithered = dither_of(params, settings) != "none"
     per_scene = settings.palette_per_scene and not params.reverse and not params.boomerang and not dithered
     parts: list[Path] = []
     palette_file = work_dir / "palette.bgra"
-    frames = work_dir / ("frames.bgra" if keep_all or on_disk else "sample.bgra")
+    frames = work_dir / ("frames.bgra" if on_disk else "sample.bgra")
     try:
         video = gif_frames(job, the_plan, settings)
         first_run = {"expected_duration": the_plan.out_duration, "limits": job.limits, "progress": job.progress,
                      "timeout": remaining(), "progress_span": (low, middle), "warn_if_short": False,
                      "meanwhile": load_array_libraries}  # numpy loads (0.2 s, once a process) while ffmpeg decodes
         histograms = []  # of every frame's colours, for the scenes' exact starts
-        if per_scene and not keep_all:
+        if per_scene:
             # from a point-sampled ninth of each frame's pixels, as ffmpeg decodes them (they are not kept)
             thumb_size = (max(1, the_plan.out_width // THUMB_SCALE), max(1, the_plan.out_height // THUMB_SCALE))
             split = video.split()
@@ -518,17 +515,15 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             run_read(sample_and_thumbs, read, frame_bytes=thumb_size[0] * thumb_size[1] * 4, cancel=job.cancel,
                      first_run=first_run)
         else:
-            kept = video if keep_all or on_disk or step == 1 else video.filter("framestep", step=step)
+            kept = video if on_disk or step == 1 else video.filter("framestep", step=step)
             run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
                        cancel=job.cancel, **first_run)
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
         if not frames.is_file() or frames.stat().st_size < frame_pixels * 4:
             raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
-        written = read_frames(frames, frame_pixels)  # every frame (keep_all, on_disk), else the sample
-        sample = written[::step] if keep_all or on_disk else written
-        if per_scene and keep_all:
-            histograms = colour_histograms(written)
+        written = read_frames(frames, frame_pixels)  # every frame (on_disk), else the sample
+        sample = written[::step] if on_disk else written
         min_frames = MIN_SCENE_FRAMES if step == 1 else MIN_SAMPLED_SCENE_FRAMES
         scenes = (_sampled(scene_starts(np.asarray(histograms), min_frames), step, len(histograms)) if per_scene
                   else [0])
@@ -555,13 +550,13 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             palette_file.write_bytes(make_palettes()[0])
             palette = ffmpeg.input(local_input(palette_file), f="rawvideo", pix_fmt="bgra", s="16x16",
                                    protocol_whitelist="file").video
-            if keep_all or on_disk:  # square pixels, as the decoding chain says (the GIF records it)
+            if on_disk:  # square pixels, as the decoding chain says (the GIF records it)
                 video = ffmpeg.input(local_input(frames), f="rawvideo", pix_fmt="bgra", framerate=params.fps,
                                      s=f"{the_plan.out_width}x{the_plan.out_height}",
                                      protocol_whitelist="file").filter("setsar", "1")
             run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output), cancel=job.cancel,
                        **writer_run, **reporting, **buffering)
-        elif keep_all or on_disk:  # the kept frames, put in order and mapped by transmute
+        elif on_disk:  # the kept frames, put in order and mapped by transmute
             shown = _read_in_order(frames, frame_pixels, _play_order(len(written), params))
             run_fed(paletting.held(shown),
                     lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
