@@ -48,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -424,7 +423,8 @@ def _read_in_order(path: Path, frame_pixels: int, order: list[int]) -> Iterator:
     pixels = np.frombuffer(frame, np.uint8).reshape(-1, 4)
     with path.open("rb", buffering=0) as file:
         for number in order:
-            if os.preadv(file.fileno(), [frame], number * frame_bytes) != frame_bytes:
+            file.seek(number * frame_bytes)
+            if file.readinto(frame) != frame_bytes:
                 raise MediaError("A frame transmute kept on disk was cut short; try the conversion again.")
             yield pixels
 
