@@ -136,7 +136,7 @@ the 400 MB of benchmark figure 5 (docs/gif-quality.md)."""
 FRAMES_ON_DISK_MB = 2048.0
 """High quality: most MiB of output frames (4 bytes a pixel) written to the work folder's disk, so that they are
 decoded once and read back one at a time for mapping, while that disk keeps as much again free (see
-frames_fit_on_disk). Past it they are decoded a second time. 2 GiB holds 4 minutes of 480x270 at 15 fps, 70 s of
+frames_fit_on_disk). Past it they are decoded a second time. 2 GiB holds 4.6 minutes of 480x270 at 15 fps, 87 s of
 480x853 (a phone's portrait video). Reading them back instead of decoding again: a screen recording of 12.5 s at
 480x394 took 1.89 s in all instead of 2.95 s (docs/gif-quality.md, "Frames kept on disk")."""
 ONE_PASS_STALL_SHARE = 0.75
