@@ -287,6 +287,13 @@ def test_high_quality_decodes_again_when_the_disk_has_no_room_for_the_frames(eig
     decoding, _ = runs_of_high_quality(ffmpeg_runs, eight_seconds)
     assert len(decoding) == 2 and converted.gif.frame_count == 120
 
+    # frames few enough for the palette to be sampled from all of them (9 MiB) are all written anyway, even
+    # where the disk keeps less than as much again free: read back, not decoded again
+    FullDisk.free = 10 * 1024 * 1024
+    small = convert(eight_seconds, tmp_path / "small.gif", high_quality=True, width=160)
+    decoding, _ = runs_of_high_quality(ffmpeg_runs[3:], eight_seconds)
+    assert len(decoding) == 1 and small.gif.frame_count == 120
+
 
 @pytest.mark.parametrize("options", [{"reverse": True}, {"boomerang": True, "fps": 5},
                                      {"dither": "floyd_steinberg", "fps": 5}])

@@ -473,16 +473,18 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     """The GIF `output` with transmute's own palette (transmute.media.quantize; one per scene with
     `palette_per_scene`), mapped by transmute.media.remap, still pixels held (transmute.media.still_pixels).
 
-    A first run writes the frames as rawvideo: all of them when they fit on disk (frames_fit_on_disk), else only
-    those the palette is sampled from; every frame also goes, scaled down, to a pipe Python reads (THUMB_SCALE)
-    to find the scenes. Python makes the palettes. Then Python maps the kept frames, read back one at a time (or
-    those of a second decoding run, transmute.media.relay), and feeds them to the GIF writer as it goes. With
-    several scenes, the writer makes a GIF of each, then they are merged (transmute.media.gif_merge)."""
+    A first run writes the frames as rawvideo: all of them when they fit on disk (frames_fit_on_disk) or the
+    palette is sampled from all of them, else only those it is sampled from; every frame also goes, scaled down,
+    to a pipe Python reads (THUMB_SCALE) to find the scenes. Python makes the palettes. Then Python maps the kept
+    frames, read back one at a time (or those of a second decoding run, transmute.media.relay), and feeds them to
+    the GIF writer as it goes. With several scenes, the writer makes a GIF of each, then they are merged
+    (transmute.media.gif_merge)."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
     step = max(1, math.ceil(the_plan.out_frames * frame_pixels * 4 / (1024 * 1024) / SAMPLE_MB))
-    on_disk = frames_fit_on_disk(the_plan, work_dir)  # every frame kept, read back for mapping
+    # every frame kept, read back for mapping: they fit on disk, or the palette's sample is every frame anyway
+    on_disk = step == 1 or frames_fit_on_disk(the_plan, work_dir)
     dithered = dither_of(params, settings) != "none"
     per_scene = settings.palette_per_scene and not params.reverse and not params.boomerang and not dithered
     parts: list[Path] = []
@@ -515,7 +517,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
             run_read(sample_and_thumbs, read, frame_bytes=thumb_size[0] * thumb_size[1] * 4, cancel=job.cancel,
                      first_run=first_run)
         else:
-            kept = video if on_disk or step == 1 else video.filter("framestep", step=step)
+            kept = video if on_disk else video.filter("framestep", step=step)
             run_ffmpeg(kept.output(local_input(frames), format="rawvideo", pix_fmt="bgra").overwrite_output(),
                        cancel=job.cancel, **first_run)
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
