@@ -318,6 +318,25 @@ def test_high_quality_gives_each_scene_a_palette_of_its_own(two_shots, tmp_path,
     assert not list((tmp_path / "scenes.work").iterdir())
 
 
+def test_high_quality_makes_two_scenes_palettes_at_once_giving_the_gif_made_one_palette_at_a_time(
+        two_shots, tmp_path, monkeypatch):
+    monkeypatch.setattr(gif_plugin, "PALETTE_THREADS", 1)
+    one_at_a_time = convert(two_shots, tmp_path / "one-at-a-time.gif", high_quality=True, width=320)
+    monkeypatch.setattr(gif_plugin, "PALETTE_THREADS", 2)
+    both_started = threading.Barrier(2, timeout=30)  # each palette waits for the other to start: at once, or broken
+    make_palette = gif_plugin.make_palette
+
+    def made_beside_the_other(*args, **kwargs):
+        both_started.wait()
+        return make_palette(*args, **kwargs)
+
+    monkeypatch.setattr(gif_plugin, "make_palette", made_beside_the_other)
+    at_once = convert(two_shots, tmp_path / "at-once.gif", high_quality=True, width=320)
+    assert len(at_once.gif.local_tables) >= 15  # two scenes, two palettes
+    assert at_once.path.read_bytes() == one_at_a_time.path.read_bytes()
+    assert not list((tmp_path / "at-once.work").iterdir())
+
+
 def test_high_quality_gives_the_few_frames_a_span_shows_past_a_cut_a_palette_of_their_own(two_shots, tmp_path,
                                                                                          monkeypatch):
     # the span ends three frames after the cut: too short a scene inside a clip, not at its end
