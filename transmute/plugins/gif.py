@@ -505,7 +505,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     parts: list[Path] = []
     palette_file = work_dir / "palette.bgra"
     frames = work_dir / ("frames.bgra" if on_disk else "sample.bgra")
-    pool = ThreadPoolExecutor(PALETTE_THREADS, thread_name_prefix="palette")  # its threads start with the first
+    pool = ThreadPoolExecutor(PALETTE_THREADS, thread_name_prefix="palette")  # no thread until a palette is made
     try:
         video = gif_frames(job, the_plan, settings)
         first_run = {"expected_duration": the_plan.out_duration, "limits": job.limits, "progress": job.progress,
