@@ -441,16 +441,12 @@ ones are made beside it: a textured animation's palettes take a third of its con
 class _Paletting:
     """bgra frames, given in the order the GIF shows them, as pal8 rawvideo frames (indices, then the palette):
     each with the palette of its scene (`scenes`: their first frames), nearest in YCbCr (transmute.media.remap);
-    held() holds their still pixels too (`still`). The palettes (`palette_makers`, one per scene) start being
-    made, PALETTE_THREADS at once in `pool`, when the first frame comes: meanwhile the ffmpeg that reads the
-    frames starts."""
+    held() holds their still pixels too (`still`). `palettes` (one per scene) are being made meanwhile, in other
+    threads: a scene's frames wait for its own."""
 
-    def __init__(self, scenes: list[int], palette_makers: list[Callable[[], bytes]], still: StillPixels,
-                 pool: ThreadPoolExecutor) -> None:
+    def __init__(self, scenes: list[int], palettes: list[Future[bytes]], still: StillPixels) -> None:
         self.starts = scenes
-        self.palette_makers = palette_makers
-        self.pool = pool
-        self.palettes: list[Future[bytes]] = []
+        self.palettes = palettes
         self.palette = b""
         """The current scene's."""
         self.remapper: Remapper | None = None
@@ -467,8 +463,6 @@ class _Paletting:
         """The next frame (pixels x BGRA), paletted."""
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
-        if not self.palettes:
-            self.palettes = [self.pool.submit(make) for make in self.palette_makers]
         while self.scene + 1 < len(self.starts) and self.number >= self.starts[self.scene + 1]:
             self.scene += 1
             self.remapper = None
@@ -505,7 +499,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     parts: list[Path] = []
     palette_file = work_dir / "palette.bgra"
     frames = work_dir / ("frames.bgra" if on_disk else "sample.bgra")
-    pool = ThreadPoolExecutor(PALETTE_THREADS, thread_name_prefix="palette")  # no thread until a palette is made
+    pool = ThreadPoolExecutor(PALETTE_THREADS, thread_name_prefix="palette")
     try:
         video = gif_frames(job, the_plan, settings)
         first_run = {"expected_duration": the_plan.out_duration, "limits": job.limits, "progress": job.progress,
@@ -546,7 +540,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         scenes = (_sampled(scene_starts(np.asarray(histograms), min_frames), step, len(histograms)) if per_scene
                   else [0])
 
-        palette_makers = _palette_makers(sample, scenes, step, settings)
+        # made PALETTE_THREADS at a time while the writer starts and the first scenes are mapped
+        palettes = [pool.submit(make) for make in _palette_makers(sample, scenes, step, settings)]
         parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance,
                             settings.flicker_tolerance, settings.grain_tolerance, settings.noise_tolerance,
@@ -559,10 +554,10 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         reporting = {"progress": job.progress, "progress_span": (middle, high)}
         buffering = {"stall_estimate": _estimate_seconds(job, the_plan) if params.reverse or params.boomerang
                      else None, "stall_share": 0.5}
-        paletting = _Paletting(scenes, palette_makers, still, pool)
+        paletting = _Paletting(scenes, palettes, still)
         if dithered:
             # paletteuse's own dither, asked for by name (its noise leaves no pixel still to hold)
-            palette_file.write_bytes(palette_makers[0]())
+            palette_file.write_bytes(palettes[0].result())
             palette = ffmpeg.input(local_input(palette_file), f="rawvideo", pix_fmt="bgra", s="16x16",
                                    protocol_whitelist="file").video
             if on_disk:  # square pixels, as the decoding chain says (the GIF records it)
