@@ -241,35 +241,23 @@ def decodes_source(command: list[str], source: Path) -> bool:
     return any(arg == f"file:{source}" for arg in command)
 
 
-def runs_of_high_quality(runs: list[list[str]], source: Path) -> tuple[list[list[str]], list[str]]:
-    """The runs that decode `source`, and the GIF writer's (fed by Python)."""
-    writer = next(command for command in runs if command[command.index("-i") + 1].startswith("pipe:"))
-    return [command for command in runs if decodes_source(command, source)], writer
-
-
 def test_high_quality_decodes_once_keeping_the_frames_on_disk_and_twice_when_they_do_not_fit_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs):
-    # high_quality: a run that writes the frames to disk (transmute makes the palette from them and maps them
-    # onto it) and their thumbnails to Python (the scenes), then the GIF writer, fed the paletted frames, their
-    # still pixels held, as Python maps them.
+    # high_quality: one run writes the frames to disk (transmute makes the palette from them and maps them onto it)
+    # and their thumbnails to Python (the scenes); transmute writes the GIF itself as it maps the frames.
     one = convert(eight_seconds, tmp_path / "one.gif", high_quality=True)
-    assert len(ffmpeg_runs) == 2
-    decoding, writer = runs_of_high_quality(ffmpeg_runs, eight_seconds)
-    assert decoding == [ffmpeg_runs[0]]  # it keeps the frames for transmute's own palette: no palettegen
-    assert "palettegen" not in " ".join(decoding[0]) and decoding[0][decoding[0].index("-f") + 1] == "rawvideo"
-    assert any(arg.startswith("pipe:") for arg in decoding[0])  # the thumbnails the scenes are found in
+    assert len(ffmpeg_runs) == 1 and decodes_source(ffmpeg_runs[0], eight_seconds)
+    decoding = ffmpeg_runs[0]
+    assert "palettegen" not in " ".join(decoding) and decoding[decoding.index("-f") + 1] == "rawvideo"
+    assert any(arg.startswith("pipe:") for arg in decoding)  # the thumbnails the scenes are found in
     assert not any("paletteuse" in " ".join(command) for command in ffmpeg_runs)  # transmute maps the colours
-    assert writer[-2].startswith("file:") and writer[writer.index("-loop") + 1] == "0"
-    assert all(arg.startswith(("file:", "pipe:")) for cmd in ffmpeg_runs
-               for arg in (cmd[cmd.index("-i") + 1], cmd[-2] if cmd[-1] == "-y" else cmd[-1]))
+    assert one.gif.version == b"GIF89a" and one.gif.loop_count == 0 and one.gif.frame_count == 120
     assert_progress_rises_to_100(one.progress)
 
     monkeypatch.setattr(gif_plugin, "FRAMES_ON_DISK_MB", 0.0)
     two = convert(eight_seconds, tmp_path / "two.gif", high_quality=True)
-    assert len(ffmpeg_runs) == 5
-    decoding, writer = runs_of_high_quality(ffmpeg_runs[2:], eight_seconds)
-    assert len(decoding) == 2 and writer not in decoding
-    assert any(command[-1].startswith("pipe:") for command in decoding)  # decoded again, into the relay
+    assert len(ffmpeg_runs) == 3 and all(decodes_source(command, eight_seconds) for command in ffmpeg_runs[1:])
+    assert ffmpeg_runs[2][-1].startswith("pipe:")  # decoded again, for transmute to map and write
     assert_progress_rises_to_100(two.progress)
 
     # The palette is made from the same sample of frames either way: the very same GIF.
@@ -284,15 +272,15 @@ def test_high_quality_decodes_again_when_the_disk_has_no_room_for_the_frames(eig
 
     monkeypatch.setattr(gif_plugin.shutil, "disk_usage", lambda path: FullDisk)
     converted = convert(eight_seconds, tmp_path / "decoded.gif", high_quality=True)
-    decoding, _ = runs_of_high_quality(ffmpeg_runs, eight_seconds)
-    assert len(decoding) == 2 and converted.gif.frame_count == 120
+    assert len(ffmpeg_runs) == 2 and all(decodes_source(command, eight_seconds) for command in ffmpeg_runs)
+    assert converted.gif.frame_count == 120
 
     # frames few enough for the palette to be sampled from all of them (9 MiB) are all written anyway, even
     # where the disk keeps less than as much again free: read back, not decoded again
     FullDisk.free = 10 * 1024 * 1024
     small = convert(eight_seconds, tmp_path / "small.gif", high_quality=True, width=160)
-    decoding, _ = runs_of_high_quality(ffmpeg_runs[3:], eight_seconds)
-    assert len(decoding) == 1 and small.gif.frame_count == 120
+    assert len(ffmpeg_runs) == 3 and decodes_source(ffmpeg_runs[2], eight_seconds)
+    assert small.gif.frame_count == 120
 
 
 @pytest.mark.parametrize("options", [{"reverse": True}, {"boomerang": True, "fps": 5},

@@ -25,6 +25,10 @@ class Gif:
     """Entries of each local colour table, for the frames that have one."""
     local_table_frames: list[int] = field(default_factory=list)
     """The index of each frame that has a local colour table."""
+    rectangles: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Each frame's rectangle (x, y, width, height): the pixels it draws."""
+    palettes: list[bytes] = field(default_factory=list)
+    """Each frame's colour table (its local one, else the global one), as RGB bytes."""
 
     @property
     def frame_count(self) -> int:
@@ -43,7 +47,9 @@ def read_gif(path: Path) -> Gif:
     assert data[:6] in (b"GIF87a", b"GIF89a"), f"{path} is not a GIF"
     width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
     flags, pos = data[10], 13
+    global_palette = b""
     if flags & 0x80:
+        global_palette = data[pos:pos + 3 * (2 << (flags & 7))]
         pos += 3 * (2 << (flags & 7))
     gif = Gif(version=data[:6], width=width, height=height, loop_count=None,
               global_table=2 << (flags & 7) if flags & 0x80 else 0)
@@ -64,12 +70,16 @@ def read_gif(path: Path) -> Gif:
             elif label == 0xFF and body.startswith(b"NETSCAPE2.0"):
                 gif.loop_count = int.from_bytes(body[12:14], "little")
         elif block == 0x2C:  # image descriptor
+            gif.rectangles.append(tuple(int.from_bytes(data[at:at + 2], "little") for at in range(pos + 1, pos + 9, 2)))
             local = data[pos + 9]
             pos += 10
+            palette = global_palette
             if local & 0x80:
                 gif.local_tables.append(2 << (local & 7))
                 gif.local_table_frames.append(len(gif.delays))
+                palette = data[pos:pos + 3 * (2 << (local & 7))]
                 pos += 3 * (2 << (local & 7))
+            gif.palettes.append(palette)
             pos += 1  # LZW minimum code size
             while data[pos]:
                 pos += 1 + data[pos]

@@ -23,16 +23,16 @@ more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
 Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
 (the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
-every output a `file:` path; only high_quality's GIF writer reads its frames from a pipe of its own (`pipe:N`),
-which transmute writes (transmute.media.relay).
+every output a `file:` path, but for high_quality's frames, which ffmpeg writes to a pipe of their own
+(`pipe:N`) that transmute reads (transmute.media.relay).
 
 With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
 over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
 run writes the frames (all of them when the disk holds them, see FRAMES_ON_DISK_MB, else a sample; Python finds
 the scenes in every frame on its way); then transmute maps them (or the frames of a second decoding run) onto
 the palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
-(transmute.media.still_pixels) and feeds the pal8 frames to the ffmpeg that writes the GIF as it goes
-(transmute.media.relay); several scenes are written as a GIF each and merged (transmute.media.gif_merge). An
+(transmute.media.still_pixels) and writes the GIF itself as it goes (transmute.media.gif_writer: a frame whose
+palette is not the GIF's global one carries its own, and redraws only the pixels whose colour changes). An
 error-diffusion `dither` asked for by name is paletteuse's, with one palette. See _encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
@@ -56,7 +56,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -70,7 +69,7 @@ from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.options import VideoOptions
 from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
-from transmute.media.gif_merge import merge_gif_files
+from transmute.media.gif_writer import GifWriter
 from transmute.media.gifsicle import gifsicle_installed, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
 from transmute.media.process import FFMPEG
@@ -82,12 +81,13 @@ from transmute.media.quantize import (
     read_frames,
     sample_pixels,
 )
-from transmute.media.relay import run_fed, run_read, run_relayed
+from transmute.media.relay import run_read
 from transmute.media.remap import Remapper
 from transmute.media.run import run_ffmpeg
 from transmute.media.scenes import MIN_SCENE_FRAMES, colour_histograms, scene_starts
 from transmute.media.size_search import Attempt, SizeNotReached, search_size
 from transmute.media.still_pixels import StillPixels
+from transmute.media.user_warnings import warn_if_short
 from transmute.media.video import Plan, ordered, plan, source_video
 
 Quality = Literal["low", "medium", "high"]
@@ -181,8 +181,8 @@ class QualitySettings:
     """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
     median cut, then this many rounds of k-means (see _encode_with_own_palette; stats_mode is then unused)."""
     palette_per_scene: bool = False
-    """With kmeans_rounds: a palette for each scene (transmute.media.scenes), the scenes written as GIFs of their
-    own and merged (transmute.media.gif_merge). One palette with `reverse` / `boomerang`. Past the one-pass
+    """With kmeans_rounds: a palette for each scene (transmute.media.scenes), which its frames carry (local colour
+    tables, transmute.media.gif_writer). One palette with `reverse` / `boomerang`. Past the one-pass
     budget, where only a sample of the frames is kept, the scenes are found in every frame as it passes and
     each scene's palette is made from the sampled frames it holds."""
 
@@ -274,15 +274,6 @@ def _palettegen(video, settings: QualitySettings):
     return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
 
 
-def _by_scene(video, scenes: list[int]) -> list:
-    """`video` cut into its scenes, whose first frames are `scenes`: trimmed by frame number, which no timestamp
-    can shift."""
-    split = video.split()
-    ends = [*scenes[1:], None]
-    return [split[index].filter("trim", start_frame=start, **({} if end is None else {"end_frame": end}))
-            for index, (start, end) in enumerate(zip(scenes, ends, strict=True))]
-
-
 def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path):
     """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a file `output`, played `loop`
     times."""
@@ -292,32 +283,6 @@ def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, o
         use["bayer_scale"] = settings.bayer_scale
     mapped = ffmpeg.filter([video, palette], "paletteuse", **use)
     return mapped.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
-
-
-def _delay_before(frame: int, fps: float) -> int:
-    """Centiseconds a GIF at `fps` shows the frame before `frame`: ffmpeg rounds each frame's time to the
-    nearest centisecond (halves up) and takes the difference."""
-    def shown_at(number: int) -> int:
-        return math.floor(Fraction(number * 100) / Fraction(fps) + Fraction(1, 2))
-    return shown_at(frame) - shown_at(frame - 1)
-
-
-def _gif_writer(url: str, params: GifOptions, the_plan: Plan, scenes: list[int], parts: list[Path],
-                output: Path):
-    """ffmpeg reading pal8 frames from `url` and writing them as the GIF `output`, played `loop` times; with
-    several `scenes` (their first frames), as one GIF each into `parts` instead, for merge_gif_files."""
-    held = ffmpeg.input(url, f="rawvideo", pix_fmt="pal8", s=f"{the_plan.out_width}x{the_plan.out_height}",
-                        framerate=params.fps, protocol_whitelist="pipe").video
-    if not parts:
-        return held.output(local_input(output), format="gif", loop=netscape_loop(params.loop)).overwrite_output()
-    # Each scene keeps its timestamps and the delay its last frame has in one GIF: the merged GIF's frames are
-    # shown when the one-palette GIF's are (a centisecond off after each cut, otherwise).
-    ends = [*scenes[1:], None]
-    return ffmpeg.merge_outputs(*(
-        scene.output(local_input(part), format="gif", loop=netscape_loop(params.loop),
-                     **({} if end is None else {"final_delay": _delay_before(end, params.fps)}))
-        for scene, end, part in zip(_by_scene(held, scenes), ends, parts, strict=True)
-    )).overwrite_output()
 
 
 def needs_gifsicle(params: GifOptions) -> str | None:
@@ -477,6 +442,21 @@ class _Paletting:
         return paletted
 
 
+def _write_frames(frames: Iterable[bytearray], writer: GifWriter, job: ConversionJob, count: int,
+                  progress_span: tuple[float, float], remaining) -> None:
+    """Write the pal8 `frames` (indices, then the palette; `count` of them) with `writer`, reporting progress
+    within `progress_span` and stopping when the conversion is cancelled or out of time (`remaining()`)."""
+    low, high = progress_span
+    for number, frame in enumerate(frames, start=1):
+        if job.cancel.is_set():
+            raise ConversionCancelled("The conversion was cancelled.")
+        left = remaining()
+        if left is not None and left <= 0:
+            raise ConversionTimeout("The conversion took longer than allowed and was stopped.")
+        writer.add(frame)
+        job.progress(low + (high - low) * number / max(count, 1))
+
+
 def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
                              work_dir: Path, output: Path, progress_span: tuple[float, float], remaining) -> None:
     """The GIF `output` with transmute's own palette (transmute.media.quantize; one per scene with
@@ -485,9 +465,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     A first run writes the frames as rawvideo: all of them when they fit on disk (frames_fit_on_disk) or the
     palette is sampled from all of them, else only those it is sampled from; every frame also goes, scaled down,
     to a pipe Python reads (THUMB_SCALE) to find the scenes. Python makes the palettes. Then Python maps the kept
-    frames, read back one at a time (or those of a second decoding run, transmute.media.relay), and feeds them to
-    the GIF writer as it goes. With several scenes, the writer makes a GIF of each, then they are merged
-    (transmute.media.gif_merge)."""
+    frames, read back one at a time (or those of a second decoding run, transmute.media.relay), and writes them
+    as it goes (transmute.media.gif_writer)."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
@@ -496,7 +475,6 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     on_disk = step == 1 or frames_fit_on_disk(the_plan, work_dir)
     dithered = dither_of(params, settings) != "none"
     per_scene = settings.palette_per_scene and not params.reverse and not params.boomerang and not dithered
-    parts: list[Path] = []
     palette_file = work_dir / "palette.bgra"
     frames = work_dir / ("frames.bgra" if on_disk else "sample.bgra")
     pool = ThreadPoolExecutor(PALETTE_THREADS, thread_name_prefix="palette")
@@ -542,15 +520,13 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
 
         # made PALETTE_THREADS at a time while the writer starts and the first scenes are mapped
         palettes = [pool.submit(make) for make in _palette_makers(sample, scenes, step, settings)]
-        parts = [work_dir / f"scene-{index}.gif" for index in range(len(scenes))] if len(scenes) > 1 else []
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance,
                             settings.flicker_tolerance, settings.grain_tolerance, settings.noise_tolerance,
                             settings.settle_tolerance)
         out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
         writer_run = {"expected_duration": out_seconds, "limits": job.limits, "timeout": remaining(),
-                      "frame_rate": params.fps, "warn_if_short": not parts}
-        # the run the bar follows from here (the mapping's, or the writer's when Python maps), and how it creeps
-        # while ffmpeg's reverse buffers the span
+                      "frame_rate": params.fps}
+        # the second decoding run's bar (or paletteuse's), and how it creeps while ffmpeg's reverse buffers the span
         reporting = {"progress": job.progress, "progress_span": (middle, high)}
         buffering = {"stall_estimate": _estimate_seconds(job, the_plan) if params.reverse or params.boomerang
                      else None, "stall_share": 0.5}
@@ -566,27 +542,30 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                                      protocol_whitelist="file").filter("setsar", "1")
             run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output), cancel=job.cancel,
                        **writer_run, **reporting, **buffering)
-        elif on_disk:  # the kept frames, put in order and mapped by transmute
-            shown = _read_in_order(frames, frame_pixels, _play_order(len(written), params))
-            run_fed(paletting.held(shown),
-                    lambda url: _gif_writer(url, params, the_plan, scenes, parts, output), cancel=job.cancel,
-                    second_run={**writer_run, **reporting})
-        else:  # the frames decoded again, mapped by transmute on their way to the writer
-            def decoded(url: str):
-                return ordered(gif_frames(job, the_plan, settings), params).output(url, format="rawvideo",
-                                                                                   pix_fmt="bgra")
+            return
+        writer = GifWriter(output, the_plan.out_width, the_plan.out_height, params.fps, netscape_loop(params.loop),
+                           own_transparency=job.media.has_alpha)
+        with writer:
+            if on_disk:  # the kept frames, put in order, mapped by transmute and written as they come
+                order = _play_order(len(written), params)
+                _write_frames(paletting.held(_read_in_order(frames, frame_pixels, order)), writer, job, len(order),
+                              (middle, high), remaining)
+            else:  # the frames decoded again, mapped by transmute and written on their way out of ffmpeg
+                def decoded(url: str):
+                    return ordered(gif_frames(job, the_plan, settings), params).output(url, format="rawvideo",
+                                                                                       pix_fmt="bgra")
 
-            run_relayed(
-                decoded, lambda url: _gif_writer(url, params, the_plan, scenes, parts, output),
-                lambda frames: paletting.held(np.frombuffer(frame, np.uint8).reshape(-1, 4) for frame in frames),
-                frame_bytes=frame_pixels * 4, cancel=job.cancel,
-                first_run={**writer_run, **reporting, **buffering}, second_run=writer_run)
-        if parts:
-            # a last scene the second decoding did not reach (had it given fewer frames than the first) is empty
-            merge_gif_files([part for part in parts if part.is_file() and part.stat().st_size], output)
+                def write(frames: Iterable[bytearray]) -> None:
+                    for frame in paletting.held(np.frombuffer(frame, np.uint8).reshape(-1, 4) for frame in frames):
+                        writer.add(frame)
+
+                run_read(decoded, write, frame_bytes=frame_pixels * 4, cancel=job.cancel,
+                         first_run={**writer_run, **reporting, **buffering})
+        if on_disk:
+            warn_if_short((writer.frame_count - 1) / params.fps, out_seconds, params.fps)
     finally:
         pool.shutdown(cancel_futures=True)  # a palette being made when the mapping failed ends first
-        for path in [*parts, frames, palette_file]:
+        for path in [frames, palette_file]:
             path.unlink(missing_ok=True)
 
 
