@@ -67,7 +67,8 @@ class Media:
     clip: Path
     """160x120, 2 s, 10 fps: converts in well under a second."""
     longer: Path
-    """320x240, 6 s, 30 fps: a conversion long enough to watch its progress move."""
+    """320x240, 6 s, 30 fps, noise all over: a conversion long enough to watch its progress move (1-2 s with
+    high_quality on a fast machine; without the noise, under half a second)."""
     text: Path
     """A text file with a video's name: not media."""
 
@@ -77,7 +78,9 @@ class Media:
         text = folder / "notes.mp4"
         text.write_text("This is a shopping list, not a video.\n")
         return cls(clip=make_clip(folder / "clip.mp4", "testsrc2=size=160x120:rate=10:duration=2"),
-                   longer=make_clip(folder / "longer.mp4", "testsrc2=size=320x240:rate=30:duration=6"), text=text)
+                   longer=make_clip(folder / "longer.mp4",
+                                    "testsrc2=size=320x240:rate=30:duration=6,noise=alls=30:allf=t"),
+                   text=text)
 
 
 @dataclass(frozen=True)
