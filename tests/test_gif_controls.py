@@ -4,6 +4,7 @@ part of the picture it shows, how much lossy compression shrinks it, and that it
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import threading
 
@@ -316,6 +317,36 @@ def test_high_quality_gives_each_scene_a_palette_of_its_own(two_shots, tmp_path,
     assert (scenes.gif.frame_count, scenes.gif.delays, scenes.gif.loop_count) == (30, one.gif.delays, 0)
     assert scenes.progress == sorted(scenes.progress) and scenes.progress[-1] == 100.0
     assert not list((tmp_path / "scenes.work").iterdir())
+
+
+@pytest.fixture(scope="module")
+def zoom(tmp_path_factory):
+    """320x180, 4 s at 15 fps: one shot, a zoom into the Mandelbrot set (textured, its colours moving)."""
+    path = tmp_path_factory.mktemp("zoom") / "zoom.mp4"
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=15,trim=duration=4,format=yuv420p", *X264, str(path))
+    return path
+
+
+def palette_runs(palettes: list[bytes]) -> list[int]:
+    """How many frames in a row each palette of a GIF's frames lasts."""
+    return [len(list(run)) for _, run in itertools.groupby(palettes)]
+
+
+def test_high_quality_fits_a_textured_scenes_palette_every_few_frames_and_a_plain_ones_not(zoom, clips, tmp_path,
+                                                                                          monkeypatch):
+    fitted = convert(zoom, tmp_path / "fitted.gif", high_quality=True, width=320)
+    runs = palette_runs(fitted.gif.palettes)
+    assert min(runs) >= gif_plugin.HIGH_QUALITY.palette_frames and sum(runs) == 60
+    plain = convert(clips["video"], tmp_path / "plain.gif", high_quality=True, width=320)
+    assert len(palette_runs(plain.gif.palettes)) == 1
+
+    monkeypatch.setattr(gif_plugin, "HIGH_QUALITY", dataclasses.replace(gif_plugin.HIGH_QUALITY, palette_frames=0))
+    per_scene = convert(zoom, tmp_path / "per-scene.gif", high_quality=True, width=320)
+    assert len(runs) >= len(palette_runs(per_scene.gif.palettes)) + 2
+    # the palettes fitted to a few frames each draw them at least as faithfully, for a few more bytes (each
+    # change's first frame is held afresh)
+    assert ssim_to_source(fitted.path, zoom, 320) >= ssim_to_source(per_scene.path, zoom, 320)
+    assert fitted.path.stat().st_size < 1.05 * per_scene.path.stat().st_size
 
 
 def test_high_quality_makes_two_scenes_palettes_at_once_giving_the_gif_made_one_palette_at_a_time(

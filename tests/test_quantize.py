@@ -15,7 +15,9 @@ from transmute.media.quantize import (
     kmeans,
     make_palette,
     median_cut,
+    palette_error,
     read_frames,
+    refine_palette,
     sample_pixels,
 )
 
@@ -158,3 +160,16 @@ def test_a_palette_is_made_while_another_conversion_starts_its_processes():
     done = subprocess.run([sys.executable, "-c", WHILE_PROCESSES_START], capture_output=True, text=True,
                           timeout=90)
     assert done.returncode == 0, f"{done.returncode} thread(s) still running after 30 s: {done.stderr}"
+
+
+def test_a_palette_refined_towards_colours_that_drifted_draws_them_closer_and_keeps_its_transparent_entry():
+    palette = make_palette(clusters((40, 90, 160), (170, 60, 30), spread=12.0), 8, 8)
+    part = clusters((50, 100, 150), (160, 70, 40), spread=12.0)  # the same picture, 10 levels off
+    refined = refine_palette(palette, part, 10)
+    assert palette_error(refined, part) < 0.8 * palette_error(palette, part)
+    assert tuple(entries(refined)[-1]) == TRANSPARENT and (entries(refined)[:-1, 3] == 255).all()
+
+
+def test_a_palette_holding_every_colour_of_the_pixels_draws_them_without_error():
+    pixels = np.asarray([[10, 20, 30], [200, 100, 0]] * 50, np.float32)
+    assert palette_error(make_palette(pixels, 16, 8), pixels) == pytest.approx(0.0, abs=0.01)

@@ -34,6 +34,8 @@ from types import TracebackType
 from transmute.media.quantize import PALETTE_ENTRIES
 
 TRANSPARENT_INDEX = PALETTE_ENTRIES - 1
+"""The palette's transparent entry (as transmute.media.quantize lays it out): a pixel the GIF leaves as it shows it,
+or one a source with transparency makes transparent."""
 LEAVE, CLEAR = 1, 2
 """Disposal methods: leave the frame on the canvas (the next draws over it), or clear its rectangle after it."""
 LOCAL_TABLE_FLAGS = 8 + 9

@@ -178,6 +178,38 @@ def distinct(pixels):
     return pixels[first], counts.astype(np.float64)
 
 
+def _colours_of(palette: bytes):
+    """The distinct colours of a palette from make_palette (B, G, R as float32 rows), its transparent entry left out."""
+    import numpy as np
+
+    entries = np.frombuffer(palette, np.uint8).reshape(PALETTE_ENTRIES, 4)[:-1, :3]
+    return np.unique(entries, axis=0).astype(np.float32)
+
+
+def palette_error(palette: bytes, pixels) -> float:
+    """The mean squared error (YCbCr levels) `palette` draws `pixels` (from sample_pixels) with."""
+    if not len(pixels):
+        return 0.0
+    return float(nearest(to_ycbcr(pixels), to_ycbcr(_colours_of(palette)), with_distances=True)[1].mean())
+
+
+def refine_palette(palette: bytes, pixels, rounds: int) -> bytes:
+    """`palette` (from make_palette) moved towards `pixels` (from sample_pixels; a part of the frames it was made
+    for) by `rounds` of k-means from its own colours."""
+    import numpy as np
+
+    centres = _colours_of(palette)
+    if not len(pixels) or len(centres) < 2:
+        return palette
+    centres = kmeans(to_ycbcr(pixels), to_ycbcr(centres), rounds)
+    back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
+    chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
+    entries = np.frombuffer(palette, np.uint8).reshape(PALETTE_ENTRIES, 4).copy()
+    entries[:len(chosen), :3] = chosen
+    entries[len(chosen):-1, :3] = chosen[-1]
+    return entries.tobytes()
+
+
 def make_palette(pixels, colours: int, rounds: int, more_pixels: Callable[[], Any] | None = None) -> bytes:
     """The 256-entry `bgra` palette for `pixels` (from sample_pixels): `colours` entries in all, one of them
     the transparent one (as palettegen's max_colors counts). `more_pixels()`, when given, draws a larger sample

@@ -32,7 +32,8 @@ run writes the frames (all of them when the disk holds them, see FRAMES_ON_DISK_
 the scenes in every frame on its way); then transmute maps them (or the frames of a second decoding run) onto
 the palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
 (transmute.media.still_pixels) and writes the GIF itself as it goes (transmute.media.gif_writer: a frame whose
-palette is not the GIF's global one carries its own, and redraws only the pixels whose colour changes). An
+palette is not the GIF's global one carries its own, and redraws only the pixels whose colour changes). A
+textured scene's stretches of about 8 frames have its palette refined to them (_stretch_palettes). An
 error-diffusion `dither` asked for by name is paletteuse's, with one palette. See _encode_with_own_palette.
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
@@ -45,6 +46,7 @@ so it has 2n - 1 frames for n forward frames.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import math
@@ -78,7 +80,9 @@ from transmute.media.quantize import (
     SAMPLE_PIXELS,
     load_array_libraries,
     make_palette,
+    palette_error,
     read_frames,
+    refine_palette,
     sample_pixels,
 )
 from transmute.media.relay import run_read
@@ -185,6 +189,9 @@ class QualitySettings:
     tables, transmute.media.gif_writer). One palette with `reverse` / `boomerang`. Past the one-pass
     budget, where only a sample of the frames is kept, the scenes are found in every frame as it passes and
     each scene's palette is made from the sampled frames it holds."""
+    palette_frames: int = 0
+    """With palette_per_scene: a textured scene (see _stretch_palettes) is cut into stretches of at least this many
+    frames, each with its scene's palette refined towards its own pixels (0: one palette a scene)."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
@@ -196,7 +203,7 @@ HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
                                bayer_dither="none", via_yuv444=True, still_tolerance=4, grain_tolerance=5,
                                noise_tolerance=8, settle_tolerance=8, flicker_tolerance=16, kmeans_rounds=8,
-                               palette_per_scene=True)
+                               palette_per_scene=True, palette_frames=8)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
@@ -211,7 +218,9 @@ noise: 2-25 % smaller on real footage, SSIM within 0.0003; "Flickers"; grain fal
 6-17 % smaller with strong grain; "Grain that falls back"), or by up to 8 where the 3x3 neighbourhood's mean stays,
 on frames with noise all over (a dim scene, a high ISO: 3-32 % smaller there; "Noise all over"); and each scene's
 first frame shows its still pixels as their mean over the scene's first 8 frames, unless the noise rule holds that
-scene's noise (fixed cameras 2-9 % smaller, SSIM up to +0.0012; "A settled first frame"). No lossy pass
+scene's noise (fixed cameras 2-9 % smaller, SSIM up to +0.0012; "A settled first frame"); a textured scene's palette
+refined every 8 frames or so (animation +0.0005 to +0.0023, 6-20 % larger; "A textured scene's palette every few
+frames"). No lossy pass
 unless `lossy` asks: on real footage gifsicle's --lossy=5 cost up to 0.0075 SSIM and as much time again as
 ffmpeg."""
 
@@ -363,6 +372,45 @@ def _palette_makers(sample, starts: list[int], step: int, settings: QualitySetti
             for start, end in zip(firsts, [*firsts[1:], len(sample)], strict=True)]
 
 
+STRETCH_CHECK = 4_000
+STRETCH_TEXTURED_ERROR = 14.0
+"""A stretch whose pixels its scene's palette draws with at least this mean squared error (quantize.palette_error,
+measured on STRETCH_CHECK of them) gets a palette of its own: real animation's stretches measured 14-25 (painted
+grass and fur), where a palette fitted to them gained up to 0.0023 SSIM; strong sensor noise 10-13 (bikes with
+noise added), where it gained 0.0003 for 1.7 % more bytes; fixed cameras and screen recordings 1-11
+(docs/gif-quality.md, "A textured scene's palette every few frames")."""
+STRETCH_SAMPLE = 50_000
+STRETCH_ROUNDS = 10
+"""A textured stretch's palette: its scene's, moved towards this many of the stretch's pixels by this many rounds of
+k-means (quantize.refine_palette; 4 rounds over 20,000 pixels gained a third as much, docs/gif-quality.md)."""
+
+
+def _stretch_palettes(pool: ThreadPoolExecutor, scene_palettes: list[Future[bytes]], scenes: list[int],
+                      stretches: list[int], sample, step: int) -> list[Future[bytes]]:
+    """The palette of each stretch (`stretches`: their first frames, from _stretches), being made in `pool`: its
+    scene's (`scene_palettes`, being made for `scenes`), refined towards the stretch's pixels where that scene's
+    palette draws them with STRETCH_TEXTURED_ERROR or more. `sample` holds every `step`-th frame."""
+    def stretch_palette(scene_palette: Future[bytes], frames) -> bytes:
+        palette = scene_palette.result()
+        if palette_error(palette, sample_pixels(frames, count=STRETCH_CHECK)) < STRETCH_TEXTURED_ERROR:
+            return palette
+        return refine_palette(palette, sample_pixels(frames, count=STRETCH_SAMPLE), STRETCH_ROUNDS)
+
+    firsts = [_first_sampled(start, step) for start in stretches]
+    return [pool.submit(stretch_palette, scene_palettes[bisect.bisect_right(scenes, start) - 1], sample[first:end])
+            for start, first, end in zip(stretches, firsts, [*firsts[1:], len(sample)], strict=True)]
+
+
+def _stretches(scenes: list[int], frame_count: int, frames: int) -> list[int]:
+    """The first frames of stretches of about `frames` frames each (at least that many), each scene (`scenes`: their
+    first frames, of `frame_count`) cut into equal ones."""
+    starts = []
+    for start, end in zip(scenes, [*scenes[1:], frame_count], strict=True):
+        count = max(1, (end - start) // frames)
+        starts += [start + (end - start) * number // count for number in range(count)]
+    return starts
+
+
 def _sampled(starts: list[int], step: int, frame_count: int) -> list[int]:
     """`starts` (scenes' first frames, of `frame_count`) without those whose scene holds no `step`-th frame,
     which the palette is sampled from: such a scene joins the one before."""
@@ -405,35 +453,43 @@ ones are made beside it: a textured animation's palettes take a third of its con
 
 class _Paletting:
     """bgra frames, given in the order the GIF shows them, as pal8 rawvideo frames (indices, then the palette):
-    each with the palette of its scene (`scenes`: their first frames), nearest in YCbCr (transmute.media.remap);
-    held() holds their still pixels too (`still`). `palettes` (one per scene) are being made meanwhile, in other
-    threads: a scene's frames wait for its own."""
+    each with the palette of its stretch (`starts`: their first frames), nearest in YCbCr (transmute.media.remap);
+    held() settles each scene's first frame (`scenes`: their first frames) and holds their still pixels too
+    (`still`). `palettes` (one per stretch) are being made meanwhile, in other threads: a stretch's frames wait
+    for its own."""
 
-    def __init__(self, scenes: list[int], palettes: list[Future[bytes]], still: StillPixels) -> None:
-        self.starts = scenes
+    def __init__(self, scenes: list[int], starts: list[int], palettes: list[Future[bytes]],
+                 still: StillPixels) -> None:
+        self.scenes = scenes
+        self.starts = starts
         self.palettes = palettes
         self.palette = b""
-        """The current scene's."""
+        """The current stretch's."""
         self.remapper: Remapper | None = None
-        """The current scene's (one at a time: each holds a 16 MiB table)."""
+        """The current palette's (one at a time: each holds a 16 MiB table)."""
         self.still = still
         self.number = 0
-        self.scene = 0
+        self.stretch = 0
 
     def held(self, frames: Iterable) -> Iterator[bytearray]:
         """`frames` (each pixels x BGRA) paletted, each scene's first settled, their still pixels held."""
-        return self.still.held(map(self, self.still.settled(frames, self.starts)))
+        return self.still.held(map(self, self.still.settled(frames, self.scenes)))
+
+    def _use(self, palette: bytes) -> None:
+        """Map onto `palette` from now on (a stretch of a plain scene has its scene's palette, and keeps its table)."""
+        if palette != self.palette:
+            self.remapper = None  # its table goes before the next one is made
+            self.palette, self.remapper = palette, Remapper(palette)
 
     def __call__(self, frame) -> bytearray:
         """The next frame (pixels x BGRA), paletted."""
         import numpy as np  # here, not at the top: every process loads the GIF plugin, few convert
 
-        while self.scene + 1 < len(self.starts) and self.number >= self.starts[self.scene + 1]:
-            self.scene += 1
-            self.remapper = None
         if self.remapper is None:
-            self.palette = self.palettes[self.scene].result()
-            self.remapper = Remapper(self.palette)
+            self._use(self.palettes[0].result())
+        while self.stretch + 1 < len(self.starts) and self.number >= self.starts[self.stretch + 1]:
+            self.stretch += 1
+            self._use(self.palettes[self.stretch].result())
         self.number += 1
         pixels = self.still.pixels
         paletted = bytearray(self.still.frame_bytes)
@@ -520,6 +576,10 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
 
         # made PALETTE_THREADS at a time while the writer starts and the first scenes are mapped
         palettes = [pool.submit(make) for make in _palette_makers(sample, scenes, step, settings)]
+        stretches = scenes
+        if per_scene and settings.palette_frames:
+            stretches = _sampled(_stretches(scenes, len(histograms), settings.palette_frames), step, len(histograms))
+            palettes = _stretch_palettes(pool, palettes, scenes, stretches, sample, step)
         still = StillPixels(the_plan.out_width, the_plan.out_height, settings.still_tolerance,
                             settings.flicker_tolerance, settings.grain_tolerance, settings.noise_tolerance,
                             settings.settle_tolerance)
@@ -530,7 +590,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         reporting = {"progress": job.progress, "progress_span": (middle, high)}
         buffering = {"stall_estimate": _estimate_seconds(job, the_plan) if params.reverse or params.boomerang
                      else None, "stall_share": 0.5}
-        paletting = _Paletting(scenes, palettes, still)
+        paletting = _Paletting(scenes, stretches, palettes, still)
         if dithered:
             # paletteuse's own dither, asked for by name (its noise leaves no pixel still to hold)
             palette_file.write_bytes(palettes[0].result())
