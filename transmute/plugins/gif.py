@@ -574,7 +574,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
         scenes = (_sampled(scene_starts(np.asarray(histograms), min_frames), step, len(histograms)) if per_scene
                   else [0])
 
-        # made PALETTE_THREADS at a time while the writer starts and the first scenes are mapped
+        # made PALETTE_THREADS at a time while the first scenes are mapped
         palettes = [pool.submit(make) for make in _palette_makers(sample, scenes, step, settings)]
         stretches = scenes
         if per_scene and settings.palette_frames:
