@@ -201,12 +201,8 @@ def refine_palette(palette: bytes, pixels, rounds: int) -> bytes:
     centres = _colours_of(palette)
     if not len(pixels) or len(centres) < 2:
         return palette
-    centres = kmeans(to_ycbcr(pixels), to_ycbcr(centres), rounds)
-    back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
-    chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
     entries = np.frombuffer(palette, np.uint8).reshape(PALETTE_ENTRIES, 4).copy()
-    entries[:len(chosen), :3] = chosen
-    entries[len(chosen):-1, :3] = chosen[-1]
+    _fill(entries, kmeans(to_ycbcr(pixels), to_ycbcr(centres), rounds))
     return entries.tobytes()
 
 
@@ -236,8 +232,16 @@ def make_palette(pixels, colours: int, rounds: int, more_pixels: Callable[[], An
                 centres = kmeans(pool[draws.integers(0, len(pool), BATCH_PIXELS)], centres, 1)
         else:
             centres = kmeans(distinct_points, centres, rounds, counts)
-        back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
-        chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
-        entries[:len(chosen), :3] = chosen
-        entries[len(chosen):-1, :3] = chosen[-1]
+        _fill(entries, centres)
     return entries.tobytes()
+
+
+def _fill(entries, centres) -> None:
+    """Set the colours of `entries` (a palette's 256 x BGRA) to `centres` (YCbCr rows) back in B, G, R, the last one
+    repeated up to the transparent entry."""
+    import numpy as np
+
+    back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
+    chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
+    entries[:len(chosen), :3] = chosen
+    entries[len(chosen):-1, :3] = chosen[-1]
