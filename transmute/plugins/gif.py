@@ -362,14 +362,19 @@ def _palette_makers(sample, starts: list[int], step: int, settings: QualitySetti
     many for a textured scene. `sample` holds every `step`-th frame; the scenes begin at the frame numbers
     `starts` (each holding one of those frames, see _sampled) and share SAMPLE_PIXELS by their lengths,
     MIN_SCENE_SAMPLE at least."""
-    firsts = [_first_sampled(start, step) for start in starts]
-
     def maker(frames, count: int) -> Callable[[], bytes]:
         return lambda: make_palette(sample_pixels(frames, count=count), settings.max_colors, settings.kmeans_rounds,
                                     lambda: sample_pixels(frames, count=LARGER_SAMPLE * count))
 
-    return [maker(sample[start:end], max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * (end - start) / len(sample))))
-            for start, end in zip(firsts, [*firsts[1:], len(sample)], strict=True)]
+    return [maker(frames, max(MIN_SCENE_SAMPLE, round(SAMPLE_PIXELS * len(frames) / len(sample))))
+            for frames in _sampled_frames(sample, starts, step)]
+
+
+def _sampled_frames(sample, starts: list[int], step: int) -> list:
+    """The frames of `sample` (every `step`-th frame) that each part of the clip holds, the parts beginning at the
+    frame numbers `starts` (each holding one of those frames, see _sampled)."""
+    firsts = [_first_sampled(start, step) for start in starts]
+    return [sample[first:end] for first, end in zip(firsts, [*firsts[1:], len(sample)], strict=True)]
 
 
 STRETCH_CHECK = 4_000
@@ -396,9 +401,8 @@ def _stretch_palettes(pool: ThreadPoolExecutor, scene_palettes: list[Future[byte
             return palette
         return refine_palette(palette, sample_pixels(frames, count=STRETCH_SAMPLE), STRETCH_ROUNDS)
 
-    firsts = [_first_sampled(start, step) for start in stretches]
-    return [pool.submit(stretch_palette, scene_palettes[bisect.bisect_right(scenes, start) - 1], sample[first:end])
-            for start, first, end in zip(stretches, firsts, [*firsts[1:], len(sample)], strict=True)]
+    return [pool.submit(stretch_palette, scene_palettes[bisect.bisect_right(scenes, start) - 1], frames)
+            for start, frames in zip(stretches, _sampled_frames(sample, stretches, step), strict=True)]
 
 
 def _stretches(scenes: list[int], frame_count: int, frames: int) -> list[int]:
