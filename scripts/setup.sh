@@ -49,4 +49,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q -e ".${extras}" >&2
     touch "$stamp"
 fi
+# An editable install leaves transmute's own modules uncompiled: where Python may not write bytecode
+# (PYTHONDONTWRITEBYTECODE), every command would compile them again (about 0.07 s of each start).
+.venv/bin/python -m compileall -q transmute >/dev/null
 echo "setup: ready ($(ffmpeg -version | head -n1 | cut -d' ' -f1-3); $(.venv/bin/python --version))" >&2

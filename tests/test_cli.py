@@ -139,17 +139,21 @@ def test_a_start_past_the_end_of_the_video_fails_with_one_line(clips, tmp_path):
     assert "is at or beyond the end of the video (3 s)" in done.output and done.output.count("\n") == 1
 
 
-def test_convert_without_options_writes_a_gif_and_one_summary_line_when_not_on_a_terminal(clips, tmp_path):
+@pytest.mark.parametrize(("options", "frames", "seconds"), [
+    ([], 15, "1.0"),  # 1 s of 160x120 at the default 15 fps, written by ffmpeg
+    (["--high-quality", "--fps", "7", "--speed", "0.8"], 9, "1.3"),  # written by transmute (it tells the summary)
+])
+def test_convert_writes_a_gif_and_one_summary_line_of_what_the_file_holds_when_not_on_a_terminal(
+        clips, tmp_path, options, frames, seconds):
     target = tmp_path / "o.gif"
-    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(target)])
+    done = CliRunner().invoke(main, ["convert", str(clips["small"]), "-o", str(target), *options])
     assert done.exit_code == 0
     gif = read_gif(target)
-    assert gif.width == 160
+    assert (gif.width, gif.height, gif.frame_count) == (160, 120, frames)
+    assert f"{sum(gif.delays) / 100:.1f}" == seconds
     size = target.stat().st_size
-    # 1 s of 160x120 at the default 15 fps
     assert re.fullmatch(rf"transmute: wrote {re.escape(str(target))} \({size / 1024:.1f} KB, 160x120, "
-                        rf"{gif.frame_count} frames, 1\.0 s\) in \d+\.\d s\.\n", done.output), done.output
-    assert gif.frame_count == 15
+                        rf"{frames} frames, {re.escape(seconds)} s\) in \d+\.\d s\.\n", done.output), done.output
 
 
 def test_convert_follows_a_symbolic_link_named_on_the_command_line(clips, tmp_path):

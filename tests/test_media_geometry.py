@@ -157,9 +157,8 @@ def test_an_interlaced_source_shows_no_comb_on_moving_edges(sources, tmp_path):
 
 def test_a_truncated_source_converts_with_a_warning(sources, tmp_path):
     assert probe(sources["truncated"], limits=LIMITS).duration == pytest.approx(4, abs=0.1)
-    warnings: list[str] = []
-    convert_file(sources["truncated"], tmp_path / "out.gif", parse_params({"fps": 5}), work_dir=tmp_path, limits=LIMITS,
-                 warnings=warnings)
+    warnings = convert_file(sources["truncated"], tmp_path / "out.gif", parse_params({"fps": 5}), work_dir=tmp_path,
+                            limits=LIMITS).warnings
     assert len(warnings) == 1
     assert "instead of the 4.0 s" in warnings[0] and "truncated" in warnings[0]
 
@@ -167,7 +166,6 @@ def test_a_truncated_source_converts_with_a_warning(sources, tmp_path):
 @pytest.mark.parametrize("values", [{"fps": 5}, {"fps": 1}, {"fps": 1, "boomerang": True},
                                     {"fps": 1, "start_time": 1.2, "end_time": 3.9, "speed": 0.5}])
 def test_a_whole_source_converts_without_a_warning(sources, tmp_path, values):
-    warnings: list[str] = []
-    convert_file(sources["whole"], tmp_path / "out.gif", parse_params(values), work_dir=tmp_path, limits=LIMITS,
-                 warnings=warnings)
-    assert warnings == []
+    converted = convert_file(sources["whole"], tmp_path / "out.gif", parse_params(values), work_dir=tmp_path,
+                             limits=LIMITS)
+    assert converted.warnings == []

@@ -142,13 +142,10 @@ def test_what_a_format_tells_of_its_result_must_be_small_json(registered, clips,
 
     registered(TellingPlugin())
     TellingFormat.told = told
-    metadata: dict = {}
     run = lambda: convert_file(clips["small"], tmp_path / "out.bin", FormatOptions(format="tell"),  # noqa: E731
-                               limits=LimitsConfig().for_conversion(), work_dir=tmp_path, metadata=metadata)
+                               limits=LimitsConfig().for_conversion(), work_dir=tmp_path)
     if error is None:
-        run()
-        assert metadata == {"told": told}
+        assert run().metadata == {"told": told}
     else:
         with pytest.raises(PluginError, match=error):
             run()
-        assert metadata == {}

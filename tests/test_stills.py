@@ -31,14 +31,13 @@ LIMITS = LimitsConfig().for_conversion()
 
 def converted(source: Path, output: Path, **values: Any) -> tuple[dict[str, Any], list[float]]:
     """Convert as the CLI and the worker do; the plugin's metadata and the progress reported."""
-    metadata: dict[str, Any] = {}
     reports: list[float] = []
     work_dir = output.parent / (output.name + ".work")
     work_dir.mkdir(exist_ok=True)
     cancel, timeout = values.pop("cancel", None), values.pop("timeout", None)
-    convert_file(source, output, parse_params(values), limits=LIMITS, work_dir=work_dir, progress=reports.append,
-                 cancel=cancel, timeout=timeout, metadata=metadata)
-    return metadata, reports
+    converted = convert_file(source, output, parse_params(values), limits=LIMITS, work_dir=work_dir,
+                             progress=reports.append, cancel=cancel, timeout=timeout)
+    return converted.metadata, reports
 
 
 def probed(path: Path) -> dict[str, Any]:

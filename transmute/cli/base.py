@@ -6,6 +6,8 @@ Every failure is one line on stderr, `transmute: error: <message>`, and a non-ze
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from pkgutil import resolve_name
 from typing import Any, NoReturn
@@ -57,6 +59,9 @@ class TransmuteGroup(click.Group):
              standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        # At exit, what is left goes with the process instead of through the garbage collector's last passes
+        # (about 0.07 s of each command's end once the GIF code and numpy are loaded).
+        atexit.register(gc.freeze)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as done:

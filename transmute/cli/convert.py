@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import click
 from transmute.cli.base import EXIT_USAGE, fail, fail_for
 from transmute.core.errors import MediaError, TransmuteError
 from transmute.core.formats import ConversionLimits
+from transmute.core.models import MediaInfo
 
 
 def _progress_bar() -> Any:
@@ -140,12 +142,11 @@ def convert(input_path: str, output_path: str, format_: str | None, timeout: flo
             def progress(percent: float) -> None:
                 bar.update(max(0.0, percent - bar.n))
 
-            warnings: list[str] = []
-            convert_file(source, target, params, limits=limits, work_dir=Path(work_dir), progress=progress,
-                         timeout=timeout, warnings=warnings)
-        for warning in warnings:
+            converted = convert_file(source, target, params, limits=limits, work_dir=Path(work_dir),
+                                     progress=progress, timeout=timeout)
+        for warning in converted.warnings:
             click.echo(f"transmute: warning: {warning}", err=True)
-        click.echo(_summary(target, time.monotonic() - started, limits))
+        click.echo(_summary(target, time.monotonic() - started, limits, converted.output_media))
     except (TransmuteError, KeyboardInterrupt) as error:
         fail_for(error)
     except OSError as error:
@@ -175,15 +176,16 @@ def _size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _summary(target: Path, seconds: float, limits: ConversionLimits) -> str:
-    """One line on what was written: path, size, and (when the output can be probed) picture and length."""
+def _summary(target: Path, seconds: float, limits: ConversionLimits, media: MediaInfo | None) -> str:
+    """One line on what was written: path, size, and (as the plugin told, else when the output can be probed)
+    picture and length."""
     from transmute.media.probe import probe
 
     details = [_size(target.stat().st_size)]
-    try:
-        media = probe(target, limits=limits)
-    except MediaError:
-        media = None  # a format without pictures (audio) or one ffprobe cannot read back: size only
+    if media is None:
+        # a format without pictures (audio) or one ffprobe cannot read back: size only
+        with contextlib.suppress(MediaError):
+            media = probe(target, limits=limits)
     if media is not None:
         details.append(f"{media.width}x{media.height}")
         if media.frame_count:

@@ -65,6 +65,9 @@ class ConversionJob:
     """What the plugin tells about its output beyond the file (a sprite's tile times...): JSON-ready values
     (str, int, float, bool, None, lists and dicts of them), at most MAX_METADATA_BYTES encoded. Filled by
     `convert`; shown with the task's result (`format_metadata`), empty for most formats."""
+    output_media: MediaInfo | None = None
+    """The output's picture size, frame count and length, when the plugin knows them without reading the file
+    back (the GIF writer counts its frames): `transmute convert`'s summary then runs no probe."""
 
 
 class OutputFormat(abc.ABC):

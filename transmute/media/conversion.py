@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat, ProgressCallback, checked_metadata
+from transmute.core.models import MediaInfo
 from transmute.core.options import FormatOptions
 from transmute.core.plugins import get_format
 from transmute.media.inputs import check_input_file
 from transmute.media.probe import probe
 from transmute.media.user_warnings import collecting_warnings
+
+
+class Converted(NamedTuple):
+    """What a conversion wrote, beside the file."""
+
+    output_format: OutputFormat
+    warnings: list[str]
+    """What the conversion noticed but survived, one sentence each (a source shorter than its header says...)."""
+    metadata: dict[str, Any]
+    """What the plugin told about the output (ConversionJob.metadata), checked JSON-ready."""
+    output_media: MediaInfo | None
+    """The output's picture, frames and length, when the plugin knew them (ConversionJob.output_media)."""
 
 
 def convert_file(
@@ -24,17 +37,11 @@ def convert_file(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     timeout: float | None = None,
-    warnings: list[str] | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> OutputFormat:
-    """Convert `input_path` to `output_path` as `params` (the options of the format they name) say; return
-    the format used.
+) -> Converted:
+    """Convert `input_path` to `output_path` as `params` (the options of the format they name) say.
 
     `limits` bound the source and the output; the probe and the plugin check them before ffmpeg decodes a
-    frame. `warnings`, when given, receives what the conversion noticed but survived (one sentence each: a
-    source shorter than its header says...). `metadata`, when given, receives what the plugin told about the
-    output (ConversionJob.metadata, checked JSON-ready). Raises UnknownFormat, MediaError (and its timeout and cancel
-    subclasses) with actionable messages.
+    frame. Raises UnknownFormat, MediaError (and its timeout and cancel subclasses) with actionable messages.
     """
     output_format = get_format(params.format)
     with collecting_warnings() as found:
@@ -52,9 +59,4 @@ def convert_file(
             work_dir=work_dir,
         )
         output_format.convert(job)
-    told = checked_metadata(job.metadata, output_format.name)
-    if warnings is not None:
-        warnings.extend(found)
-    if metadata is not None:
-        metadata.update(told)
-    return output_format
+    return Converted(output_format, list(found), checked_metadata(job.metadata, output_format.name), job.output_media)

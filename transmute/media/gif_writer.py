@@ -31,6 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
+from transmute.core.models import MediaInfo
 from transmute.media.quantize import PALETTE_ENTRIES
 
 TRANSPARENT_INDEX = PALETTE_ENTRIES - 1
@@ -96,6 +97,12 @@ class GifWriter:
     def frame_count(self) -> int:
         """Frames written so far."""
         return len(self.frames)
+
+    def written(self) -> MediaInfo:
+        """What the GIF holds so far: its picture, frames, and length as a player plays it (the delays summed)."""
+        count = self.frame_count
+        return MediaInfo(duration=shown_at(count, self.fps) / 100, width=self.width, height=self.height, fps=self.fps,
+                         frame_count=count, container="gif", video_codec="gif")
 
     def add(self, frame: bytes | bytearray) -> None:
         """Write the next frame, a pal8 frame (see the module's docstring) not changed afterwards: it is written

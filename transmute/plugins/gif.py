@@ -54,6 +54,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +70,7 @@ from msgspec import Meta
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
 from transmute.core.hookspecs import hookimpl
+from transmute.core.models import MediaInfo
 from transmute.core.options import VideoOptions
 from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
 from transmute.media.gif_writer import GifWriter
@@ -428,6 +430,15 @@ def _first_sampled(frame: int, step: int) -> int:
     return -(-frame // step)
 
 
+def _add_histograms(histograms: list, thumbs: list) -> None:
+    """Append the colour histogram of each of `thumbs` (BGRA frames) to `histograms`, and empty `thumbs`."""
+    import numpy as np
+
+    for thumb in thumbs:
+        histograms.append(colour_histograms(np.frombuffer(thumb, np.uint8).reshape(1, -1, 4), pixel_step=1)[0])
+    thumbs.clear()
+
+
 def _play_order(count: int, params: GifOptions) -> list[int]:
     """The numbers of `count` frames in the order the GIF shows them (as transmute.media.video.ordered)."""
     order = list(range(count))[::-1] if params.reverse else list(range(count))
@@ -518,7 +529,8 @@ def _write_frames(frames: Iterable[bytearray], writer: GifWriter, job: Conversio
 
 
 def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: Plan, settings: QualitySettings,
-                             work_dir: Path, output: Path, progress_span: tuple[float, float], remaining) -> None:
+                             work_dir: Path, output: Path, progress_span: tuple[float, float],
+                             remaining) -> MediaInfo | None:
     """The GIF `output` with transmute's own palette (transmute.media.quantize; one per scene with
     `palette_per_scene`), mapped by transmute.media.remap, still pixels held (transmute.media.still_pixels).
 
@@ -526,7 +538,8 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     palette is sampled from all of them, else only those it is sampled from; every frame also goes, scaled down,
     to a pipe Python reads (THUMB_SCALE) to find the scenes. Python makes the palettes. Then Python maps the kept
     frames, read back one at a time (or those of a second decoding run, transmute.media.relay), and writes them
-    as it goes (transmute.media.gif_writer)."""
+    as it goes (transmute.media.gif_writer). What it wrote (GifWriter.written), unless ffmpeg wrote it (a
+    dither asked for)."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
@@ -540,9 +553,17 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
     pool = ThreadPoolExecutor(PALETTE_THREADS, thread_name_prefix="palette")
     try:
         video = gif_frames(job, the_plan, settings)
+        arrays_loaded = threading.Event()
+
+        def load_arrays() -> None:  # numpy loads (0.1-0.2 s, once a process) while ffmpeg decodes
+            try:
+                load_array_libraries()
+            finally:
+                arrays_loaded.set()
+
         first_run = {"expected_duration": the_plan.out_duration, "limits": job.limits, "progress": job.progress,
                      "timeout": remaining(), "progress_span": (low, middle), "warn_if_short": False,
-                     "meanwhile": load_array_libraries}  # numpy loads (0.2 s, once a process) while ffmpeg decodes
+                     "meanwhile": load_arrays}
         histograms = []  # of every frame's colours, for the scenes' exact starts
         if per_scene:
             # from a point-sampled ninth of each frame's pixels, as ffmpeg decodes them (they are not kept)
@@ -556,11 +577,16 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                                             thumbs.output(url, format="rawvideo", pix_fmt="bgra")).overwrite_output()
 
             def read(thumbs: Iterable[bytearray]) -> None:
-                import numpy as np
-
+                # Until numpy is loaded, copies wait: importing it here would wait for the loading thread while
+                # ffmpeg, its pipe to this reader full, waits too.
+                waiting: list[bytes] = []
                 for thumb in thumbs:
-                    pixels = np.frombuffer(thumb, np.uint8).reshape(1, -1, 4)
-                    histograms.append(colour_histograms(pixels, pixel_step=1)[0])
+                    if arrays_loaded.is_set():
+                        waiting.append(thumb)
+                        _add_histograms(histograms, waiting)
+                    else:
+                        waiting.append(bytes(thumb))
+                _add_histograms(histograms, waiting)
 
             run_read(sample_and_thumbs, read, frame_bytes=thumb_size[0] * thumb_size[1] * 4, cancel=job.cancel,
                      first_run=first_run)
@@ -606,7 +632,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                                      protocol_whitelist="file").filter("setsar", "1")
             run_ffmpeg(_paletteuse(ordered(video, params), palette, params, settings, output), cancel=job.cancel,
                        **writer_run, **reporting, **buffering)
-            return
+            return None
         writer = GifWriter(output, the_plan.out_width, the_plan.out_height, params.fps, netscape_loop(params.loop),
                            own_transparency=job.media.has_alpha)
         with writer:
@@ -627,6 +653,7 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                          first_run={**writer_run, **reporting, **buffering})
         if on_disk:
             warn_if_short((writer.frame_count - 1) / params.fps, out_seconds, params.fps)
+        return writer.written()
     finally:
         pool.shutdown(cancel_futures=True)  # a palette being made when the mapping failed ends first
         for path in [frames, palette_file]:
@@ -638,9 +665,10 @@ GIFSICLE_SHARE = 0.2
 
 
 def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: Path,
-               progress_span: tuple[float, float], remaining) -> int:
+               progress_span: tuple[float, float], remaining) -> tuple[int, MediaInfo | None]:
     """Write the GIF `params` describe to `output` (ffmpeg in one or two passes, then gifsicle when it runs),
-    reporting progress within `progress_span`; its size in bytes. `remaining()`: seconds left, or None."""
+    reporting progress within `progress_span`; its size in bytes, and its picture, frames and length when
+    transmute wrote it (gifsicle keeps those). `remaining()`: seconds left, or None."""
     job = dataclasses.replace(job, params=params)
     the_plan = plan(job, crop=params.crop)
     settings = settings_for(params)
@@ -650,8 +678,9 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
     post = runs_gifsicle(params)
     gif_top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
     written = work_dir / "ffmpeg.gif" if post else output
+    media = None
     if settings.kmeans_rounds:
-        _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, gif_top), remaining)
+        media = _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, gif_top), remaining)
     elif uses_one_pass(the_plan, params, job.limits):
         split = gif_frames(job, the_plan, settings).split()
         gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, written)
@@ -687,7 +716,7 @@ def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: P
                      timeout=remaining(), needed_for=needs_gifsicle(params) or "colors")
         written.unlink(missing_ok=True)
         job.progress(high)
-    return output.stat().st_size
+    return output.stat().st_size, media
 
 
 LADDER_LOSSY = 100
@@ -765,7 +794,7 @@ def fit_size(job: ConversionJob, params: GifOptions, work_dir: Path, remaining) 
     ladder = SizeLadder.of(params, plan(job, crop=params.crop).out_width, gifsicle_installed(), job.media.fps)
 
     def encode(t: float, path: Path, span: tuple[float, float]) -> int:
-        return encode_gif(job, ladder.params(params, t), path, work_dir, span, remaining)
+        return encode_gif(job, ladder.params(params, t), path, work_dir, span, remaining)[0]
 
     try:
         return search_size(encode, model=ladder.model, floor=LADDER_FLOOR, budget=params.max_size_kb * 1024,
@@ -805,7 +834,7 @@ class GifFormat(OutputFormat):
                 work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="transmute-gif-"))
             try:
                 if params.max_size_kb is None:
-                    encode_gif(job, params, output, Path(work_dir), (0.0, 100.0), remaining)
+                    job.output_media = encode_gif(job, params, output, Path(work_dir), (0.0, 100.0), remaining)[1]
                 else:
                     best = fit_size(job, params, Path(work_dir), remaining)
                     shutil.move(best.path, output)  # the work dir may be on another filesystem

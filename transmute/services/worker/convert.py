@@ -262,12 +262,10 @@ class Converter:
             else:
                 raise SourceError("The task has neither an uploaded file nor a URL.")
             output = work_dir / "output"
-            warnings: list[str] = []
-            metadata: dict[str, Any] = {}
             watch = StallWatch(self.limits.stall_timeout, stop, reporter.progress)
             try:
                 with watch.watching():
-                    output_format = convert_file(
+                    converted = convert_file(
                         source,
                         output,
                         params,
@@ -276,13 +274,12 @@ class Converter:
                         cancel=stop,
                         timeout=self.limits.conversion_timeout,
                         limits=self.limits.for_conversion(),
-                        warnings=warnings,
-                        metadata=metadata,
                     )
             except ConversionCancelled:
                 if watch.stalled is not None and not self._cancelled(message):
                     raise ConversionStalled(watch.stalled) from None
                 raise
+            output_format = converted.output_format
             key = result_key(message.task_id, output_format.extension)
             size = self._with_storage_retries(
                 "store the result", lambda: self.storage.put_file(key, output, content_type=output_format.mime_type)
@@ -291,7 +288,7 @@ class Converter:
                 # Cancelled (or deleted) while the result was being stored: no task points at it any more.
                 self._quietly(self.storage.delete, key)
                 raise ConversionCancelled("The conversion was cancelled.")
-            reporter.done(self._result(key, size, output_format, warnings, metadata))
+            reporter.done(self._result(key, size, output_format, converted.warnings, converted.metadata))
         finally:
             remove_scratch(work_dir)
 
