@@ -29,7 +29,7 @@ from transmute.media.conversion import convert_file
 from transmute.media.inputs import ALLOWED_DEMUXERS
 from transmute.media.limits import check_decode, check_output
 from transmute.media.probe import probe
-from transmute.media.process import child_options
+from transmute.media.process import child_options, ffmpeg_program
 from transmute.media.run import run_ffmpeg
 from transmute.settings import LimitsConfig
 
@@ -150,6 +150,7 @@ def test_the_probe_never_hands_ffmpeg_a_url_or_a_protocol(path):
 def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, tmp_path, monkeypatch):
     commands: list[list[str]] = []
     real_popen = subprocess.Popen
+    ffmpeg = Path(ffmpeg_program()).name  # found before Popen is watched (imageio-ffmpeg runs it with -version)
 
     def popen(command, *args, **kwargs):
         if "-h" not in command:  # the GIF plugin asks ffmpeg which dithers it has: no input there
@@ -162,7 +163,7 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
     convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LIMITS)  # short: one ffmpeg pass
     monkeypatch.setattr("transmute.plugins.gif.ONE_PASS_BUDGET_MB", 0.0)  # past the budget: two passes
     convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LIMITS)
-    assert [Path(command[0]).name for command in commands] == ["ffprobe", "ffmpeg", "ffprobe", "ffmpeg", "ffmpeg"]
+    assert [Path(command[0]).name for command in commands] == ["ffprobe", ffmpeg, "ffprobe", ffmpeg, ffmpeg]
     for command in commands:
         inputs = [i for i, arg in enumerate(command) if arg == "-i"] or [len(command) - 1]
         for position in inputs:

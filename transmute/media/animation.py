@@ -30,16 +30,21 @@ def encode_animation(job: ConversionJob, the_plan: Plan, output: Any, *, what: s
     if job.cancel.is_set():
         raise ConversionCancelled("The conversion was cancelled.")
     params = job.params
-    # reverse and boomerang hold every frame before the first one goes out: ffmpeg's clock stands still
-    # meanwhile, so progress creeps on an estimate (as the GIF's encode pass does).
+    # reverse and boomerang hold every frame before the first one goes out, and since ffmpeg 7 an encoder that
+    # writes everything at the end (count_frames) leaves the frame count at 0 until then too: ffmpeg's clock
+    # stands still meanwhile, so progress creeps on an estimate (as the GIF's encode pass does).
     buffered = params.reverse or params.boomerang
     out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
+    estimate, share = (decode_estimate(job, the_plan), 0.5) if buffered else (None, 0.5)
+    if count_frames:
+        frames = the_plan.out_frames * (2 if params.boomerang else 1)
+        # libwebp_anim at its default effort encoded about 10 million pixels a second here
+        estimate, share = decode_estimate(job, the_plan) + frames * the_plan.out_width * the_plan.out_height / 10e6, 0.9
     target = Path(job.output_path)
     try:
         run_ffmpeg(output, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
                    cancel=job.cancel, timeout=job.timeout, progress_span=(0.0, 100.0),
-                   stall_estimate=decode_estimate(job, the_plan) if buffered else None, stall_share=0.5,
-                   frame_rate=params.fps, count_frames=count_frames)
+                   stall_estimate=estimate, stall_share=share, frame_rate=params.fps, count_frames=count_frames)
     except ConversionTimeout:
         target.unlink(missing_ok=True)
         raise ConversionTimeout(

@@ -17,7 +17,7 @@ import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
 from transmute.core.formats import ConversionLimits
 from transmute.media.explain import explain_ffmpeg_error
-from transmute.media.process import FFMPEG, child_options, exit_waiter, kill_group
+from transmute.media.process import child_options, exit_waiter, ffmpeg_program, kill_group
 from transmute.media.user_warnings import warn_if_short
 from transmute.media.verdict import StderrVerdict
 
@@ -32,8 +32,8 @@ def ffmpeg_arguments(stream_or_args: Any) -> list[str]:
     if isinstance(stream_or_args, (list, tuple)):
         args = [str(arg) for arg in stream_or_args]
     else:
-        args = [str(arg) for arg in ffmpeg.compile(stream_or_args, cmd=FFMPEG)]
-    if args and os.path.basename(args[0]) == FFMPEG:
+        args = [str(arg) for arg in ffmpeg.compile(stream_or_args)]
+    if args and os.path.basename(args[0]) == "ffmpeg":
         args = args[1:]
     return args
 
@@ -102,7 +102,7 @@ class FfmpegRun:
                  stall_estimate: float | None = None, stall_share: float = 0.9, warn_if_short: bool = True,
                  frame_rate: float | None = None, count_frames: bool = False, pass_fds: tuple[int, ...] = (),
                  meanwhile: Callable[[], None] | None = None) -> None:
-        self.command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
+        self.command = [ffmpeg_program(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
                         "-progress", "pipe:1", "-stats_period", "0.1", *ffmpeg_arguments(stream_or_args)]
         self.expected_duration = expected_duration
         self.limits = limits

@@ -76,7 +76,7 @@ from transmute.media.crop import CROP_ACCEPTS, CROP_PATTERN
 from transmute.media.gif_writer import GifWriter
 from transmute.media.gifsicle import gifsicle_installed, missing_gifsicle, run_gifsicle
 from transmute.media.inputs import local_input
-from transmute.media.process import FFMPEG
+from transmute.media.process import ffmpeg_program
 from transmute.media.quantize import (
     LARGER_SAMPLE,
     SAMPLE_PIXELS,
@@ -235,7 +235,7 @@ DITHER_FALLBACKS = {"sierra3": "sierra2", "burkes": "sierra2", "atkinson": "sier
 def _paletteuse_constants() -> frozenset[str]:
     """The named option values this ffmpeg's paletteuse accepts (dithers, diff modes)."""
     try:
-        shown = subprocess.run([FFMPEG, "-hide_banner", "-h", "filter=paletteuse"], capture_output=True,
+        shown = subprocess.run([ffmpeg_program(), "-hide_banner", "-h", "filter=paletteuse"], capture_output=True,
                                text=True, timeout=10, stdin=subprocess.DEVNULL).stdout
     except (OSError, subprocess.TimeoutExpired):
         return frozenset()

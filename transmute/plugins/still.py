@@ -133,8 +133,9 @@ class StillFormat(OutputFormat):
             deinterlaced(source.video, media)
             .filter("scale", max(2, width), max(2, height), flags="bilinear")
             .filter("thumbnail", n=frames)
-            # framecrc: one line per frame, its pts in the source's time base (enc_time_base -1), no picture.
-            .output(local_input(found), vframes=1, format="framecrc", vcodec="rawvideo", enc_time_base=-1)
+            # framecrc: one line per frame, its pts in microseconds (not frame ticks: the default), no picture.
+            # A ratio, because the source's own time base is -1 before ffmpeg 7 and "demux" since.
+            .output(local_input(found), vframes=1, format="framecrc", vcodec="rawvideo", enc_time_base="1/1000000")
             .overwrite_output()
         )
         estimate = 0.2 + window * (media.fps or 30) * media.width * media.height / 300e6
