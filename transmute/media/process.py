@@ -25,8 +25,8 @@ def ffmpeg_program() -> str:
     of a current ffmpeg its wheel carries), else `ffmpeg` on PATH, where the package has no build for the
     platform. The static build starts in about 0.01 s, where a distribution's, linked to some 200 shared
     libraries, takes 0.06-0.09 s, and it decodes, filters and writes in threads of their own (ffmpeg 7 and
-    later): the same frames, 15-35 % sooner (docs/gif-quality.md, "A static ffmpeg"). ffprobe stays the
-    system's."""
+    later): the same frames, 15-35 % sooner (docs/gif-quality.md, "The time of a whole `transmute convert`, and a
+    static ffmpeg"). ffprobe stays the system's."""
     try:
         import imageio_ffmpeg
 
