@@ -35,11 +35,10 @@ def encode_animation(job: ConversionJob, the_plan: Plan, output: Any, *, what: s
     # stands still meanwhile, so progress creeps on an estimate (as the GIF's encode pass does).
     buffered = params.reverse or params.boomerang
     out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
-    estimate, share = (decode_estimate(job, the_plan), 0.5) if buffered else (None, 0.5)
-    if count_frames:
-        frames = the_plan.out_frames * (2 if params.boomerang else 1)
-        # libwebp_anim at its default effort encoded about 10 million pixels a second here
-        estimate, share = decode_estimate(job, the_plan) + frames * the_plan.out_width * the_plan.out_height / 10e6, 0.9
+    estimate, share = decode_estimate(job, the_plan) if buffered else None, 0.5
+    if count_frames:  # the whole run: libwebp_anim at its default effort encoded about 10 Mpixels a second here
+        pixels = the_plan.out_frames * (2 if params.boomerang else 1) * the_plan.out_width * the_plan.out_height
+        estimate, share = decode_estimate(job, the_plan) + pixels / 10e6, 0.9
     target = Path(job.output_path)
     try:
         run_ffmpeg(output, expected_duration=out_seconds, limits=job.limits, progress=job.progress,
