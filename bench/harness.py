@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from transmute.media.process import ffmpeg_program
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRANSMUTE = str(BIN / "transmute")
@@ -89,9 +91,10 @@ def machine() -> dict[str, Any]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 memory_kib = int(line.split()[1])
-    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    # the ffmpeg conversions run (the references of figures 1 and 2 too)
+    version = subprocess.run([ffmpeg_program(), "-version"], capture_output=True, text=True).stdout.split("\n")[0]
     return {"nproc": os.cpu_count(), "model": model, "memory_gib": round(memory_kib / 1024 / 1024, 1),
-            "python": sys.version.split()[0], "ffmpeg": " ".join(ffmpeg_version.split()[:3])}
+            "python": sys.version.split()[0], "ffmpeg": " ".join(version.split()[:3])}
 
 
 # ------------------------------------------------------------------------------------------ processes

@@ -263,10 +263,12 @@ def convert_command(clip: Path, out: Path, *extra: str) -> list[str]:
 
 
 def reference_graph(clip: Path, out: Path) -> list[str]:
+    from transmute.media.process import ffmpeg_program  # the ffmpeg transmute runs
+
     graph = ("fps=15,scale=480:-1:flags=lanczos,split[a][b];[a]palettegen=stats_mode=diff[p];"
              "[b][p]paletteuse=dither=bayer")
-    return ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-filter_complex", graph, "-loop", "0",
-            str(out)]
+    return [ffmpeg_program(), "-v", "error", "-nostdin", "-y", "-i", str(clip), "-filter_complex", graph, "-loop",
+            "0", str(out)]
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -334,6 +336,7 @@ def fig_format_speed(rows: list[Row], name: str, clips: dict[str, Path], work: P
     from transmute.core.params import parse_params
     from transmute.core.plugins import get_format
     from transmute.media.conversion import convert_file
+    from transmute.media.process import ffmpeg_program  # the ffmpeg the plugin runs
     from transmute.settings import LimitsConfig
 
     clip_name, reference, arguments = FORMAT_SPEED[name]
@@ -346,7 +349,7 @@ def fig_format_speed(rows: list[Row], name: str, clips: dict[str, Path], work: P
         started = time.monotonic()
         convert_file(clip, work / f"plugin.{extension}", parse_params({"format": name}), limits=limits, work_dir=work)
         plugin.append(time.monotonic() - started)
-        plain.append(timed(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), *arguments,
+        plain.append(timed([ffmpeg_program(), "-v", "error", "-nostdin", "-y", "-i", str(clip), *arguments,
                             str(work / f"plain.{extension}")]))
     rows.append(Row(2, f"plugin speed, {name} (as a worker runs it)", median(plugin), "s", median(plain), reference,
                     _ratio(median(plugin), median(plain)), "ratio <= 1.10",
