@@ -258,6 +258,8 @@ def test_high_quality_decodes_once_keeping_the_frames_on_disk_and_twice_when_the
     two = convert(eight_seconds, tmp_path / "two.gif", high_quality=True)
     assert len(ffmpeg_runs) == 3 and all(decodes_source(command, eight_seconds) for command in ffmpeg_runs[1:])
     assert ffmpeg_runs[2][-1].startswith("pipe:")  # decoded again, for transmute to map and write
+    assert all(arg.startswith(("file:", "pipe:")) for cmd in ffmpeg_runs
+               for arg in (cmd[cmd.index("-i") + 1], cmd[-2] if cmd[-1] == "-y" else cmd[-1]))
     assert_progress_rises_to_100(two.progress)
 
     # The palette is made from the same sample of frames either way: the very same GIF.
