@@ -10,6 +10,8 @@ from tests.support.conversion import convert
 from tests.support.media import ffmpeg
 from tests.support.processes import ffmpeg_pids_with
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
+from transmute.core.params import parse_params
+from transmute.media.conversion import convert_file
 from transmute.media.explain import explain_ffmpeg_error
 from transmute.media.probe import probe
 from transmute.media.run import run_ffmpeg
@@ -39,6 +41,16 @@ def test_probe_reports_size_duration_rate_codec_and_sound(clips):
     assert info.video_codec == "h264" and "mp4" in info.container
     assert info.has_audio is True
     assert probe(clips["small"], limits=LIMITS).has_audio is False
+
+
+def test_a_source_described_elsewhere_is_still_held_to_this_conversions_limits(clips, tmp_path):
+    described = probe(clips["video"], limits=LIMITS)  # as the gateway probed it, under its own settings
+    stricter = LimitsConfig(max_source_duration=1).for_conversion()
+    output = tmp_path / "out.gif"
+    with pytest.raises(MediaError, match=r"long; transmute accepts sources up to 1 s .*TRANSMUTE_MAX_SOURCE_DURATION"):
+        convert_file(clips["video"], output, parse_params({"format": "gif"}), limits=stricter, work_dir=tmp_path,
+                     media=described)
+    assert not output.exists()
 
 
 def test_probing_a_text_file_says_it_is_not_a_readable_video(clips):

@@ -3,10 +3,18 @@ and the projector applies them to the store idempotently (by seq), a finished ta
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+from pathlib import Path
+
 import msgspec
+import pytest
 from litestar.testing import TestClient
 
 from tests.support.embedded import run_in_app, store_of
+from tests.support.media import Media
+from tests.support.tasks import upload, wait_finished
 from transmute.core.models import EVENTS_QUEUE, PROJECT_EVENT_ACTOR, TaskEvent, next_seq, utcnow
 from transmute.services.broker import send
 
@@ -65,3 +73,18 @@ def test_an_event_for_an_unknown_task_is_dropped_quietly(api: TestClient) -> Non
 
 def test_uploads_are_limited_to_500_mb_by_default(api: TestClient) -> None:
     assert api.app.state.services.settings.limits.max_upload_mb == 500
+
+
+def test_an_upload_is_probed_once_at_create_and_the_worker_does_not_read_it_again(
+        app: TestClient, media: Media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs, folder = tmp_path / "ffprobe-runs", tmp_path / "bin"
+    folder.mkdir()
+    counting = folder / "ffprobe"
+    counting.write_text(f"#!/bin/sh\necho probed >> {shlex.quote(str(runs))}\n"
+                        f'exec {shlex.quote(shutil.which("ffprobe") or "ffprobe")} "$@"\n')
+    counting.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    task_id = upload(app, media.clip, format="gif", width=80)["task_id"]
+    status = wait_finished(app, task_id)
+    assert (status["status"], status["error_message"]) == ("done", "")
+    assert runs.read_text().splitlines() == ["probed"]

@@ -104,6 +104,9 @@ class ConvertMessage(msgspec.Struct, kw_only=True):
     """Which run of the task this is: 1, then one more for each retry (a cancel names the run it stops)."""
     stalls: int = 0
     """Runs of the task before this one that stalled (a stalled run is tried once more, then the task fails)."""
+    source_media: MediaInfo | None = None
+    """The gateway's probe of an uploaded source, sent with the task's first run: the worker checks it against its
+    own limits instead of probing the same bytes again. None (retries, URL sources): the worker probes."""
 
 
 class ControlMessage(msgspec.Struct, kw_only=True):
@@ -215,8 +218,8 @@ class Task(msgspec.Struct, kw_only=True):
         end = self.completed_at or utcnow()
         return round(max(0.0, (end - self.started_at).total_seconds()), 3)
 
-    def convert_message(self) -> ConvertMessage:
-        """The message that asks a worker to convert this task."""
+    def convert_message(self, source_media: MediaInfo | None = None) -> ConvertMessage:
+        """The message that asks a worker to convert this task (`source_media`: its source as probed at create)."""
         return ConvertMessage(
             task_id=self.id,
             params=self.params,
@@ -225,6 +228,7 @@ class Task(msgspec.Struct, kw_only=True):
             source_url=self.source_url,
             original_filename=self.original_filename,
             attempt=self.attempt,
+            source_media=source_media,
         )
 
 

@@ -11,6 +11,7 @@ from transmute.core.models import MediaInfo
 from transmute.core.options import FormatOptions
 from transmute.core.plugins import get_format
 from transmute.media.inputs import check_input_file
+from transmute.media.limits import check_source
 from transmute.media.probe import probe
 from transmute.media.user_warnings import collecting_warnings
 
@@ -37,16 +38,22 @@ def convert_file(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     timeout: float | None = None,
+    media: MediaInfo | None = None,
 ) -> Converted:
     """Convert `input_path` to `output_path` as `params` (the options of the format they name) say.
 
     `limits` bound the source and the output; the probe and the plugin check them before ffmpeg decodes a
-    frame. Raises UnknownFormat, MediaError (and its timeout and cancel subclasses) with actionable messages.
+    frame. `media`: the file's description when it was probed already (by the gateway, at create); it is
+    checked against `limits` here instead of probing the file again. Raises UnknownFormat, MediaError (and its
+    timeout and cancel subclasses) with actionable messages.
     """
     output_format = get_format(params.format)
     with collecting_warnings() as found:
         check_input_file(input_path)
-        media = probe(input_path, limits=limits)
+        if media is None:
+            media = probe(input_path, limits=limits)
+        else:
+            check_source(media, limits)
         job = ConversionJob(
             input_path=input_path,
             output_path=output_path,

@@ -11,7 +11,7 @@ import anyio.to_thread
 import dramatiq
 import msgspec
 
-from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ControlMessage, Task, WebhookEvent
+from transmute.core.models import CONVERT_ACTOR, CONVERT_QUEUE, ControlMessage, MediaInfo, Task, WebhookEvent
 from transmute.core.run_mode import RunMode
 from transmute.services.api.admission import QueueDepth
 from transmute.services.api.live import LiveState
@@ -50,8 +50,9 @@ class Services:
             self._queue_depth = QueueDepth(self.store)
         return self._queue_depth
 
-    async def publish(self, task: Task) -> bool:
-        """Send the task's convert message; False (logged) when the broker refused it.
+    async def publish(self, task: Task, *, source_media: MediaInfo | None = None) -> bool:
+        """Send the task's convert message; False (logged) when the broker refused it. `source_media`: the upload
+        as probed at create, which the worker then need not probe again.
 
         A task that could not be sent stays queued in the store, and is sent again by the reconciler.
 
@@ -60,7 +61,7 @@ class Services:
         in-process queue is lost with the process anyway; `transmute serve` re-sends every unfinished
         task when it starts, published or not).
         """
-        payload = msgspec.to_builtins(task.convert_message())
+        payload = msgspec.to_builtins(task.convert_message(source_media))
         in_process = self.mode.in_process_broker
         try:
             if in_process:

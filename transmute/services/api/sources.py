@@ -29,6 +29,7 @@ from litestar.status_codes import (
 )
 
 from transmute.core.errors import InvalidParameter, MediaError, SourceError
+from transmute.core.models import MediaInfo
 from transmute.core.options import FormatOptions
 from transmute.core.params import parse_params
 from transmute.fetch import check_url
@@ -60,6 +61,8 @@ class NewTask:
     source_url: str | None = None
     source_sha256: str | None = None
     """The uploaded file's SHA-256 (hex), hashed as it was copied: part of the request's fingerprint."""
+    source_media: MediaInfo | None = None
+    """The upload as probed here, sent to the worker with the task's first run."""
     webhook_url: str | None = None
     webhook_events: tuple[str, ...] = ()
 
@@ -283,7 +286,7 @@ async def _store_upload(upload: UploadFile, params: FormatOptions, storage: Obje
     try:
         name = f"upload{_extension(upload.filename or '')}"
         source, digest = await anyio.to_thread.run_sync(_spool_to_file, handle, Path(folder) / name)
-        await _probe_upload(source, limits)
+        media = await _probe_upload(source, limits)
         key = f"sources/{uuid.uuid4().hex}"
         await anyio.to_thread.run_sync(_put_file, storage, key, source, size, upload.content_type)
     finally:
@@ -295,6 +298,7 @@ async def _store_upload(upload: UploadFile, params: FormatOptions, storage: Obje
         file_size=size,
         source_key=key,
         source_sha256=digest,
+        source_media=media,
     )
 
 
@@ -307,8 +311,9 @@ _probe_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Capacit
     weakref.WeakKeyDictionary())
 
 
-async def _probe_upload(path: Path, limits: LimitsConfig) -> None:
-    """A 400 with `transmute convert`'s own message when the upload is not a video transmute can convert.
+async def _probe_upload(path: Path, limits: LimitsConfig) -> MediaInfo:
+    """The upload's description; a 400 with `transmute convert`'s own message when it is not a video transmute
+    can convert.
 
     The same probe as the worker's and the CLI's (transmute.media.probe: allowed containers only, a
     video stream, within the source limits), bounded in time, run in a thread of its own small pool.
@@ -319,8 +324,8 @@ async def _probe_upload(path: Path, limits: LimitsConfig) -> None:
         slots = _probe_slots[loop] = anyio.CapacityLimiter(PROBE_CONCURRENCY)
     try:
         conversion_limits = limits.for_conversion()
-        await anyio.to_thread.run_sync(lambda: probe(path, timeout=PROBE_TIMEOUT, limits=conversion_limits),
-                                       limiter=slots)
+        return await anyio.to_thread.run_sync(
+            lambda: probe(path, timeout=PROBE_TIMEOUT, limits=conversion_limits), limiter=slots)
     except MediaError as exc:
         raise InvalidParameter("file", exc.message) from None
 

@@ -135,7 +135,7 @@ class TasksController(Controller):
         task = await _record_task(services, new, owner_of(request), scope, key)
         count_created(task)
         services.queue_depth.added()
-        await services.publish(task)
+        await services.publish(task, source_media=new.source_media)
         return _created(task)
 
     @get("/{task_id:str}/status/", summary="A task's status and progress", responses=error_responses(400, 404))

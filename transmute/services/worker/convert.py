@@ -274,6 +274,7 @@ class Converter:
                         cancel=stop,
                         timeout=self.limits.conversion_timeout,
                         limits=self.limits.for_conversion(),
+                        media=message.source_media,
                     )
             except ConversionCancelled:
                 if watch.stalled is not None and not self._cancelled(message):
