@@ -105,8 +105,9 @@ class ConvertMessage(msgspec.Struct, kw_only=True):
     stalls: int = 0
     """Runs of the task before this one that stalled (a stalled run is tried once more, then the task fails)."""
     source_media: MediaInfo | None = None
-    """The gateway's probe of an uploaded source, sent with the task's first run: the worker checks it against its
-    own limits instead of probing the same bytes again. None (retries, URL sources): the worker probes."""
+    """The gateway's probe of an uploaded source, sent with the message of the create: the worker checks it against
+    its own limits instead of probing the same bytes again. None (a URL source; a message the gateway sends again
+    later, for a retry, after a restart or from the reconciler): the worker probes."""
 
 
 class ControlMessage(msgspec.Struct, kw_only=True):
