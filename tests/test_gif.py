@@ -110,9 +110,14 @@ def test_boomerang_plays_forward_then_backward_without_repeating_the_turn(clips,
     assert levels[-1] == pytest.approx(levels[0], abs=3)
 
 
-def test_grayscale_output_has_only_gray_pixels(clips, tmp_path):
-    converted = convert(clips["video"], tmp_path / "out.gif", grayscale=True, end_time=1, fps=5)
-    colour = rgb_frames(convert(clips["video"], tmp_path / "colour.gif", end_time=1, fps=5).path)[0]
+@pytest.mark.parametrize("quality", [{}, {"high_quality": True}, {"quality": "low", "dither": "floyd_steinberg"}],
+                         ids=["default", "high_quality", "low_dithered"])
+def test_grayscale_output_has_only_gray_pixels(tmp_path, quality):
+    # a palette's gray made of gray pixels' mean, as (208, 208, 207) where each channel rounds on its own
+    source = tmp_path / "bars.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3", "-pix_fmt", "yuv420p", str(source))
+    converted = convert(source, tmp_path / "out.gif", grayscale=True, fps=10, **quality)
+    colour = rgb_frames(convert(source, tmp_path / "colour.gif", fps=5, **quality).path)[0]
     assert any(colour[i] != colour[i + 1] for i in range(0, len(colour), 3))
     for frame in rgb_frames(converted.path):
         assert all(frame[i] == frame[i + 1] == frame[i + 2] for i in range(0, len(frame), 3))

@@ -40,6 +40,10 @@ LARGER_SAMPLE = 4
 """How many times more pixels a textured picture's larger sample has."""
 BATCH_PIXELS = 25_000
 """Pixels each mini-batch round of a textured picture is drawn from the larger sample."""
+GRAY_CHROMA = 1e-3
+"""A centre whose Cb and Cr are both within this of 0 is the mean of gray pixels, off only by float rounding: it is
+written as a gray (B = G = R = its Y), where rounding each channel on its own could give (208, 208, 207) and put
+colour in a grayscale GIF."""
 CHUNK = 2048
 """Pixels whose distances to every colour are computed at once (2048 x 256 float32: 2 MiB, in the CPU's cache)."""
 
@@ -238,10 +242,12 @@ def make_palette(pixels, colours: int, rounds: int, more_pixels: Callable[[], An
 
 def _fill(entries, centres) -> None:
     """Set the colours of `entries` (a palette's 256 x BGRA) to `centres` (YCbCr rows) back in B, G, R, the last one
-    repeated up to the transparent entry."""
+    repeated up to the transparent entry. A gray centre is written as a gray (see GRAY_CHROMA)."""
     import numpy as np
 
     back = np.linalg.inv(np.asarray(_TO_YCBCR, np.float32))
     chosen = np.clip(np.rint(centres @ back.T), 0, 255).astype(np.uint8)
+    gray = (np.abs(centres[:, 1:]) < GRAY_CHROMA).all(axis=1)
+    chosen[gray] = np.clip(np.rint(centres[gray, :1]), 0, 255).astype(np.uint8)
     entries[:len(chosen), :3] = chosen
     entries[len(chosen):-1, :3] = chosen[-1]
