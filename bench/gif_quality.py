@@ -7,7 +7,7 @@ Not run by the tests. Usage:  .venv/bin/python -m bench.gif_quality [--grid] [--
   Each is 640x360, 30 fps, 4 s, encoded near-losslessly so it is the reference.
 - Each setting is converted by the real plugin (GifFormat) at 480 px wide, 15 fps. SSIM is ffmpeg's ssim
   filter between the GIF and the source put through the same fps and lanczos scale (the best the GIF could be).
-- --grid also tries every max_colors x stats_mode x bayer_scale combination, to choose the levels.
+- --grid also tries every max_colors x bayer_scale combination, to choose the levels.
 - --gifski compares settings that could close the gap to gifski (issue 13) on bench/gifski.py's clips:
   per-frame and per-scene palettes, stats and diff modes, dithers, palette sizes, gifsicle -O3 and its lossy
   LZW (needs gifski, see bench/gifski.py, and gifsicle).
@@ -64,19 +64,18 @@ def quality_table(sources: dict[str, Path], folder: Path) -> None:
 
 def grid(sources: dict[str, Path], folder: Path) -> None:
     print("\n## grid (480 px, 15 fps, bayer, lanczos)\n")
-    print("| source | max_colors | stats_mode | bayer_scale | size KiB | SSIM |\n|---|---|---|---|---|---|")
+    print("| source | max_colors | bayer_scale | size KiB | SSIM |\n|---|---|---|---|---|")
     original = dict(gif_plugin.QUALITY_SETTINGS)
     try:
         for name, source in sources.items():
             for colors in (64, 128, 256):
-                for stats in ("full", "diff"):
-                    for scale in (2, 3, 5):
-                        gif_plugin.QUALITY_SETTINGS["medium"] = replace(
-                            original["medium"], max_colors=colors, stats_mode=stats, bayer_scale=scale)
-                        out = folder / f"grid-{name}-{colors}-{stats}-{scale}.gif"
-                        convert(source, out)
-                        print(f"| {name} | {colors} | {stats} | {scale} | {out.stat().st_size / 1024:.0f} "
-                              f"| {ssim(out, source):.4f} |")
+                for scale in (2, 3, 5):
+                    gif_plugin.QUALITY_SETTINGS["medium"] = replace(original["medium"], max_colors=colors,
+                                                                    bayer_scale=scale)
+                    out = folder / f"grid-{name}-{colors}-{scale}.gif"
+                    convert(source, out)
+                    size = out.stat().st_size / 1024
+                    print(f"| {name} | {colors} | {scale} | {size:.0f} | {ssim(out, source):.4f} |")
     finally:
         gif_plugin.QUALITY_SETTINGS.update(original)
 

@@ -7,16 +7,11 @@ from tests.support.conversion import convert
 from tests.support.gifs import brightness, rgb_frames, ssim_to_source
 from tests.support.media import ffmpeg
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.params import parse_params
 from transmute.core.plugins import get_format, plugin_manager
 from transmute.media import relay as relay_module
 from transmute.media.inputs import ALLOWED_DEMUXERS
-from transmute.media.video import Plan
 from transmute.plugins import gif as gif_plugin
-from transmute.plugins.gif import DITHERS, GifFormat, one_pass_mb, uses_one_pass
-from transmute.settings import LimitsConfig
-
-LIMITS = LimitsConfig().for_conversion()
+from transmute.plugins.gif import DITHERS, GifFormat
 
 
 @pytest.fixture(scope="module")
@@ -211,39 +206,38 @@ def assert_progress_rises_to_100(reports):
     assert len({round(value) for value in reports if 0 < value < 100}) >= 3
 
 
+def decodes_source(command: list[str], source: Path) -> bool:
+    return any(arg == f"file:{source}" for arg in command)
+
+
 @pytest.mark.parametrize("options", [{}, {"boomerang": True, "quality": "low"}])
-def test_a_short_clip_is_one_ffmpeg_run_and_one_past_the_budget_two_giving_the_same_gif(
+def test_a_level_decodes_once_keeping_the_frames_on_disk_and_twice_when_they_do_not_fit_giving_the_same_gif(
         eight_seconds, tmp_path, monkeypatch, ffmpeg_runs, options):
-    # 120 frames of 480x360 are 79 MiB (158 with boomerang): within a 200 MiB budget, far past a 1 MiB one.
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 200.0)
+    # a level: the frames written to disk as the source is decoded, transmute's palette made from them, and
+    # paletteuse's bayer dither mapping them onto it as they are read back (no palettegen, no frames in memory)
     one = convert(eight_seconds, tmp_path / "one.gif", **options)
-    assert len(ffmpeg_runs) == 1
-    command = ffmpeg_runs[0]
-    assert command.count("-i") == 1  # the source is decoded once
-    graph = command[command.index("-filter_complex") + 1]
-    assert "split" in graph and "palettegen" in graph and "paletteuse" in graph
-    source = command.index("-i")
-    assert command[source + 1].startswith("file:")
-    input_options = dict(zip(command[1:source:2], command[2:source:2], strict=True))
+    assert len(ffmpeg_runs) == 2
+    decoding, mapping = ffmpeg_runs
+    assert decodes_source(decoding, eight_seconds) and not decodes_source(mapping, eight_seconds)
+    source = decoding.index("-i")
+    input_options = dict(zip(decoding[1:source:2], decoding[2:source:2], strict=True))
     assert input_options["-protocol_whitelist"] == "file"
     assert input_options["-format_whitelist"] == ",".join(ALLOWED_DEMUXERS)
     assert input_options["-max_pixels"] == str(8192 * 8192)  # the decoder's cap: the largest source accepted
-    assert command[-2].startswith("file:") and command[command.index("-loop") + 1] == "0"
+    assert decoding[decoding.index("-f") + 1] == "rawvideo" and "palettegen" not in " ".join(decoding)
+    assert "paletteuse" in " ".join(mapping) and "dither=bayer" in " ".join(mapping)
+    assert all(mapping[i + 1].startswith("file:") for i, arg in enumerate(mapping) if arg == "-i")
+    assert mapping[-2].startswith("file:") and mapping[mapping.index("-loop") + 1] == "0"
     assert_progress_rises_to_100(one.progress)
 
-    monkeypatch.setattr(gif_plugin, "ONE_PASS_BUDGET_MB", 1.0)
+    monkeypatch.setattr(gif_plugin, "FRAMES_ON_DISK_MB", 0.0)
     two = convert(eight_seconds, tmp_path / "two.gif", **options)
-    assert len(ffmpeg_runs) == 3
-    assert all(arg.startswith("file:") for cmd in ffmpeg_runs[1:] for arg in (cmd[cmd.index("-i") + 1], cmd[-2]))
+    assert len(ffmpeg_runs) == 4 and all(decodes_source(command, eight_seconds) for command in ffmpeg_runs[2:])
     assert_progress_rises_to_100(two.progress)
 
-    # Same palette, same paletteuse: the very same GIF either way.
+    # The same sample of frames, so the same palette: the very same GIF either way.
     assert one.path.read_bytes() == two.path.read_bytes()
     assert one.gif.version == b"GIF89a" and one.gif.loop_count == 0
-
-
-def decodes_source(command: list[str], source: Path) -> bool:
-    return any(arg == f"file:{source}" for arg in command)
 
 
 def test_high_quality_decodes_once_keeping_the_frames_on_disk_and_twice_when_they_do_not_fit_giving_the_same_gif(
@@ -302,21 +296,3 @@ def test_high_quality_played_backwards_or_dithered_is_the_same_gif_whether_frame
     assert kept.path.read_bytes() == decoded.path.read_bytes()
     forward = round(8 * options.get("fps", 15))
     assert kept.gif.frame_count == (2 * forward - 1 if options.get("boomerang") else forward)
-
-
-def hd_plan(seconds: float, width: int, height: int, fps: int) -> Plan:
-    frames = round(seconds * fps)
-    return Plan(start=0.0, span=seconds, out_width=width, out_height=height,
-                out_duration=seconds, out_frames=frames)
-
-
-def test_the_one_pass_budget_counts_every_output_frame_and_the_reverse_copies():
-    params = parse_params({"width": 480})
-    short = hd_plan(10, 480, 270, 15)  # the benchmark's clip: 150 frames of 480x270, 74 MiB
-    assert one_pass_mb(short, params) == pytest.approx(150 * 480 * 270 * 4 / 2**20)
-    assert uses_one_pass(short, params, LIMITS)
-    assert one_pass_mb(short, parse_params({"width": 480, "reverse": True, "boomerang": True})) == \
-        pytest.approx(3 * one_pass_mb(short, params))
-    assert not uses_one_pass(short, parse_params({"width": 480, "reverse": True}), LIMITS)  # 148 MiB
-    assert not uses_one_pass(hd_plan(10, 1280, 720, 15), parse_params({"keep_original_size": True}), LIMITS)
-    assert not uses_one_pass(hd_plan(60, 1280, 720, 15), parse_params({"keep_original_size": True}), LIMITS)

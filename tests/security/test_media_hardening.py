@@ -160,10 +160,11 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     params = parse_params({"width": 64, "fps": 5, "boomerang": True, "reverse": True})
-    convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LIMITS)  # short: one ffmpeg pass
-    monkeypatch.setattr("transmute.plugins.gif.ONE_PASS_BUDGET_MB", 0.0)  # past the budget: two passes
+    convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LIMITS)  # the frames kept on disk
+    monkeypatch.setattr("transmute.plugins.gif.FRAMES_ON_DISK_MB", 0.0)  # the source decoded twice: once for a
+    monkeypatch.setattr("transmute.plugins.gif.SAMPLE_MB", 0.01)  # sample of the frames, once for all of them
     convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path, limits=LIMITS)
-    assert [Path(command[0]).name for command in commands] == ["ffprobe", ffmpeg, "ffprobe", ffmpeg, ffmpeg]
+    assert [Path(command[0]).name for command in commands] == ["ffprobe", ffmpeg, ffmpeg, "ffprobe", ffmpeg, ffmpeg]
     for command in commands:
         inputs = [i for i, arg in enumerate(command) if arg == "-i"] or [len(command) - 1]
         for position in inputs:
@@ -176,7 +177,7 @@ def test_every_ffmpeg_and_ffprobe_run_opens_only_whitelisted_local_files(clip, t
             outputs = [arg for arg in command[1:] if arg.endswith((".gif", ".png"))]
             assert outputs and all(arg.startswith("file:/") for arg in outputs), command
     source_runs = [command for command in commands if f"file:{clip}" in command]
-    assert len(source_runs) == 5
+    assert len(source_runs) == 5  # the two probes, the first conversion's one decoding and the second's two
     for command in source_runs:
         assert command[command.index("-format_whitelist") + 1] == ",".join(ALLOWED_DEMUXERS)
         assert command[command.index("-max_pixels") + 1] == str(8192 * 8192)
@@ -230,10 +231,10 @@ def test_a_reverse_that_would_not_fit_in_memory_fails_before_ffmpeg_runs(clip, t
         convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path,
                      limits=LimitsConfig(max_reverse_mb=1).for_conversion())
     assert ran == []
-    with pytest.raises(MediaError, match="ffmpeg wrote no GIF"):  # past the check: both passes ran (faked)
+    with pytest.raises(MediaError, match="ffmpeg wrote no GIF"):  # past the check: the first run ran (faked)
         convert_file(clip, tmp_path / "out.gif", params, work_dir=tmp_path,
                      limits=LimitsConfig(max_reverse_mb=2).for_conversion())
-    assert len(ran) == 2
+    assert len(ran) == 1
 
 
 def test_the_cli_reads_the_limits_from_the_environment_and_fails_in_one_line(clip, tmp_path):

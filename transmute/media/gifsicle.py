@@ -1,6 +1,6 @@
-"""gifsicle, run on the GIFs ffmpeg wrote: lossy LZW compression (`--lossy`) and palettes smaller than ffmpeg's
-palettegen makes (`--colors`), under the same child-process safeguards as ffmpeg (own session, dying with its
-parent, the memory ceiling), with cancel and timeout.
+"""gifsicle, run on the GIFs transmute wrote: lossy LZW compression (`--lossy`) and palettes smaller than the
+4 entries transmute's are made with (`--colors`), under the same child-process safeguards as ffmpeg (own session,
+dying with its parent, the memory ceiling), with cancel and timeout.
 
 gifsicle (Debian package `gifsicle`, 1.92 or newer for `--lossy`) is the well-kept tool for these; ffmpeg has
 none of them (its GIF encoder writes a frame with a palette of its own whole, without transparent pixels). It

@@ -39,7 +39,7 @@ def ffmpeg_arguments(stream_or_args: Any) -> list[str]:
 
 
 class _Stall:
-    """Progress for the part of a run where ffmpeg's output clock stands still (palettegen, reverse).
+    """Progress for the part of a run where ffmpeg's output clock stands still (reverse, boomerang).
 
     ffmpeg reports nothing until its first output frame exists; a graph that must see every frame first
     is silent meanwhile. Progress then creeps towards `share` of the span along 1 - exp(-2t/estimate),

@@ -3,38 +3,31 @@
 How a GIF is made (measurements and the reasons in docs/gif-quality.md). The shared chain is: trim (input
 seeking) -> deinterlace (interlaced sources) -> speed (setpts) -> fps -> crop (`crop`) -> scale (lanczos, to the
 display size in square pixels) -> grayscale (keeping alpha); see transmute.media.geometry, .crop and .filters.
-Then, when the frames the graph must buffer fit ONE_PASS_BUDGET_MB (see `one_pass_mb`):
 
-- one ffmpeg run: chain -> split -> palettegen, and -> reverse / boomerang -> paletteuse with that palette
-  -> GIF89a played `loop` times (for ever by default). The source is decoded once, but every output frame
-  waits in memory until the palette exists (at the end of the input), and ffmpeg's progress clock stands
-  still until then: progress creeps meanwhile (run_ffmpeg's stall_estimate) up to ONE_PASS_STALL_SHARE of the bar.
+transmute makes the palette itself (transmute.media.quantize: median cut and k-means over a sample of the frames'
+pixels), at every level: ffmpeg's palettegen took seconds over the million colours of textured footage, where
+this takes a tenth of a second (docs/gif-quality.md, "The levels' palette"). A first ffmpeg run writes the frames
+(all of them when the disk holds them, see FRAMES_ON_DISK_MB, else a sample; with a palette per scene, Python
+finds the scenes, transmute.media.scenes, in every frame on its way). Then:
 
-otherwise (long or large outputs), two ffmpeg runs, whose memory does not grow with the clip:
+- with a dither (the levels' bayer, or an error diffusion asked for by name): one palette, and a second ffmpeg run
+  maps the kept frames (or the source decoded again) onto it with paletteuse -> reverse / boomerang -> GIF89a
+  played `loop` times (for ever by default);
+- without (`high_quality`, or `dither=none`): transmute maps them onto the palette, nearest in YCbCr
+  (transmute.media.remap), holds still the pixels that barely change (high_quality, transmute.media.still_pixels)
+  and writes the GIF itself as it goes (transmute.media.gif_writer: a frame whose palette is not the GIF's global
+  one carries its own, and redraws only the pixels whose colour changes). With high_quality, each scene has a
+  palette of its own, and a textured scene's stretches of about 8 frames have its palette refined to them
+  (_stretch_palettes). See _encode_with_own_palette.
 
-1. palette pass: chain -> palettegen, written as a PNG into the job's work dir. Progress 0..PALETTE_SHARE %.
-2. encode pass: chain -> reverse / boomerang -> paletteuse with that palette -> GIF89a played `loop` times.
-   Progress PALETTE_SHARE..100 %.
+Nothing holds every frame in memory except reverse/boomerang, and those run after fps and scale so only small
+output-size frames are buffered; `plan` refuses, before ffmpeg runs, a span whose frames would not fit in
+TRANSMUTE_MAX_REVERSE_MB, or that has more than TRANSMUTE_MAX_OUTPUT_FRAMES.
 
-Both give the same GIF (same palette, same paletteuse settings). Nothing else holds every frame except
-reverse/boomerang, and those run after fps and scale so only small output-size frames are buffered; `plan`
-refuses, before ffmpeg runs, a span whose frames would not fit in TRANSMUTE_MAX_REVERSE_MB, or that has
-more than TRANSMUTE_MAX_OUTPUT_FRAMES.
-
-Every ffmpeg input (the source and the palette) is a `file:` path opened with `-protocol_whitelist file`
-(the source also with the demuxer allow-list of transmute.media.inputs), both with a `max_pixels` cap, and
-every output a `file:` path, but for high_quality's frames, which ffmpeg writes to a pipe of their own
-(`pipe:N`) that transmute reads (transmute.media.relay).
-
-With `high_quality`, transmute makes the palette itself (transmute.media.quantize: median cut and k-means
-over a sample of the frames' pixels; a palette per scene, transmute.media.scenes) instead of palettegen: a first
-run writes the frames (all of them when the disk holds them, see FRAMES_ON_DISK_MB, else a sample; Python finds
-the scenes in every frame on its way); then transmute maps them (or the frames of a second decoding run) onto
-the palette, nearest in YCbCr (transmute.media.remap), holds still the pixels that barely change
-(transmute.media.still_pixels) and writes the GIF itself as it goes (transmute.media.gif_writer: a frame whose
-palette is not the GIF's global one carries its own, and redraws only the pixels whose colour changes). A
-textured scene's stretches of about 8 frames have its palette refined to them (_stretch_palettes). An
-error-diffusion `dither` asked for by name is paletteuse's, with one palette. See _encode_with_own_palette.
+Every ffmpeg input (the source, the kept frames and the palette) is a `file:` path opened with
+`-protocol_whitelist file` (the source also with the demuxer allow-list of transmute.media.inputs and a
+`max_pixels` cap), and every output a `file:` path, but for the frames' thumbnails, which ffmpeg writes to a pipe
+of their own (`pipe:N`) that transmute reads (transmute.media.relay).
 
 Then, with `lossy` or `colors`, gifsicle rewrites ffmpeg's GIF (transmute.media.gifsicle; the last
 GIFSICLE_SHARE of the bar). With `max_size_kb`, that whole encode is repeated by the size search (fit_size,
@@ -68,7 +61,7 @@ import msgspec
 from msgspec import Meta
 
 from transmute.core.errors import ConversionCancelled, ConversionTimeout, MediaError
-from transmute.core.formats import ConversionJob, ConversionLimits, OutputFormat
+from transmute.core.formats import ConversionJob, OutputFormat
 from transmute.core.hookspecs import hookimpl
 from transmute.core.models import MediaInfo
 from transmute.core.options import VideoOptions
@@ -132,23 +125,12 @@ class GifOptions(VideoOptions, kw_only=True):
         "reached, when even the smallest is larger."))] | None = None
 
 
-PALETTE_SHARE = 40.0
-"""Two passes: percent of the progress bar given to the palette pass (about 40 % of the time at 480 px)."""
-ONE_PASS_BUDGET_MB = 96.0
-"""Most memory (MiB: output frames at 4 bytes a pixel, reverse / boomerang copies included) the one-pass graph
-may buffer; past it, or past TRANSMUTE_MAX_REVERSE_MB, the GIF is made in two passes. 96 MiB holds 12 s of
-480x270 at 15 fps (the default output of a 720p clip). Measured, Python and ffmpeg summed: 89 MiB buffered
-peaked at 272 MiB (720p source) and 269 MiB (1080p); 126 MiB at 306 and 350 MiB; 253 MiB at 442 MiB, past
-the 400 MB of benchmark figure 5 (docs/gif-quality.md)."""
 FRAMES_ON_DISK_MB = 2048.0
-"""High quality: most MiB of output frames (4 bytes a pixel) written to the work folder's disk, so that they are
+"""Most MiB of output frames (4 bytes a pixel) written to the work folder's disk, so that they are
 decoded once and read back one at a time for mapping, while that disk keeps as much again free (see
 frames_fit_on_disk). Past it they are decoded a second time. 2 GiB holds 4.6 minutes of 480x270 at 15 fps, 87 s of
 480x853 (a phone's portrait video). Reading them back instead of decoding again: a screen recording of 12.5 s at
 480x394 took 1.89 s in all instead of 2.95 s (docs/gif-quality.md, "Frames kept on disk")."""
-ONE_PASS_STALL_SHARE = 0.75
-"""One pass: share of the bar progress may creep to while the palette is built (decode and palettegen took
-75-80 % of that run at 480 px; the rest, paletteuse and the GIF encoder, moves ffmpeg's clock)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +138,7 @@ class QualitySettings:
     """Palette and scaler settings of one quality level (chosen by measurement, see docs/gif-quality.md)."""
 
     max_colors: int
-    stats_mode: str
+    """Palette entries, the transparent one included (as palettegen's max_colors counts)."""
     bayer_scale: int
     scale_flags: str = "lanczos"
     diff_mode: str = "rectangle"
@@ -167,7 +149,7 @@ class QualitySettings:
     as scaling straight to RGB with the full-chroma flags, which takes swscale's slow path: 10-50 % less time,
     GIFs 0.94-1.06x the size on real footage."""
     still_tolerance: int = 0
-    """With kmeans_rounds: a pixel keeps the colour the GIF shows until its new one differs by more than this in
+    """Without a dither: a pixel keeps the colour the GIF shows until its new one differs by more than this in
     R, G, B or alpha (transmute.media.still_pixels; 0: off): grain then stays transparent instead of being
     stored again."""
     flicker_tolerance: int = 0
@@ -183,36 +165,37 @@ class QualitySettings:
     """With still_tolerance: each scene's first frame shows the pixels that stay within this of their mean over
     its first frames as that mean, unless the noise rule holds the scene's noise (0: off; see
     transmute.media.still_pixels)."""
-    kmeans_rounds: int = 0
-    """0: palettegen makes the palette. Else transmute.media.quantize does, from a sample of the frames' pixels:
-    median cut, then this many rounds of k-means (see _encode_with_own_palette; stats_mode is then unused)."""
+    kmeans_rounds: int = 8
+    """The palette (transmute.media.quantize, from a sample of the frames' pixels): median cut, then this many rounds
+    of k-means."""
     palette_per_scene: bool = False
-    """With kmeans_rounds: a palette for each scene (transmute.media.scenes), which its frames carry (local colour
-    tables, transmute.media.gif_writer). One palette with `reverse` / `boomerang`. Past the one-pass
-    budget, where only a sample of the frames is kept, the scenes are found in every frame as it passes and
-    each scene's palette is made from the sampled frames it holds."""
+    """A palette for each scene (transmute.media.scenes), which its frames carry (local colour
+    tables, transmute.media.gif_writer). One palette with `reverse` / `boomerang`. Where only a sample of the
+    frames is kept (past FRAMES_ON_DISK_MB), the scenes are found in every frame as it passes and each scene's
+    palette is made from the sampled frames it holds."""
     palette_frames: int = 0
     """With palette_per_scene: a textured scene (see _stretch_palettes) is cut into stretches of at least this many
     frames, each with its scene's palette refined towards its own pixels (0: one palette a scene)."""
 
 
 QUALITY_SETTINGS: dict[str, QualitySettings] = {
-    "low": QualitySettings(max_colors=64, stats_mode="diff", bayer_scale=5),
-    "medium": QualitySettings(max_colors=128, stats_mode="full", bayer_scale=5),
-    "high": QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5),
+    "low": QualitySettings(max_colors=64, bayer_scale=5),
+    "medium": QualitySettings(max_colors=128, bayer_scale=5),
+    "high": QualitySettings(max_colors=256, bayer_scale=5),
 }
-HIGH_QUALITY = QualitySettings(max_colors=256, stats_mode="full", bayer_scale=5,
+HIGH_QUALITY = QualitySettings(max_colors=256, bayer_scale=5,
                                scale_flags="lanczos+accurate_rnd+full_chroma_int+full_chroma_inp", diff_mode="none",
                                bayer_dither="none", via_yuv444=True, still_tolerance=4, grain_tolerance=5,
-                               noise_tolerance=8, settle_tolerance=8, flicker_tolerance=16, kmeans_rounds=8,
-                               palette_per_scene=True, palette_frames=8)
+                               noise_tolerance=8, settle_tolerance=8, flicker_tolerance=16, palette_per_scene=True,
+                               palette_frames=8)
 """`high_quality=true`: the best palette whatever `quality` says, and the most faithful conversion of the 4:2:0
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
 reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
-dither instead of bayer (smaller, equal or better SSIM on every clip measured), transmute's own palette (median
-cut and 8 rounds of k-means in YCbCr instead of palettegen: +0.001 to +0.011 SSIM, smaller files, less time;
-"Palette by k-means") onto which transmute maps the frames nearest in YCbCr (up to +0.0023 over paletteuse's
+dither instead of bayer (smaller, equal or better SSIM on every clip measured), a palette per scene (the
+levels' own palette, median cut and 8 rounds of k-means in YCbCr, was high_quality's first: +0.001 to +0.011 SSIM
+over palettegen, smaller files, less time; "Palette by k-means") onto which transmute maps the frames nearest in
+YCbCr (up to +0.0023 over paletteuse's
 RGB, never lower; one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
 than 4 levels, or by more than 5 where the change is alone in its neighbourhood (grain stored once, slow real
 changes followed; "Still pixels", "Grain told from motion"), or by up to 16 for one frame only (flickering
@@ -250,20 +233,21 @@ def ffmpeg_dither(dither: str) -> str:
     return dither
 
 
-PALETTEGEN_MIN_COLORS = 4
-"""palettegen makes no palette under 4 entries; `colors` 2 and 3 are reached with gifsicle's --colors."""
+MIN_PALETTE_COLORS = 4
+"""The fewest entries a palette is made with (the transparent one included, as palettegen, which made none under 4,
+counted them); `colors` 2 and 3 are reached with gifsicle's --colors."""
 
 
 def settings_for(params: GifOptions) -> QualitySettings:
     """The palette and scaler settings of `params`: its quality level, with `colors` as the palette size."""
     settings = HIGH_QUALITY if params.high_quality else QUALITY_SETTINGS[params.quality]
     if params.colors is not None:
-        settings = dataclasses.replace(settings, max_colors=max(params.colors, PALETTEGEN_MIN_COLORS))
+        settings = dataclasses.replace(settings, max_colors=max(params.colors, MIN_PALETTE_COLORS))
     return settings
 
 
 def gif_frames(job: ConversionJob, the_plan: Plan, settings: QualitySettings):
-    """The shared chain (transmute.media.video.source_video) with `settings`' scaler, in RGB for palettegen."""
+    """The shared chain (transmute.media.video.source_video) with `settings`' scaler, in RGB."""
     video = source_video(job, the_plan, scale_flags=settings.scale_flags)
     if settings.via_yuv444:
         video = video.filter("format", "yuva444p").filter("scale", flags=settings.scale_flags).filter("format", "bgra")
@@ -281,10 +265,6 @@ def dither_of(params: GifOptions, settings: QualitySettings) -> str:
     return settings.bayer_dither if params.dither == "bayer" else params.dither
 
 
-def _palettegen(video, settings: QualitySettings):
-    return video.filter("palettegen", max_colors=settings.max_colors, stats_mode=settings.stats_mode)
-
-
 def _paletteuse(video, palette, params: GifOptions, settings: QualitySettings, output: Path):
     """paletteuse of `video` with `palette` (a one-frame stream) -> the GIF89a file `output`, played `loop`
     times."""
@@ -300,7 +280,7 @@ def needs_gifsicle(params: GifOptions) -> str | None:
     """The option that needs gifsicle (`lossy` above 0, `colors` under 4), as `name=value`, or None."""
     if params.lossy > 0:
         return f"lossy={params.lossy}"
-    if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS:
+    if params.colors is not None and params.colors < MIN_PALETTE_COLORS:
         return f"colors={params.colors}"
     return None
 
@@ -311,19 +291,6 @@ def runs_gifsicle(params: GifOptions) -> bool:
     return needs_gifsicle(params) is not None or (params.colors is not None and gifsicle_installed())
 
 
-def one_pass_mb(the_plan: Plan, params: GifOptions) -> float:
-    """MiB the one-pass graph holds at its peak: every output frame waits for the palette (4 bytes a pixel,
-    paletteuse's bgra), and reverse / boomerang each hold the span again."""
-    copies = 1 + int(params.reverse) + int(params.boomerang)
-    return copies * the_plan.out_frames * the_plan.out_width * the_plan.out_height * 4 / (1024 * 1024)
-
-
-def uses_one_pass(the_plan: Plan, params: GifOptions, limits: ConversionLimits) -> bool:
-    """One ffmpeg pass when its buffer fits ONE_PASS_BUDGET_MB and the operator's TRANSMUTE_MAX_REVERSE_MB
-    (the cap on memory a filter may buffer); two passes otherwise."""
-    return one_pass_mb(the_plan, params) <= min(ONE_PASS_BUDGET_MB, limits.max_reverse_mb)
-
-
 def frames_fit_on_disk(the_plan: Plan, work_dir: Path) -> bool:
     """Whether the output frames (one copy: reverse and boomerang read them again in their order) fit
     FRAMES_ON_DISK_MB, with as much again left free on `work_dir`'s disk."""
@@ -332,7 +299,7 @@ def frames_fit_on_disk(the_plan: Plan, work_dir: Path) -> bool:
 
 
 def _estimate_seconds(job: ConversionJob, the_plan: Plan) -> float:
-    """A rough guess of one pass's decode time, for progress while ffmpeg's clock stands still."""
+    """A rough guess of a run's decode time, for progress while ffmpeg's clock stands still."""
     media = job.media
     source_pixels = (media.fps or 30.0) * the_plan.span * media.width * media.height
     output_pixels = the_plan.out_frames * the_plan.out_width * the_plan.out_height
@@ -666,52 +633,22 @@ GIFSICLE_SHARE = 0.2
 
 def encode_gif(job: ConversionJob, params: GifOptions, output: Path, work_dir: Path,
                progress_span: tuple[float, float], remaining) -> tuple[int, MediaInfo | None]:
-    """Write the GIF `params` describe to `output` (ffmpeg in one or two passes, then gifsicle when it runs),
+    """Write the GIF `params` describe to `output` (transmute's palette, then gifsicle when it runs),
     reporting progress within `progress_span`; its size in bytes, and its picture, frames and length when
     transmute wrote it (gifsicle keeps those). `remaining()`: seconds left, or None."""
     job = dataclasses.replace(job, params=params)
     the_plan = plan(job, crop=params.crop)
     settings = settings_for(params)
-    estimate = _estimate_seconds(job, the_plan)
-    out_seconds = the_plan.out_duration * (2 if params.boomerang else 1)
     low, high = progress_span
     post = runs_gifsicle(params)
     gif_top = low + (high - low) * (1 - GIFSICLE_SHARE) if post else high
     written = work_dir / "ffmpeg.gif" if post else output
-    media = None
-    if settings.kmeans_rounds:
-        media = _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, gif_top), remaining)
-    elif uses_one_pass(the_plan, params, job.limits):
-        split = gif_frames(job, the_plan, settings).split()
-        gif = _paletteuse(ordered(split[1], params), _palettegen(split[0], settings), params, settings, written)
-        run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                   timeout=remaining(), progress_span=(low, gif_top), stall_estimate=estimate,
-                   stall_share=ONE_PASS_STALL_SHARE, frame_rate=params.fps)
-    else:
-        middle = low + (gif_top - low) * PALETTE_SHARE / 100
-        palette = work_dir / "palette.png"
-        palette_pass = (
-            _palettegen(gif_frames(job, the_plan, settings), settings)
-            .output(local_input(palette), vframes=1, update=1)
-            .overwrite_output()
-        )
-        run_ffmpeg(palette_pass, expected_duration=the_plan.out_duration, limits=job.limits, progress=job.progress,
-                   cancel=job.cancel, timeout=remaining(), progress_span=(low, middle), stall_estimate=estimate,
-                   stall_share=0.95, warn_if_short=False)
-        palette_input = ffmpeg.input(local_input(palette), f="png_pipe", protocol_whitelist="file",
-                                     max_pixels=65536)  # a 16x16 palette (the PNG
-        # decoder counts its width in bytes: 64x16), with room; it is our own file
-        frames = gif_frames(job, the_plan, settings)
-        gif = _paletteuse(ordered(frames, params), palette_input.video, params, settings, written)
-        buffered = params.reverse or params.boomerang
-        run_ffmpeg(gif, expected_duration=out_seconds, limits=job.limits, progress=job.progress, cancel=job.cancel,
-                   timeout=remaining(), progress_span=(middle, gif_top),
-                   stall_estimate=estimate if buffered else None, stall_share=0.5, frame_rate=params.fps)
+    media = _encode_with_own_palette(job, params, the_plan, settings, work_dir, written, (low, gif_top), remaining)
     if not written.is_file() or written.stat().st_size == 0:
         written.unlink(missing_ok=True)
         raise MediaError("ffmpeg wrote no GIF; the chosen span may hold no frame of the video.")
     if post:
-        small = params.colors if params.colors is not None and params.colors < PALETTEGEN_MIN_COLORS else None
+        small = params.colors if params.colors is not None and params.colors < MIN_PALETTE_COLORS else None
         run_gifsicle(written, output, limits=job.limits, lossy=params.lossy, colors=small, cancel=job.cancel,
                      timeout=remaining(), needed_for=needs_gifsicle(params) or "colors")
         written.unlink(missing_ok=True)
