@@ -192,13 +192,12 @@ HIGH_QUALITY = QualitySettings(max_colors=256, bayer_scale=5,
 source into RGB (chroma interpolated and scaled at full resolution, accurate rounding), at the source's size
 too: +0.07 to +0.14 SSIM over `high` on sharp colour edges, +0.01 to +0.04 on gradients and noise. Then, to
 reach gifski's quality at a smaller file in less time (issue 13; docs/gif-quality.md, "Against gifski"): no
-dither instead of bayer (smaller, equal or better SSIM on every clip measured), a palette per scene (the
-levels' own palette, median cut and 8 rounds of k-means in YCbCr, was high_quality's first: +0.001 to +0.011 SSIM
-over palettegen, smaller files, less time; "Palette by k-means") onto which transmute maps the frames nearest in
-YCbCr (up to +0.0023 over paletteuse's
-RGB, never lower; one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they change by more
-than 4 levels, or by more than 5 where the change is alone in its neighbourhood (grain stored once, slow real
-changes followed; "Still pixels", "Grain told from motion"), or by up to 16 for one frame only (flickering
+dither instead of bayer (smaller, equal or better SSIM on every clip measured), a palette per scene (each made
+as every level's: median cut and 8 rounds of k-means in YCbCr, +0.001 to +0.011 SSIM over palettegen, smaller
+files, less time; "Palette by k-means") onto which transmute maps the frames nearest in YCbCr (up to +0.0023 over
+paletteuse's RGB, never lower; one ffmpeg run fewer; "Remapping in YCbCr"), and pixels held still until they
+change by more than 4 levels, or by more than 5 where the change is alone in its neighbourhood (grain stored once,
+slow real changes followed; "Still pixels", "Grain told from motion"), or by up to 16 for one frame only (flickering
 noise: 2-25 % smaller on real footage, SSIM within 0.0003; "Flickers"; grain falling part of the way back too:
 6-17 % smaller with strong grain; "Grain that falls back"), or by up to 8 where the 3x3 neighbourhood's mean stays,
 on frames with noise all over (a dim scene, a high ISO: 3-32 % smaller there; "Noise all over"); and each scene's
