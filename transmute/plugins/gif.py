@@ -498,14 +498,16 @@ def _encode_with_own_palette(job: ConversionJob, params: GifOptions, the_plan: P
                              work_dir: Path, output: Path, progress_span: tuple[float, float],
                              remaining) -> MediaInfo | None:
     """The GIF `output` with transmute's own palette (transmute.media.quantize; one per scene with
-    `palette_per_scene`), mapped by transmute.media.remap, still pixels held (transmute.media.still_pixels).
+    `palette_per_scene`), mapped by paletteuse when a dither is asked for (the levels' bayer, or one named), else
+    by transmute.media.remap with still pixels held (transmute.media.still_pixels).
 
     A first run writes the frames as rawvideo: all of them when they fit on disk (frames_fit_on_disk) or the
-    palette is sampled from all of them, else only those it is sampled from; every frame also goes, scaled down,
-    to a pipe Python reads (THUMB_SCALE) to find the scenes. Python makes the palettes. Then Python maps the kept
-    frames, read back one at a time (or those of a second decoding run, transmute.media.relay), and writes them
-    as it goes (transmute.media.gif_writer). What it wrote (GifWriter.written), unless ffmpeg wrote it (a
-    dither asked for)."""
+    palette is sampled from all of them, else only those it is sampled from; with a palette per scene, every frame
+    also goes, scaled down, to a pipe Python reads (THUMB_SCALE) to find the scenes. Python makes the palettes.
+    With a dither, a second ffmpeg run maps the kept frames (or the source decoded again) with paletteuse and
+    writes the GIF. Without, Python maps the kept frames, read back one at a time (or those of a second decoding
+    run, transmute.media.relay), and writes them as it goes (transmute.media.gif_writer). What it wrote
+    (GifWriter.written), unless ffmpeg wrote it."""
     low, high = progress_span
     middle = low + (high - low) * OWN_PALETTE_SHARE
     frame_pixels = the_plan.out_width * the_plan.out_height
